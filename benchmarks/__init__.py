@@ -1,0 +1,1 @@
+"""Benchmarks that train real models; run as modules (python -m benchmarks.quality)."""

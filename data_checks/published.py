@@ -1,0 +1,47 @@
+"""The published table's suite: N rows per user, ranks 1..N, nothing seen, scores ordered."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from data_checks.runner import SuiteReport, run_suite
+from recsys_core.errors import PublishError
+
+
+def check_recommendations(
+    table: pd.DataFrame,
+    seen_pairs: pd.DataFrame,
+    *,
+    top_n: int,
+    n_users: int,
+    n_movies: int,
+) -> SuiteReport:
+    """Validate the table against what users rated (``seen_pairs``: user_id, movie_id)."""
+    df = table.reset_index(drop=True)
+    ordered = df.sort_values(["user_id", "rank"], kind="stable")
+    flags = pd.DataFrame(index=ordered.index)
+    flags["rank_is_position"] = ordered.groupby("user_id").cumcount().to_numpy() + 1 == ordered["rank"].to_numpy()
+    prev = ordered.groupby("user_id")["score"].shift(1)
+    flags["score_not_increasing"] = (prev.isna() | (ordered["score"] <= prev + 1e-6)).to_numpy()
+    rows = ordered.groupby("user_id")["user_id"].transform("size")
+    seen_count = seen_pairs.groupby("user_id").size()
+    expected = np.minimum(top_n, n_movies - ordered["user_id"].map(seen_count).fillna(0).to_numpy())
+    flags["rows_per_user_ok"] = rows.to_numpy() == expected
+    big = np.int64(1) << 32
+    seen_keys = seen_pairs["user_id"].to_numpy(np.int64) * big + seen_pairs["movie_id"].to_numpy(np.int64)
+    keys = ordered["user_id"].to_numpy(np.int64) * big + ordered["movie_id"].to_numpy(np.int64)
+    flags["seen"] = np.isin(keys, seen_keys)
+    checked = pd.concat([df, flags.reindex(df.index)], axis=1)
+    return run_suite(checked, "recommendations", {"top_n": top_n, "n_users": n_users})
+
+
+def raise_if_invalid(report: SuiteReport, path: str) -> None:
+    """Stop publishing when the table breaks its contract; the previous table stays."""
+    if not report.success:
+        details = "; ".join(o.describe() for o in report.failures())
+        raise PublishError(
+            f"The new recommendation table at {path} failed its checks ({details}). It was not "
+            "published; the previous table and _latest.json are unchanged. This is a bug in the "
+            "model or scorer: rerun with --debug and report it."
+        )

@@ -1,0 +1,131 @@
+"""The contract every recommender follows, so training, evaluation and scoring are uniform.
+
+A model ranks with ``score_users`` (one row of scores per user over the whole catalogue)
+and, if it is a rating model, predicts ratings with ``predict``. Models whose score is a
+dot product expose ``factors()`` so the scorer can use one matrix product per user block.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from recsys_core.atomic import write_json_atomic
+from recsys_core.errors import ModelError
+from recsys_core.interactions import Interactions
+
+MODEL_FILE = "model.json"
+ITEM_FEATURES_FILE = "item_features.npy"
+
+
+class Recommender(ABC):
+    """Base class. Subclasses set ``name``, implement ``fit`` and one scoring path."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    predicts_ratings: ClassVar[bool] = True
+    ranks: ClassVar[bool] = True
+    description: ClassVar[str] = ""
+    uses_item_features: ClassVar[bool] = False
+
+    def __init__(self, *, rating_min: float = 1.0, rating_max: float = 5.0, seed: int = 0, **params: Any):
+        self.rating_min = float(rating_min)
+        self.rating_max = float(rating_max)
+        self.seed = int(seed)
+        self.params: dict[str, Any] = params
+        self.n_users = 0
+        self.n_movies = 0
+        self.history: dict[str, list[float]] = {}
+        self.item_features: np.ndarray | None = None
+
+    def set_item_features(self, features: np.ndarray) -> None:
+        """Give a hybrid model its movie side features (rows aligned with movie_idx) before fit.
+
+        Models with ``uses_item_features`` read ``self.item_features``; the features are saved
+        with the model so a loaded model scores exactly as the trained one.
+        """
+        self.item_features = np.asarray(features, dtype=np.float32)
+
+    @property
+    def label(self) -> str:
+        """Name and version as written into the published table's ``model`` column."""
+        return f"{self.name}@v{self.version}"
+
+    @abstractmethod
+    def fit(self, train: Interactions, validation: Interactions | None = None) -> Recommender:
+        """Learn from ``train``; ``validation`` (cut from training data) drives early stopping."""
+
+    def predict(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:
+        """Predicted ratings on the dataset's scale for each (user, movie) pair."""
+        raise ModelError(f"The model {self.name!r} ranks movies but does not predict ratings.")
+
+    def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(user vectors, movie vectors) with score = U @ V.T, or None if not a dot model."""
+        return None
+
+    def score_users(self, user_idx: np.ndarray) -> np.ndarray:
+        """Ranking scores, shape (len(user_idx), n_movies), float32; higher is better."""
+        f = self.factors()
+        if f is None:
+            raise NotImplementedError(f"{type(self).__name__} must implement score_users or factors")
+        users, movies = f
+        return users[np.asarray(user_idx)] @ movies.T
+
+    def clip(self, values: np.ndarray) -> np.ndarray:
+        return np.clip(values, self.rating_min, self.rating_max).astype(np.float32)
+
+    # Persistence: model.json (name, params, scalars) plus whatever the subclass adds.
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if self.item_features is not None:
+            np.save(directory / ITEM_FEATURES_FILE, self.item_features)
+        self._save_state(directory)
+        write_json_atomic(
+            directory / MODEL_FILE,
+            {
+                "name": self.name,
+                "version": self.version,
+                "rating_min": self.rating_min,
+                "rating_max": self.rating_max,
+                "seed": self.seed,
+                "params": self.params,
+                "n_users": self.n_users,
+                "n_movies": self.n_movies,
+                "history": self.history,
+                "state": self._json_state(),
+            },
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> Recommender:
+        meta = read_model_meta(directory)
+        model = cls(rating_min=meta["rating_min"], rating_max=meta["rating_max"], seed=meta["seed"], **meta["params"])
+        model.n_users, model.n_movies = meta["n_users"], meta["n_movies"]
+        model.history = meta.get("history", {})
+        features = Path(directory) / ITEM_FEATURES_FILE
+        if features.is_file():
+            model.item_features = np.load(features, allow_pickle=False)
+        model._load_state(Path(directory), meta.get("state", {}))
+        return model
+
+    def _json_state(self) -> dict[str, Any]:
+        return {}
+
+    def _save_state(self, directory: Path) -> None:
+        """Write arrays or Keras files next to model.json."""
+
+    def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
+        """Restore what ``_save_state`` and ``_json_state`` wrote."""
+
+
+def read_model_meta(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / MODEL_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Cannot read {path}: {exc}. Retrain, or point at a saved model folder.") from exc

@@ -1,0 +1,82 @@
+"""The nightly default: one model ranks (order and score), another predicts the rating.
+
+Rating-trained models rank poorly and implicit rankers predict no rating, so the published
+table takes its order from ``ranker`` and its ``predicted_rating`` from ``rater``. Both are
+saved in subfolders with their own model.json, so each loads exactly as it was trained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recsys_core.errors import ModelError
+from recsys_core.interactions import Interactions
+from recsys_core.models.base import Recommender
+
+RANKER_DIR, RATER_DIR = "ranker", "rater"
+
+
+class Combined(Recommender):
+    name = "combined"
+    predicts_ratings = True
+    ranks = True
+    uses_item_features = True  # forwarded to whichever part uses them
+    description = "Ranks with one model (params.ranker) and predicts ratings with another (params.rater)."
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.params.setdefault("ranker", "mult_dae")
+        self.params.setdefault("rater", "autorec")
+        self.ranker = self._create(self.params["ranker"], self.params.get("ranker_params", {}))
+        self.rater = self._create(self.params["rater"], self.params.get("rater_params", {}))
+        if not self.ranker.ranks:
+            raise ModelError(f"combined: ranker {self.ranker.name!r} does not rank movies.")
+        if not self.rater.predicts_ratings:
+            raise ModelError(f"combined: rater {self.rater.name!r} does not predict ratings.")
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@v{self.version}({self.ranker.label}+{self.rater.label})"
+
+    def _create(self, name: str, params: dict[str, Any]) -> Recommender:
+        from recsys_core.models import create_model
+
+        if name == self.name:
+            raise ModelError("combined cannot contain another combined model.")
+        return create_model(name, rating_min=self.rating_min, rating_max=self.rating_max, seed=self.seed, **params)
+
+    def set_item_features(self, features: np.ndarray) -> None:
+        super().set_item_features(features)
+        for part in (self.ranker, self.rater):
+            if part.uses_item_features:
+                part.set_item_features(features)
+
+    def fit(self, train: Interactions, validation: Interactions | None = None) -> Combined:
+        self.n_users, self.n_movies = train.n_users, train.n_movies
+        self.ranker.fit(train, validation)
+        self.rater.fit(train, validation)
+        self.history = {f"ranker_{k}": v for k, v in self.ranker.history.items()}
+        self.history.update({f"rater_{k}": v for k, v in self.rater.history.items()})
+        return self
+
+    def predict(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:
+        return self.rater.predict(user_idx, movie_idx)
+
+    def score_users(self, user_idx: np.ndarray) -> np.ndarray:
+        return self.ranker.score_users(user_idx)
+
+    def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return self.ranker.factors()
+
+    def _save_state(self, directory: Path) -> None:
+        self.ranker.save(directory / RANKER_DIR)
+        self.rater.save(directory / RATER_DIR)
+
+    def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
+        from recsys_core.models import load_model
+
+        self.ranker = load_model(directory / RANKER_DIR)
+        self.rater = load_model(directory / RATER_DIR)

@@ -1,0 +1,35 @@
+"""Small helpers over Interactions that several models share."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys_core.interactions import Interactions
+from recsys_core.metrics import ranking_metrics
+
+
+def union_interactions(a: Interactions, b: Interactions | None) -> Interactions:
+    """Train plus validation: what a model may use once early stopping has been decided."""
+    if b is None or not len(b):
+        return a
+    return Interactions(
+        np.concatenate([a.user_idx, b.user_idx]),
+        np.concatenate([a.movie_idx, b.movie_idx]),
+        np.concatenate([a.rating, b.rating]),
+        a.n_users,
+        a.n_movies,
+    )
+
+
+def validation_ndcg(scores: np.ndarray, seen: sp.csr_matrix, validation: Interactions, k: int = 10) -> float:
+    """NDCG@k of full-catalogue scores against the validation slice, seen movies excluded."""
+    users = np.unique(validation.user_idx)
+    block = np.array(scores[users], dtype=np.float32, copy=True)
+    sub = seen[users]
+    rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
+    block[rows, sub.indices] = -np.inf
+    top = np.argpartition(-block, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(block, top, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    return ranking_metrics(top, users, validation.to_csr(), k)["ndcg_at_k"]

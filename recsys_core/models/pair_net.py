@@ -1,0 +1,121 @@
+"""Shared plumbing for Keras models that read one (user, movie) pair per example.
+
+Subclasses build the network and say how ratings become targets and outputs become ratings;
+this class fits with early stopping, predicts in large batches, ranks a block of users by
+running every (user, movie) pair of the block through the network, and saves the network as
+``model.keras`` (loaded in safe mode).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recsys_core.interactions import Interactions
+from recsys_core.models.base import Recommender
+from recsys_core.models.keras_utils import (
+    fit_keras,
+    load_keras,
+    predict_batched,
+    save_keras,
+    seed_everything,
+)
+
+
+class PairNetModel(Recommender):
+    """A Keras network over (user, movie) pairs; ``monitor`` names the early-stopping metric."""
+
+    monitor = "rmse"
+    default_epochs = 30
+    default_batch_size = 512
+    default_patience = 3
+
+    @abstractmethod
+    def _build(self, n_users: int, n_movies: int) -> Any:
+        """Return a compiled Keras model with inputs named "user" and "movie"."""
+
+    def _targets(self, rating: np.ndarray) -> np.ndarray:
+        """What the network learns; default: the residual around the training mean."""
+        return (rating - self.mu).astype(np.float32)
+
+    def _to_rating(self, outputs: np.ndarray) -> np.ndarray:
+        """Network output -> rating on the dataset's scale (before clipping)."""
+        return outputs.reshape(-1) + self.mu
+
+    def _inputs(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> dict[str, np.ndarray]:
+        return {"user": np.asarray(user_idx, np.int32), "movie": np.asarray(movie_idx, np.int32)}
+
+    def fit(self, train: Interactions, validation: Interactions | None = None) -> PairNetModel:
+        seed_everything(self.seed)
+        self.n_users, self.n_movies = train.n_users, train.n_movies
+        self.mu = float(train.rating.mean())
+        self.net = self._build(train.n_users, train.n_movies)
+        val = None
+        if validation is not None and len(validation):
+            val = (self._inputs(validation.user_idx, validation.movie_idx), self._targets(validation.rating))
+        self.history = fit_keras(
+            self.net,
+            self._inputs(train.user_idx, train.movie_idx),
+            self._targets(train.rating),
+            validation=val,
+            epochs=int(self.params.get("epochs", self.default_epochs)),
+            batch_size=int(self.params.get("batch_size", self.default_batch_size)),
+            patience=int(self.params.get("patience", self.default_patience)),
+            monitor=self.monitor,
+            seed=self.seed,
+        )
+        self._after_fit()
+        return self
+
+    def _after_fit(self) -> None:
+        """Hook: cache weights for fast paths after fitting or loading."""
+
+    def _raw_outputs(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:
+        return predict_batched(self.net, self._inputs(user_idx, movie_idx))
+
+    def predict(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:
+        return self.clip(self._to_rating(self._raw_outputs(user_idx, movie_idx)))
+
+    def score_users(self, user_idx: np.ndarray) -> np.ndarray:
+        """Predicted rating of every movie for each user of the block (one batched pass)."""
+        if self.factors() is not None:
+            return super().score_users(user_idx)
+        users = np.asarray(user_idx, np.int32)
+        pairs_u = np.repeat(users, self.n_movies)
+        pairs_m = np.tile(np.arange(self.n_movies, dtype=np.int32), len(users))
+        scores = self._to_rating(self._raw_outputs(pairs_u, pairs_m))
+        return scores.reshape(len(users), self.n_movies).astype(np.float32)
+
+    def _json_state(self) -> dict[str, Any]:
+        return {"mu": self.mu}
+
+    def _save_state(self, directory: Path) -> None:
+        save_keras(self.net, directory)
+
+    def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
+        self.mu = float(state["mu"])
+        self.net = load_keras(directory)
+        self._after_fit()
+
+
+def l2(value: float) -> Any:
+    """An L2 regulariser, or None for 0 (keeps saved configs minimal)."""
+    import keras
+
+    return keras.regularizers.L2(value) if value > 0 else None
+
+
+def embedding(n: int, dim: int, name: str, reg: float, seed: int, stddev: float = 0.05) -> Any:
+    """A seeded embedding table with optional L2."""
+    import keras
+
+    return keras.layers.Embedding(
+        n,
+        dim,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=stddev, seed=seed),
+        embeddings_regularizer=l2(reg),
+        name=name,
+    )

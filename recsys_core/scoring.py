@@ -1,0 +1,444 @@
+"""All-user top-N over every unseen movie, exact, in bounded memory, on every core.
+
+Why it is shaped like this (measured at ml-25m size on 2 cores, see benchmarks/results):
+a full ``argpartition`` of each 59k-wide score row costs more than the matrix product
+itself, so selection is done by *chunk maxima*. Each row is cut into chunks; one vectorised
+max per chunk, the top-N chunks by their maxima, then an exact selection among only those
+N x chunk candidates. The top-N elements always lie in the top-N chunks, so the result is
+exact. Ties follow ``np.argsort(-scores, kind="stable")``: equal scores rank the lower movie
+index first, whatever the block or shard a user is scored in.
+
+Work is split into user tiles scored by a small thread pool (BLAS, numpy reductions and
+partitions release the GIL). Dot-product models (``factors()``) get one matrix product per
+tile written straight into a reused buffer; other models are scored by ``score_users`` in
+large blocks sized from the memory budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys_core.models.base import Recommender
+
+BYTES_PER_CELL = 16  # generic path: model output + our float32 copy + temporaries
+TILE_USERS = 256  # users per thread tile; measured best of 64..1024 at 59k movies
+CHUNK = 128  # elements per chunk; measured best of 32..256 at 59k movies
+DIRECT_MAX_MOVIES = 4096  # below this a plain exact selection over the row is as fast
+
+
+@dataclass
+class TopN:
+    """Top-N per user; rows with fewer than N unseen movies are padded with -1 / -inf."""
+
+    user_idx: np.ndarray  # (U,) int32
+    movie_idx: np.ndarray  # (U, N) int32
+    scores: np.ndarray  # (U, N) float32
+
+    def valid(self) -> np.ndarray:
+        return self.movie_idx >= 0
+
+
+def choose_block_size(n_movies: int, memory_budget_bytes: int, *, max_block: int = 8192) -> int:
+    """Users per block so that one block's working set fits in the budget."""
+    per_user = max(1, n_movies) * BYTES_PER_CELL
+    return int(max(1, min(max_block, memory_budget_bytes // per_user)))
+
+
+def choose_tile_size(n_movies: int, memory_budget_bytes: int, n_threads: int) -> int:
+    """Users per thread tile: small enough to stay near cache, and all tiles within budget.
+
+    Each worker holds one float32 tile buffer; selection temporaries are a few percent more.
+    """
+    per_user = max(1, n_movies) * 4 * 2  # buffer + headroom for selection temporaries
+    return int(max(1, min(TILE_USERS, memory_budget_bytes // max(1, n_threads) // per_user)))
+
+
+def choose_n_threads(n_threads: int | None = None) -> int:
+    """Worker threads: the cores this process may run on, unless told otherwise."""
+    if n_threads is not None:
+        return max(1, int(n_threads))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def shard_users(n_users: int, n_shards: int) -> list[np.ndarray]:
+    """Split user indices 0..n_users-1 into ``n_shards`` contiguous, near-equal int32 arrays.
+
+    Each shard can be scored on its own (another task, process or Dask worker); concatenating
+    the shards' results in order gives exactly the one-process result.
+    """
+    if n_shards < 1:
+        raise ValueError(f"n_shards must be >= 1, got {n_shards}")
+    return np.array_split(np.arange(n_users, dtype=np.int32), n_shards)
+
+
+def concat_top_n(parts: list[TopN]) -> TopN:
+    """Union of shard results, in the order given (shards from ``shard_users`` stay sorted)."""
+    if not parts:
+        raise ValueError("concat_top_n needs at least one part")
+    return TopN(
+        np.concatenate([p.user_idx for p in parts]).astype(np.int32, copy=False),
+        np.concatenate([p.movie_idx for p in parts]),
+        np.concatenate([p.scores for p in parts]),
+    )
+
+
+def mask_seen(scores: np.ndarray, seen_block: sp.csr_matrix) -> None:
+    """Set the scores of movies each user has already rated to -inf, in place."""
+    rows = np.repeat(np.arange(seen_block.shape[0]), np.diff(seen_block.indptr))
+    scores[rows, seen_block.indices] = -np.inf
+
+
+def select_top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the n largest scores per row, best first; -1 / -inf pad.
+
+    Ties rank the lower column first (as a stable argsort of ``-scores``); NaN ranks last.
+    """
+    n_rows, n_cols = scores.shape
+    layout = _Layout.for_catalogue(n_cols, n)
+    buf = np.empty((n_rows, layout.width), np.float32)
+    buf[:, :n_cols] = scores
+    buf[:, n_cols:] = -np.inf
+    return _select_padded(buf, n, layout)
+
+
+def recommend_top_n(
+    model: Recommender,
+    seen: sp.csr_matrix,
+    n: int,
+    *,
+    user_idx: np.ndarray | None = None,
+    memory_budget_bytes: int = 2 * 1024**3,
+    progress: Callable[[int, int], None] | None = None,
+    n_threads: int | None = None,
+) -> TopN:
+    """Top-``n`` unseen movies for each user in ``user_idx`` (default: every user).
+
+    ``seen`` is users x movies; its stored entries are excluded. ``n_threads`` defaults to
+    the available cores; pass 1 when shards already run in parallel threads.
+    """
+    seen = seen if sp.isspmatrix_csr(seen) or isinstance(seen, sp.csr_array) else sp.csr_matrix(seen)
+    n_all_users, n_movies = seen.shape
+    users = np.arange(n_all_users, dtype=np.int32) if user_idx is None else np.asarray(user_idx, np.int32).ravel()
+    out_idx = np.full((len(users), n), -1, np.int32)
+    out_val = np.full((len(users), n), -np.inf, np.float32)
+    if len(users) == 0 or n <= 0:
+        return TopN(users, out_idx, out_val)
+    layout = _Layout.for_catalogue(n_movies, n)
+    threads = choose_n_threads(n_threads)
+    tile_size = choose_tile_size(layout.width, memory_budget_bytes, threads)
+    factors = model.factors()
+    if factors is not None:
+        tiles = _factor_tiles(factors, seen, users, layout, tile_size)
+    else:
+        tiles = _generic_tiles(model, seen, users, layout, tile_size, memory_budget_bytes // 2)
+    with _single_threaded_blas():
+        _run_tiles(tiles, n, layout, tile_size, threads, out_idx, out_val, progress, len(users))
+    return TopN(users, out_idx, out_val)
+
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = 0
+_BLAS_LIMITER: contextlib.AbstractContextManager | None = None
+
+
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """One BLAS thread per worker while any scoring call runs (measured: letting OpenBLAS
+    spawn its own threads under our workers doubles CPU time). The limit is process-wide, so
+    concurrent calls share one limiter and the last one out restores the setting."""
+    global _BLAS_USERS, _BLAS_LIMITER
+    with _BLAS_LOCK:
+        if _BLAS_USERS == 0:
+            _BLAS_LIMITER = _blas_limiter()
+            _BLAS_LIMITER.__enter__()
+        _BLAS_USERS += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0 and _BLAS_LIMITER is not None:
+                _BLAS_LIMITER.__exit__(None, None, None)
+                _BLAS_LIMITER = None
+
+
+def _blas_limiter() -> contextlib.AbstractContextManager:
+    try:
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+    except ImportError:  # pragma: no cover - scoring still works, only slower
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+# --- layout and exact selection ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """A score row padded to ``chunks * chunk`` columns; trailing columns hold -inf."""
+
+    n_movies: int
+    chunk: int  # 0: no chunking, select over the whole row
+    chunks: int
+
+    @property
+    def width(self) -> int:
+        return self.n_movies if self.chunk == 0 else self.chunk * self.chunks
+
+    @classmethod
+    def for_catalogue(cls, n_movies: int, n: int) -> _Layout:
+        chunk = CHUNK
+        if n_movies <= DIRECT_MAX_MOVIES or -(-n_movies // chunk) < 8 * (n + 1):
+            return cls(n_movies, 0, 0)
+        return cls(n_movies, chunk, -(-n_movies // chunk))
+
+
+def _select_padded(buf: np.ndarray, n: int, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-n of each row of a padded (rows, layout.width) float32 buffer; may modify it."""
+    rows = buf.shape[0]
+    if rows == 0:
+        return np.empty((0, n), np.int32), np.empty((0, n), np.float32)
+    if layout.chunk == 0:
+        buf[np.isnan(buf)] = -np.inf
+        pos = np.broadcast_to(np.arange(buf.shape[1], dtype=np.int64), buf.shape)
+        return _finish(*_exact_top(buf, pos, n), n)
+    c, k = layout.chunk, layout.chunks
+    strided = buf.reshape(rows, c, k)  # chunk j = columns j, j+k, j+2k, ...: SIMD-friendly max
+    cmax = strided.max(axis=1)
+    if np.isnan(cmax).any():  # NaN would win every max; rank it last instead
+        bad = np.flatnonzero(np.isnan(cmax).any(axis=1))
+        sub = buf[bad]
+        sub[np.isnan(sub)] = -np.inf
+        buf[bad] = sub
+        cmax[bad] = strided[bad].max(axis=1)
+    part = np.partition(cmax, (k - n - 1, k - n), axis=1)
+    clear = part[:, k - n] > part[:, k - n - 1]  # top-n chunks strictly above the rest
+    idx = np.empty((rows, n), np.int64)
+    val = np.empty((rows, n), np.float32)
+    if clear.all():
+        idx[:], val[:] = _top_from_strided(strided, cmax, np.arange(rows), n)
+    else:
+        ok, tie = np.flatnonzero(clear), np.flatnonzero(~clear)
+        if len(ok):
+            idx[ok], val[ok] = _top_from_strided(strided, cmax[ok], ok, n)
+        idx[tie], val[tie] = _top_from_contiguous(buf[tie], n, layout)
+    return _finish(idx, val, n)
+
+
+def _top_from_strided(
+    strided: np.ndarray, cmax: np.ndarray, rows_at: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose n-th and (n+1)-th chunk maxima differ: the top-n chunks hold the answer."""
+    rows, (_, c, k) = len(rows_at), strided.shape
+    picked = np.argpartition(cmax, k - n, axis=1)[:, k - n :]  # (rows, n) chunk ids
+    cand = strided[rows_at[:, None], :, picked]  # (rows, n, c)
+    pos = picked[:, :, None].astype(np.int64) + np.arange(c, dtype=np.int64) * k
+    return _exact_top(cand.reshape(rows, n * c), pos.reshape(rows, n * c), n)
+
+
+def _top_from_contiguous(buf: np.ndarray, n: int, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with tied chunk maxima: contiguous chunks ranked by (max, chunk index) stay exact."""
+    rows, c, k = buf.shape[0], layout.chunk, layout.chunks
+    contiguous = buf.reshape(rows, k, c)
+    cmax = contiguous.max(axis=2)
+    chunk_pos = np.broadcast_to(np.arange(k, dtype=np.int64), cmax.shape)
+    picked, _ = _exact_top(cmax, chunk_pos, n)
+    cand = contiguous[np.arange(rows)[:, None], picked]  # (rows, n, c)
+    pos = picked[:, :, None] * c + np.arange(c, dtype=np.int64)
+    return _exact_top(cand.reshape(rows, n * c), pos.reshape(rows, n * c), n)
+
+
+def _exact_top(vals: np.ndarray, pos: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best n per row under (value desc, position asc); values must hold no NaN.
+
+    A float partition picks n; only rows where the n-th value is tied with a value left out
+    need the slower exact pass over (value, position) keys.
+    """
+    width = vals.shape[1]
+    if width <= n:
+        return _keyed_top(vals, pos, n)
+    part = np.argpartition(vals, width - n, axis=1)[:, width - n :]
+    top = np.take_along_axis(vals, part, axis=1)
+    tied = np.count_nonzero(vals >= top.min(axis=1, keepdims=True), axis=1) > n
+    best_pos, best_val = _keyed_top(top, np.take_along_axis(pos, part, axis=1), n)
+    if tied.any():
+        rows = np.flatnonzero(tied)
+        best_pos[rows], best_val[rows] = _keyed_top(vals[rows], pos[rows], n)
+    return best_pos, best_val
+
+
+def _keyed_top(vals: np.ndarray, pos: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact best n per row via one uint64 key per candidate (no ties possible)."""
+    keys = _order_keys(vals, pos)
+    if keys.shape[1] > n:
+        part = np.argpartition(keys, n - 1, axis=1)[:, :n]
+        keys = np.take_along_axis(keys, part, axis=1)
+    keys.sort(axis=1)
+    best_pos = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    ordered = (np.uint64(0x7FFFFFFF) - (keys >> np.uint64(32))).astype(np.int64)
+    ordered = np.where(ordered < 0, ordered ^ 0x7FFFFFFF, ordered).astype(np.int32)
+    return best_pos, ordered.view(np.float32)
+
+
+def _order_keys(vals: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Ascending keys = descending value, then ascending position (total order, no ties)."""
+    v = vals.astype(np.float32) + np.float32(0.0)  # -0.0 -> +0.0, as comparisons see them
+    v[np.isnan(v)] = -np.inf
+    bits = v.view(np.int32).astype(np.int64)
+    ordered = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # int order == float order
+    desc = (0x7FFFFFFF - ordered).astype(np.uint64)  # 0 .. 2**32-1, smaller is better
+    return (desc << np.uint64(32)) | pos.astype(np.uint64)
+
+
+def _finish(idx: np.ndarray, val: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """int32 / float32, non-finite slots marked -1, padded to width n."""
+    idx = idx.astype(np.int32)
+    val = val.astype(np.float32, copy=False)
+    idx[~np.isfinite(val)] = -1
+    val = np.where(idx < 0, np.float32(-np.inf), val)
+    if idx.shape[1] < n:
+        pad = n - idx.shape[1]
+        idx = np.hstack([idx, np.full((idx.shape[0], pad), -1, np.int32)])
+        val = np.hstack([val, np.full((val.shape[0], pad), -np.inf, np.float32)])
+    return idx, val
+
+
+# --- tiles: where scores come from -----------------------------------------------------------
+
+_Tile = Callable[[np.ndarray], tuple[int, np.ndarray]]  # buffer -> (start row, scores view)
+
+
+def _seen_coords(seen: sp.csr_matrix, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row in tile, movie) of every seen entry of ``users``, without slicing the matrix."""
+    starts = seen.indptr[users].astype(np.int64)
+    lens = seen.indptr[users + 1].astype(np.int64) - starts
+    rows = np.repeat(np.arange(len(users)), lens)
+    if len(users) and users[-1] - users[0] == len(users) - 1 and np.all(np.diff(users) == 1):
+        return rows, seen.indices[starts[0] : starts[0] + lens.sum()]
+    offsets = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
+    return rows, seen.indices[offsets]
+
+
+def _tile_users(users: np.ndarray, size: int) -> Iterator[tuple[int, np.ndarray]]:
+    for start in range(0, len(users), size):
+        yield start, users[start : start + size]
+
+
+def _factor_tiles(
+    factors: tuple[np.ndarray, np.ndarray],
+    seen: sp.csr_matrix,
+    users: np.ndarray,
+    layout: _Layout,
+    tile_size: int,
+) -> Iterator[_Tile]:
+    """One matrix product per tile into the thread's buffer, then the seen mask."""
+    user_vecs, movie_vecs = (np.asarray(f, np.float32) for f in factors)
+    if movie_vecs.shape[0] != layout.n_movies:
+        raise ValueError(
+            f"The model has {movie_vecs.shape[0]} movies but the seen matrix has {layout.n_movies} "
+            "columns; score with the vocabulary the model was trained on."
+        )
+    movies_t = np.zeros((movie_vecs.shape[1], layout.width), np.float32)
+    movies_t[:, : layout.n_movies] = movie_vecs.T
+
+    def tile(start: int, ub: np.ndarray) -> _Tile:
+        def fill(buf: np.ndarray) -> tuple[int, np.ndarray]:
+            out = buf[: len(ub)]
+            np.matmul(user_vecs[ub], movies_t, out=out)
+            out[:, layout.n_movies :] = -np.inf
+            out[_seen_coords(seen, ub)] = -np.inf
+            return start, out
+
+        return fill
+
+    for start, ub in _tile_users(users, tile_size):
+        yield tile(start, ub)
+
+
+def _generic_tiles(
+    model: Recommender,
+    seen: sp.csr_matrix,
+    users: np.ndarray,
+    layout: _Layout,
+    tile_size: int,
+    budget: int,
+) -> Iterator[_Tile]:
+    """``score_users`` on large blocks (model code may batch or thread itself), split in tiles."""
+    block = choose_block_size(layout.width, budget)
+    for b_start, ub in _tile_users(users, block):
+        scores = np.asarray(model.score_users(ub))
+        if scores.shape != (len(ub), layout.n_movies):
+            raise ValueError(
+                f"{type(model).__name__}.score_users returned shape {scores.shape}, expected "
+                f"({len(ub)}, {layout.n_movies})."
+            )
+        for t_start in range(0, len(ub), tile_size):
+            yield _copy_tile(scores[t_start : t_start + tile_size], seen, ub, b_start, t_start, layout)
+
+
+def _copy_tile(
+    part: np.ndarray, seen: sp.csr_matrix, ub: np.ndarray, b_start: int, t_start: int, layout: _Layout
+) -> _Tile:
+    def fill(buf: np.ndarray) -> tuple[int, np.ndarray]:
+        out = buf[: len(part)]
+        out[:, : layout.n_movies] = part
+        out[:, layout.n_movies :] = -np.inf
+        out[_seen_coords(seen, ub[t_start : t_start + len(part)])] = -np.inf
+        return b_start + t_start, out
+
+    return fill
+
+
+def _run_tiles(
+    tiles: Iterator[_Tile],
+    n: int,
+    layout: _Layout,
+    tile_size: int,
+    threads: int,
+    out_idx: np.ndarray,
+    out_val: np.ndarray,
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> None:
+    """Fill and select every tile on ``threads`` workers, each with one reused buffer."""
+    local = threading.local()
+
+    def work(fill: _Tile) -> int:
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = np.empty((tile_size, layout.width), np.float32)
+        start, scores = fill(buf)
+        idx, val = _select_padded(scores, n, layout)
+        out_idx[start : start + len(idx)], out_val[start : start + len(idx)] = idx, val
+        return len(idx)
+
+    done = 0
+    if threads == 1:
+        for fill in tiles:
+            done += work(fill)
+            if progress:
+                progress(done, total)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="recsys-score") as pool:
+        pending = []
+        for fill in tiles:  # keep a bounded queue so generic blocks are not all held at once
+            pending.append(pool.submit(work, fill))
+            if len(pending) >= 4 * threads:
+                done += pending.pop(0).result()
+                if progress:
+                    progress(done, total)
+        for fut in pending:
+            done += fut.result()
+            if progress:
+                progress(done, total)

@@ -1,0 +1,31 @@
+"""Run settings: flags override RECSYS_* environment variables, which override defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """What a run needs to know; every field can come from ``RECSYS_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Where caches, runs and tables live.")
+    dataset: str = Field("ml-100k", description="MovieLens release name.")
+    source: str | None = Field(None, description="Mirror URL or local archive; default: GroupLens.")
+    model: str = Field("biased_mf", description="Model registry name.")
+    top_n: int = Field(10, ge=1, le=1000, description="Recommendations per user.")
+    split: str = Field("stratified", description="Evaluation split.")
+    seed: int = Field(42, description="Seed for splits and training.")
+    k: int = Field(10, ge=1, description="Cut-off of the ranking metrics.")
+    reject_threshold: float = Field(0.01, ge=0, le=1, description="Largest share of rejected rows.")
+    memory_budget_mb: int = Field(2048, ge=16, description="Scoring memory budget.")
+    offline: bool = Field(False, description="Use the cached archive only.")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment with non-None ``overrides`` (CLI flags) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

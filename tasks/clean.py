@@ -1,0 +1,16 @@
+"""Stage 4: merge titles, average duplicate ratings."""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect import task
+
+from recsys_core.cleaning import clean_ratings
+from tasks.artifacts import logger
+
+
+@task(name="merge-average")
+def merge_and_average(ratings: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
+    clean = clean_ratings(ratings, movies)
+    logger().info("%s ratings after averaging duplicates (from %s)", f"{len(clean):,}", f"{len(ratings):,}")
+    return clean

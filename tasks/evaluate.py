@@ -1,0 +1,61 @@
+"""Stage 8: metrics on the test split, baselines the same way, and the quality gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+
+from recsys_core.atomic import write_json_atomic
+from recsys_core.datasets import get_dataset
+from recsys_core.encoding import IdVocabulary
+from recsys_core.errors import RecsysError
+from recsys_core.evaluation import METRIC_KEYS, evaluate_baselines, evaluate_model
+from recsys_core.interactions import to_interactions
+from recsys_core.models.base import Recommender
+from recsys_core.quality import decide_publish
+from recsys_core.splitting import Split
+from tasks.artifacts import fmt, logger, publish_markdown, publish_table
+
+
+class QualityGateError(RecsysError):
+    """The new model is not good enough to replace the published table."""
+
+
+@task(name="evaluate")
+def evaluate_run(
+    model: Recommender, split: Split, vocab: IdVocabulary, dataset: str, k: int, run_folder: Path,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate the model and the baselines on the same split; write metrics.json."""
+    spec = get_dataset(dataset)
+    train, test = to_interactions(split.train, vocab), to_interactions(split.test, vocab)
+    metrics = evaluate_model(model, train, test, k=k)
+    metrics["train_seconds"] = round(float(getattr(model, "train_seconds", 0.0)), 2)
+    baselines = evaluate_baselines(train, test, k=k, rating_min=spec.rating_min, rating_max=spec.rating_max)
+    result = {"model": model.label, "split": split.name, "metrics": metrics, "baselines": baselines}
+    write_json_atomic(run_folder / "metrics.json", result)
+    rows = [{"model": model.label, **{m: fmt(metrics.get(m)) for m in METRIC_KEYS}}]
+    rows += [{"model": f"baseline: {n}", **{m: fmt(b.get(m)) for m in METRIC_KEYS}} for n, b in baselines.items()]
+    if previous and previous.get("metrics"):
+        rows.append({"model": f"published: {previous.get('run_id')}", **{m: fmt(previous["metrics"].get(m)) for m in METRIC_KEYS}})
+    publish_table("metrics", rows, f"{split.name} split, k={k}: model vs baselines vs the published run")
+    logger().info("metrics %s", {m: fmt(metrics.get(m)) for m in METRIC_KEYS})
+    return result
+
+
+@task(name="quality-gate")
+def check_quality_gate(evaluation: dict[str, Any], previous: dict[str, Any] | None, margin: float, enabled: bool = True) -> None:
+    """Raise (failing the run, keeping yesterday's table) when the model should not publish."""
+    decision = decide_publish(evaluation["metrics"], evaluation["baselines"], previous, margin=margin)
+    verdict = "passed" if decision.passed else "FAILED"
+    body = "\n".join(f"- {r}" for r in decision.reasons) or "- all checks passed"
+    publish_markdown("quality-gate", f"## Quality gate {verdict}{'' if enabled else ' (not enforced)'}\n\n{body}", "Champion/challenger decision")
+    if not decision.passed and enabled:
+        raise QualityGateError(
+            "The new model did not pass the quality gate: " + "; ".join(decision.reasons)
+            + ". Nothing was published; the previous table stays. Use --no-quality-gate to publish anyway."
+        )
+    if not decision.passed:
+        logger().warning("quality gate failed but is disabled: %s", decision.reasons)

@@ -1,0 +1,38 @@
+"""Stage 3: the Great Expectations gate on raw ratings and movies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+from data_checks.gate import GateResult, check_raw_data
+from data_checks.runner import render_reports_html
+from recsys_core.atomic import write_bytes_atomic
+from recsys_core.datasets import get_dataset
+from recsys_core.readers import Release
+from tasks.artifacts import logger, publish_markdown
+
+
+@task(name="validate")
+def validate_release(release: Release, dataset: str, run_folder: Path, reject_threshold: float = 0.01) -> GateResult:
+    """Contract breaks raise (the run fails with the report); bad rows go to rejects.parquet."""
+    spec = get_dataset(dataset)
+    result = check_raw_data(
+        release.ratings, release.movies,
+        rating_values=spec.rating_values, reject_threshold=reject_threshold, dataset=dataset,
+    )
+    run_folder.mkdir(parents=True, exist_ok=True)
+    if len(result.rejects):
+        result.rejects.to_parquet(run_folder / "rejects.parquet", index=False)
+    html = render_reports_html(result.reports, f"Validation of {dataset}")
+    write_bytes_atomic(run_folder / "validation.html", html.encode("utf-8"))
+    summary = "\n\n".join(r.to_markdown() for r in result.reports)
+    publish_markdown(
+        "validation-summary",
+        f"## Data gate: {len(result.rejects):,} rejected of {len(release.ratings):,} ratings "
+        f"({result.reject_fraction:.3%})\n\n{summary}\n\nFull report: `{run_folder / 'validation.html'}`",
+        "Great Expectations results on the raw release",
+    )
+    logger().info("validation passed: %s rejects (%.3f%%)", f"{len(result.rejects):,}", 100 * result.reject_fraction)
+    return result

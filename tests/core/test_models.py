@@ -1,0 +1,190 @@
+"""Model tests on tiny synthetic ratings: every registered model fits, predicts, ranks,
+round-trips through save/load and is reproducible for a fixed seed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_core.encoding import fit_vocabulary
+from recsys_core.errors import ModelError
+from recsys_core.features import build_item_features
+from recsys_core.interactions import Interactions, to_interactions
+from recsys_core.models import BASELINES, DEFAULT_MODEL, MODELS, create_model, load_model
+from recsys_core.models.base import Recommender
+from recsys_core.models.classifier import rating_values
+from recsys_core.splitting import holdout_validation
+from tests.builders import synth_ratings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# Tiny settings so each fit takes well under a second of training.
+FAST: dict[str, dict] = {
+    "biased_mf": {"epochs": 2, "dim": 4},
+    "classifier": {"epochs": 2, "dim": 4, "hidden": [8]},
+    "ncf": {"epochs": 2, "dim": 4, "hidden": [8]},
+    "dot_bias": {"epochs": 2, "dim": 4},
+    "mf": {"epochs": 2, "dim": 4},
+    "hybrid_mf": {"epochs": 2, "dim": 4},
+    "autorec": {"epochs": 2, "hidden": 8},
+    "mult_dae": {"epochs": 2, "hidden": [8]},
+    "combined": {
+        "ranker": "mult_dae",
+        "rater": "hybrid_mf",
+        "ranker_params": {"epochs": 2, "hidden": [8]},
+        "rater_params": {"epochs": 2, "dim": 4},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def data() -> dict:
+    ratings = synth_ratings(n_users=30, n_movies=40, per_user=12, seed=3)
+    vocab = fit_vocabulary(ratings)
+    train_df, val_df = holdout_validation(ratings, 0.2, seed=0)
+    movies = pd.DataFrame({
+        "movie_id": vocab.movie_ids,
+        "title": [f"m{m}" for m in vocab.movie_ids],
+        "year": pd.array([1950 + int(m) % 60 if m % 7 else None for m in vocab.movie_ids], dtype="Int16"),
+        "genres": [["Drama"] if m % 2 else ["Comedy", "Action"] for m in vocab.movie_ids],
+    })
+    return {
+        "train": to_interactions(train_df, vocab),
+        "validation": to_interactions(val_df, vocab),
+        "features": build_item_features(movies, vocab),
+    }
+
+
+def build(name: str, data: dict, seed: int = 7) -> Recommender:
+    model = create_model(name, seed=seed, **FAST.get(name, {}))
+    if model.uses_item_features:
+        model.set_item_features(data["features"])
+    return model.fit(data["train"], data["validation"])
+
+
+@pytest.fixture(scope="module")
+def fitted(data: dict) -> dict[str, Recommender]:
+    return {name: build(name, data) for name in MODELS}
+
+
+def test_every_model_has_fast_test_settings() -> None:
+    assert set(MODELS) - set(BASELINES) == set(FAST)
+
+
+def test_default_model_is_combined_and_registered() -> None:
+    assert DEFAULT_MODEL == "combined"
+    model = create_model(DEFAULT_MODEL)
+    assert model.predicts_ratings and model.ranks
+    assert model.params["ranker"] in MODELS and model.params["rater"] in MODELS
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model_predicts_in_range_and_ranks(name: str, fitted: dict, data: dict) -> None:
+    model, train = fitted[name], data["train"]
+    users = np.arange(train.n_users, dtype=np.int32)
+    if model.predicts_ratings:
+        pred = model.predict(train.user_idx, train.movie_idx)
+        assert pred.dtype == np.float32 and pred.shape == (len(train),)
+        assert np.all((pred >= 1.0) & (pred <= 5.0))
+    if model.ranks:
+        scores = model.score_users(users[:7])
+        assert scores.shape == (7, train.n_movies)
+        assert np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_save_load_round_trip_is_identical(name: str, fitted: dict, data: dict, tmp_path: Path) -> None:
+    model, train = fitted[name], data["train"]
+    model.save(tmp_path / name)
+    loaded = load_model(tmp_path / name)
+    assert type(loaded) is type(model) and loaded.params == model.params
+    users = np.arange(train.n_users, dtype=np.int32)
+    if model.predicts_ratings:
+        np.testing.assert_array_equal(
+            loaded.predict(train.user_idx, train.movie_idx), model.predict(train.user_idx, train.movie_idx)
+        )
+    if model.ranks:
+        np.testing.assert_array_equal(loaded.score_users(users), model.score_users(users))
+
+
+@pytest.mark.parametrize("name", sorted(set(FAST) - {"combined"}))
+def test_same_seed_gives_identical_predictions(name: str, fitted: dict, data: dict) -> None:
+    again = build(name, data)
+    users = np.arange(data["train"].n_users, dtype=np.int32)
+    first = fitted[name]
+    if first.predicts_ratings:
+        t = data["train"]
+        np.testing.assert_array_equal(again.predict(t.user_idx, t.movie_idx), first.predict(t.user_idx, t.movie_idx))
+    np.testing.assert_array_equal(again.score_users(users), first.score_users(users))
+
+
+def test_dot_product_models_factors_match_scores(fitted: dict) -> None:
+    for name in ("dot_bias", "mf", "autorec", "mult_dae", "hybrid_mf"):
+        model = fitted[name]
+        users, movies = model.factors()
+        assert users.shape[0] == model.n_users and movies.shape[0] == model.n_movies
+        np.testing.assert_allclose(users[:5] @ movies.T, model.score_users(np.arange(5)), rtol=1e-4, atol=1e-4)
+
+
+def test_dot_bias_ranking_follows_predicted_rating(fitted: dict, data: dict) -> None:
+    model = fitted["dot_bias"]
+    n = data["train"].n_movies
+    pred = model.predict(np.zeros(n, np.int32), np.arange(n, dtype=np.int32))
+    scores = model.score_users(np.array([0]))[0]
+    assert np.array_equal(np.argsort(-pred, kind="stable")[:5], np.argsort(-scores, kind="stable")[:5])
+
+
+def test_combined_delegates_to_its_parts(fitted: dict, data: dict) -> None:
+    model, t = fitted["combined"], data["train"]
+    users = np.arange(5)
+    np.testing.assert_array_equal(model.score_users(users), model.ranker.score_users(users))
+    np.testing.assert_array_equal(model.predict(t.user_idx, t.movie_idx), model.rater.predict(t.user_idx, t.movie_idx))
+    assert model.ranker.name == "mult_dae" and model.rater.name == "hybrid_mf"
+    assert model.rater.item_features is not None
+
+
+def test_combined_rejects_parts_that_cannot_do_their_job() -> None:
+    with pytest.raises(ModelError):
+        create_model("combined", ranker="global_mean", rater="autorec")
+    with pytest.raises(ModelError):
+        create_model("combined", ranker="mult_dae", rater="popularity")
+
+
+def test_hybrid_without_features_says_what_to_call(data: dict) -> None:
+    with pytest.raises(ModelError, match="set_item_features"):
+        create_model("hybrid_mf", epochs=1).fit(data["train"])
+
+
+def test_classifier_rating_grid() -> None:
+    np.testing.assert_array_equal(rating_values(1.0, 5.0), [1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(rating_values(0.5, 5.0), np.arange(1, 11) / 2)
+    model = create_model("classifier", rating_min=0.5, rating_max=5.0)
+    assert len(model.values) == 10
+
+
+def test_classifier_learns_half_star_scale() -> None:
+    ratings = synth_ratings(n_users=20, n_movies=20, per_user=8, seed=1, half_stars=True)
+    vocab = fit_vocabulary(ratings)
+    train = to_interactions(ratings, vocab)
+    model = create_model("classifier", rating_min=0.5, rating_max=5.0, epochs=1, dim=4, hidden=[8]).fit(train)
+    pred = model.predict(train.user_idx, train.movie_idx)
+    assert np.all((pred >= 0.5) & (pred <= 5.0))
+
+
+def test_models_train_without_validation(data: dict) -> None:
+    for name in ("mult_dae", "autorec", "mf"):
+        model = create_model(name, **FAST[name]).fit(data["train"])
+        assert np.isfinite(model.score_users(np.arange(3))).all()
+
+
+def test_mult_dae_scores_from_training_rows_only(data: dict) -> None:
+    """An implicit model must not depend on rating values, only on which movies were rated."""
+    t: Interactions = data["train"]
+    flipped = Interactions(t.user_idx, t.movie_idx, 6.0 - t.rating, t.n_users, t.n_movies)
+    a = create_model("mult_dae", seed=1, **FAST["mult_dae"]).fit(t)
+    b = create_model("mult_dae", seed=1, **FAST["mult_dae"]).fit(flipped)
+    np.testing.assert_array_equal(a.score_users(np.arange(4)), b.score_users(np.arange(4)))
