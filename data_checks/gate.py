@@ -36,11 +36,14 @@ def check_raw_data(
     reject_threshold: float = 0.01,
     now: float | None = None,
     dataset: str = "input",
+    malformed: pd.DataFrame | None = None,
 ) -> GateResult:
     """Validate raw ratings and movies; quarantine bad rows; raise on contract breaks.
 
     ``reject_threshold`` is the largest share of rating rows that may be rejected before the
     run is stopped: a few bad rows are noise, many mean the release or reader is broken.
+    ``malformed`` holds lines the reader could not split into fields (member, line, reason,
+    text); they join the rejects table and count towards the threshold.
     """
     _require_integer_columns(ratings, ("user_id", "movie_id", "timestamp"), dataset)
     movie_report = run_suite(movies, "raw_movies")
@@ -64,6 +67,8 @@ def check_raw_data(
     is_bad = checked.index.isin(reasons.index)
     rejects = ratings[is_bad].copy()
     rejects["reason"] = reasons.reindex(rejects.index).to_numpy()
+    if malformed is not None and len(malformed):
+        rejects = pd.concat([rejects.assign(member="ratings"), malformed], ignore_index=True)
     clean = ratings[~is_bad].copy()
     for col in ("user_id", "movie_id", "timestamp"):
         clean[col] = clean[col].astype("int64")

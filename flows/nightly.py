@@ -14,6 +14,8 @@ from tasks.encode import encode_ids
 from tasks.evaluate import check_quality_gate, evaluate_run
 from tasks.load import load_release
 from tasks.publish import publish_recommendations
+from tasks.report import write_run_report
+from tasks.retention import prune_published_runs
 from tasks.run import open_run, read_champion
 from tasks.score import score_users
 from tasks.split import split_ratings
@@ -39,6 +41,7 @@ def nightly_recommendations(
     refit_full: bool = True,
     quality_gate: bool = True,
     gate_margin: float = 0.05,
+    retention: int = 14,
 ) -> dict[str, Any]:
     """One nightly run; returns the manifest of the published table."""
     root = Path(data_dir)
@@ -61,4 +64,7 @@ def nightly_recommendations(
         else candidate
     )
     top = score_users(final, ratings, vocab, top_n, memory_budget_mb)
-    return publish_recommendations(top, vocab, gated.movies, ratings, final, run, dataset, top_n, evaluation, archive)
+    manifest = publish_recommendations(top, vocab, gated.movies, ratings, final, run, dataset, top_n, evaluation, archive)
+    prune_published_runs(root, retention)
+    write_run_report(run, dataset, release, gated, ratings, parts, final, evaluation, manifest)
+    return manifest

@@ -102,8 +102,9 @@ def run(
     s = load_settings(dataset=dataset, source=source, data_dir=data_dir, model=model, top_n=top_n,
                       split=split, seed=seed, reject_threshold=reject_threshold, offline=offline or None)
     _prepare_logging()
-    from flows.nightly import nightly_recommendations
     from prefect.logging.configuration import setup_logging
+
+    from flows.nightly import nightly_recommendations
 
     setup_logging()
     _quiet_tracebacks()
@@ -138,15 +139,14 @@ def evaluate(
     logging.basicConfig(level=logging.DEBUG if state["debug"] else logging.WARNING, stream=sys.stderr)
 
     def work() -> dict[str, Any]:
-        from recsys_core.datasets import get_dataset
+        from recsys_core.datasets import get_dataset, pinned_digests
         from recsys_core.download import fetch_archive
         from recsys_core.experiment import run_experiment
 
         spec = get_dataset(s.dataset)
         src = s.source or spec.url
-        official = src == spec.url
-        archive = fetch_archive(src, s.data_dir / "cache", expected_md5=spec.md5 if official else None,
-                                expected_size=spec.size if official else None, offline=s.offline)
+        md5, size = pinned_digests(spec, src)
+        archive = fetch_archive(src, s.data_dir / "cache", expected_md5=md5, expected_size=size, offline=s.offline)
         return run_experiment(archive.path, spec, split=split, model=s.model, seed=s.seed, k=k)
 
     result = _guard(work)
@@ -196,6 +196,127 @@ def models() -> None:
 
     for name, cls in sorted(MODELS.items()):
         typer.echo(f"{name:<14} {cls.description}")
+
+
+NO_SERVER_HELP = (
+    "`recsys serve` needs a running Prefect server: the temporary server that `recsys run` starts "
+    "has no scheduler, so the nightly schedule would never fire.\n"
+    "  1. start one:  make server      (or: prefect server start --host 127.0.0.1 --port 4200)\n"
+    "  2. point at it: export PREFECT_API_URL=http://127.0.0.1:4200/api\n"
+    "  3. then:       recsys serve     (UI: http://127.0.0.1:4200)"
+)
+
+
+def _require_server() -> str:
+    """The configured API URL, after checking a server answers there (else the help above)."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        typer.secho(f"Error: PREFECT_API_URL is not set.\n{NO_SERVER_HELP}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    import httpx
+
+    try:
+        httpx.get(f"{url.rstrip('/')}/health", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        typer.secho(f"Error: no Prefect server answers at {url} ({exc}).\n{NO_SERVER_HELP}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    return url
+
+
+@app.command()
+def serve(
+    dataset: DatasetOpt = None,
+    source: SourceOpt = None,
+    data_dir: DataDirOpt = None,
+    model: ModelOpt = None,
+    top_n: Annotated[int | None, typer.Option("--top-n", help="Recommendations per user [env RECSYS_TOP_N]")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="random, stratified, temporal, u1..u5, ua, ub")] = None,
+    cron: Annotated[str, typer.Option("--cron", help="Schedule, UTC")] = "0 3 * * *",
+    quality_gate: Annotated[bool, typer.Option("--quality-gate/--no-quality-gate")] = True,
+) -> None:
+    """Run the nightly schedule in this process against a Prefect server (Ctrl-C stops it)."""
+    from recsys_core.settings import load_settings
+
+    s = load_settings(dataset=dataset, source=source, data_dir=data_dir, model=model, top_n=top_n, split=split)
+    _prepare_logging()
+    url = _require_server()
+    from prefect.schedules import Cron
+
+    from flows.nightly import nightly_recommendations
+
+    params = {"dataset": s.dataset, "source": s.source, "data_dir": str(Path(s.data_dir).resolve()),
+              "model": s.model, "top_n": s.top_n, "split": s.split, "quality_gate": quality_gate}
+    typer.echo(f"Serving nightly-recommendations/nightly on {url} ({cron} UTC); UI: {url.removesuffix('/api')}")
+    _guard(
+        nightly_recommendations.serve,
+        name="nightly", schedules=[Cron(cron, timezone="UTC", slug="nightly-0300-utc")],
+        pause_on_shutdown=False, parameters=params, global_limit=1,
+    )
+
+
+@app.command()
+def runs(
+    data_dir: DataDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run")] = False,
+) -> None:
+    """List published runs (newest first) with their metrics; * marks the one _latest.json names."""
+    from recsys_core.settings import load_settings
+
+    s = load_settings(data_dir=data_dir)
+    from recsys_core.retention import describe_published_runs
+
+    rows = _guard(describe_published_runs, s.data_dir)
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row, default=str))
+        return
+    if not rows:
+        typer.echo(f"No published runs under {s.data_dir / 'recommendations'}.")
+        return
+    typer.echo(f"  {'run_id':<26} {'dt':<10} {'rows':>9}  {'model':<16} {'split':<10} {'rmse':>7} {'ndcg@k':>7} {'cover':>6}")
+    for r in rows:
+        m = r["metrics"] or {}
+
+        def num(key: str, m: dict[str, Any] = m) -> str:
+            v = m.get(key)
+            return f"{v:.4f}" if isinstance(v, float) else "-"
+
+        typer.echo(f"{'*' if r['latest'] else ' '} {r['run_id']:<26} {r['dt']:<10} {r['rows']:>9,}  {r['model'] or '-':<16} "
+                   f"{r['split'] or '-':<10} {num('rmse'):>7} {num('ndcg_at_k'):>7} {num('coverage'):>6}")
+
+
+@app.command()
+def similar(
+    movie: Annotated[int, typer.Option("--movie", help="MovieLens movie id")],
+    n: Annotated[int, typer.Option("--n", help="How many movies")] = 10,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Movies nearest to MOVIE by the published model's learned embedding (cosine)."""
+    from recsys_core.settings import load_settings
+
+    s = load_settings(data_dir=data_dir)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    def work() -> tuple[Any, Any]:
+        from recsys_core.errors import RecsysError
+        from recsys_core.publishing import read_manifest, read_table
+        from recsys_core.similarity import load_published_model, similar_movies
+
+        manifest = read_manifest(s.data_dir)
+        if manifest is None:
+            raise RecsysError(f"No published run in {s.data_dir / 'recommendations'}. Run `recsys run` first, or pass --data-dir.")
+        folder = Path(manifest.get("run_folder") or s.data_dir / "runs" / manifest["run_id"])
+        titles = read_table(Path(manifest["path"]))[["movie_id", "title"]].drop_duplicates("movie_id")
+        published = load_published_model(folder, manifest["run_id"], titles)
+        return published, similar_movies(published, movie, n)
+
+    published, rows = _guard(work)
+    name = published.titles.get(movie, f"movie {movie}")
+    typer.echo(f"Nearest to {name} [{movie}] by {published.model.label} (run {published.run_id}):")
+    for i, r in enumerate(rows.itertuples(), 1):
+        typer.echo(f"{i:>3}. {r.title} [{r.movie_id}]  cosine {r.similarity:.3f}")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,8 @@ def average_duplicates(ratings: pd.DataFrame) -> pd.DataFrame:
     """
     if not ratings.duplicated(["user_id", "movie_id"]).any():
         return ratings.reset_index(drop=True)
-    out = (
-        ratings.groupby(["user_id", "movie_id"], as_index=False, sort=False)
-        .agg(rating=("rating", "mean"), timestamp=("timestamp", "max"))
+    out = ratings.groupby(["user_id", "movie_id"], as_index=False, sort=False).agg(
+        rating=("rating", "mean"), timestamp=("timestamp", "max")
     )
     out["rating"] = out["rating"].astype("float32")
     return out[["user_id", "movie_id", "rating", "timestamp"]]

@@ -17,7 +17,8 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,17 +120,19 @@ def fetch_archive(
     try:
         if not is_url(source):
             return verify_local(_local_path(source), **pins)
-        return _fetch_url(
-            source,
-            Path(cache_dir),
-            pins,
-            timeout=timeout,
-            attempts=max(1, attempts),
-            backoff=backoff_seconds,
-            offline=offline,
-            use_sidecar=use_sidecar,
-            progress=progress,
-        )
+        cache_dir = Path(cache_dir)
+        with cache_lock(cache_dir):
+            return _fetch_url(
+                source,
+                cache_dir,
+                pins,
+                timeout=timeout,
+                attempts=max(1, attempts),
+                backoff=backoff_seconds,
+                offline=offline,
+                use_sidecar=use_sidecar,
+                progress=progress,
+            )
     finally:
         close = getattr(progress, "close", None)
         if callable(close):
@@ -158,21 +161,11 @@ def _fetch_url(
                 "Run once with network access, or pass --source (or RECSYS_SOURCE) with a local "
                 "path to the archive."
             )
-        log.warning(
-            "Offline mode: using the cached archive %s (not checked against %s)", paths.target, url
-        )
+        log.warning("Offline mode: using the cached archive %s (not checked against %s)", paths.target, url)
         return cached_result(paths.target, url, meta, OFFLINE)
     if cached_ok and (pins["md5"] or pins["sha256"]):
         log.info("Cached archive %s matches the pinned checksum; no download needed", paths.target)
         return cached_result(paths.target, url, meta, CACHED)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DownloadError(
-            f"Cannot create the cache folder {cache_dir} ({exc}). Pass --data-dir with a "
-            "writable folder, or --source with a local path to the archive."
-        ) from exc
-
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
         if pins["md5"] is None and use_sidecar:
             pins = {**pins, "md5": fetch_sidecar_md5(client, url, timeout)}
@@ -188,7 +181,7 @@ def _fetch_url(
             return cached_result(paths.target, url, meta, NOT_MODIFIED)
         except (_TransientError, httpx.TransportError) as exc:
             paths.drop_partial()
-            if cached_ok:
+            if cached_ok and meta.get("source") == url:  # never stand in another URL's archive
                 log.warning(
                     "Could not reach %s (%s); using the verified cached copy %s",
                     url,
@@ -204,6 +197,12 @@ def _fetch_url(
         except DownloadError:
             paths.drop_partial()
             raise
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            paths.drop_partial()
+            raise DownloadError(
+                f"Could not download {url}: {describe_error(exc)}. Check the URL, or pass "
+                "--source (or RECSYS_SOURCE) with a mirror URL or a local path to the archive."
+            ) from exc
         except OSError as exc:
             paths.drop_partial()
             raise DownloadError(
@@ -242,6 +241,37 @@ def _accept(url: str, paths: _CachePaths, pins: dict, status: str) -> FetchedArc
     paths.part_meta.unlink(missing_ok=True)
     log.info("Downloaded %s (%d bytes, sha256 %s) to %s", url, size, sha, paths.target)
     return FetchedArchive(paths.target, url, md5, sha, size, from_cache=False, status=status)
+
+
+@contextmanager
+def cache_lock(cache_dir: Path) -> Iterator[None]:
+    """One fetch per cache folder at a time, so two runs never write the same ``.part``.
+
+    An advisory ``flock`` on the folder itself: no lock file to leave behind, and the kernel
+    drops it if the holder dies. Where flock does not exist (Windows) this is a no-op.
+    """
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(cache_dir, os.O_RDONLY)
+    except OSError as exc:
+        raise DownloadError(
+            f"Cannot create or open the cache folder {cache_dir} ({exc}). Pass --data-dir with "
+            "a writable folder, or --source with a local path to the archive."
+        ) from exc
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("Another run is fetching into %s; waiting for it to finish", cache_dir)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _download(
@@ -481,9 +511,12 @@ def cache_is_valid(target: Path, meta: dict, pins: dict) -> bool:
 
 
 def cached_result(target: Path, source: str, meta: dict, status: str) -> FetchedArchive:
-    return FetchedArchive(
-        target, source, meta["md5"], meta["sha256"], int(meta["size"]), True, status
-    )
+    return FetchedArchive(target, source, meta["md5"], meta["sha256"], int(meta["size"]), True, status)
+
+
+def cached_archive_path(url: str, cache_dir: Path) -> Path:
+    """Where ``fetch_archive`` keeps the verified copy of ``url``."""
+    return Path(cache_dir) / _archive_name(url)
 
 
 def _archive_name(url: str) -> str:
@@ -535,9 +568,7 @@ class TerminalProgress:
             self._bar = None
 
 
-def make_terminal_progress(
-    description: str = "Downloading", *, force: bool = False
-) -> TerminalProgress | None:
+def make_terminal_progress(description: str = "Downloading", *, force: bool = False) -> TerminalProgress | None:
     """A progress callback for humans: only when stderr is a terminal (not in logs or CI)."""
     if not force and not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
         return None

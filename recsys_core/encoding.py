@@ -41,9 +41,7 @@ class IdVocabulary:
         return self.movie_ids[np.asarray(idx)]
 
     def save(self, path: Path) -> None:
-        write_json_atomic(
-            path, {"user_ids": self.user_ids.tolist(), "movie_ids": self.movie_ids.tolist()}
-        )
+        write_json_atomic(path, {"user_ids": self.user_ids.tolist(), "movie_ids": self.movie_ids.tolist()})
 
     @classmethod
     def load(cls, path: Path) -> IdVocabulary:

@@ -15,7 +15,9 @@ from recsys_core.splitting import make_split
 from recsys_core.training import fit_model
 
 
-def run_experiment(archive: Path, spec: DatasetSpec, *, split: str, model: str, seed: int = 42, k: int = 10) -> dict[str, Any]:
+def run_experiment(
+    archive: Path, spec: DatasetSpec, *, split: str, model: str, seed: int = 42, k: int = 10
+) -> dict[str, Any]:
     """Metrics of ``model`` trained on the split's train part and scored on its test part.
 
     The raw data is cleaned the same way as in the nightly flow (duplicates averaged, unknown
@@ -29,9 +31,21 @@ def run_experiment(archive: Path, spec: DatasetSpec, *, split: str, model: str, 
     vocab = fit_vocabulary(ratings)
     parts = make_split(ratings, split, folds=release.folds, seed=seed)
     fitted, seconds = fit_model(
-        model, parts.train, vocab, movies=release.movies,
-        rating_min=spec.rating_min, rating_max=spec.rating_max, seed=seed,
+        model,
+        parts.train,
+        vocab,
+        movies=release.movies,
+        rating_min=spec.rating_min,
+        rating_max=spec.rating_max,
+        seed=seed,
     )
     metrics = evaluate_model(fitted, to_interactions(parts.train, vocab), to_interactions(parts.test, vocab), k=k)
-    return {**metrics, "model": fitted.label, "split": split, "dataset": spec.name,
-            "train_seconds": round(seconds, 2), "train_ratings": len(parts.train), "test_ratings": len(parts.test)}
+    return {
+        **metrics,
+        "model": fitted.label,
+        "split": split,
+        "dataset": spec.name,
+        "train_seconds": round(seconds, 2),
+        "train_ratings": len(parts.train),
+        "test_ratings": len(parts.test),
+    }

@@ -72,7 +72,8 @@ def build_table(
             "movie_id": movie_ids.astype(np.int64),
             "title": pd.array(titles, dtype="string"),
             "score": top.scores.ravel()[valid].astype(np.float32),
-            "predicted_rating": pd.array(predicted, dtype="Float32") if predicted is not None
+            "predicted_rating": pd.array(predicted, dtype="Float32")
+            if predicted is not None
             else pd.array([None] * len(movie_idx), dtype="Float32"),
             "model": model.label,
             "run_id": run_id,
@@ -153,9 +154,7 @@ def publish_lock(data_dir: Path, *, wait: bool = True) -> Iterator[None]:
         try:
             fcntl.flock(fh, flags)
         except BlockingIOError:
-            raise PublishError(
-                f"Another run is publishing into {root}; try again when it finishes."
-            ) from None
+            raise PublishError(f"Another run is publishing into {root}; try again when it finishes.") from None
         try:
             yield
         finally:

@@ -156,8 +156,7 @@ def read_release(path: Path, layout: str, *, with_folds: bool = True) -> Release
     }
     if layout not in readers:
         raise ArchiveError(
-            f"No reader for the release layout {layout!r}; known layouts: {sorted(readers)}. "
-            "Check --dataset."
+            f"No reader for the release layout {layout!r}; known layouts: {sorted(readers)}. Check --dataset."
         )
     with open_release(path) as zf:
         return readers[layout](zf, with_folds)
@@ -169,13 +168,8 @@ def read_ml100k(zf: zipfile.ZipFile, with_folds: bool = True) -> Release:
     ratings = read_ratings(zf, find_member(zf, "u.data"), _RATINGS_100K, bad)
     item = find_member(zf, "u.item")
     table = read_table(zf, item, _ITEM_100K, bad)
-    flags = np.column_stack(
-        [pc.equal(table[f"g{i}"], "1").to_numpy(zero_copy_only=False) for i in range(19)]
-    )
-    genres = [
-        [g for g, on in zip(ML100K_GENRES, row, strict=True) if on and g != "unknown"]
-        for row in flags
-    ]
+    flags = np.column_stack([pc.equal(table[f"g{i}"], "1").to_numpy(zero_copy_only=False) for i in range(19)])
+    genres = [[g for g, on in zip(ML100K_GENRES, row, strict=True) if on and g != "unknown"] for row in flags]
     movies = build_movies(table["movie_id"], table["title"], genres, item, bad)
     folds: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
     if with_folds:
@@ -256,8 +250,8 @@ def column_to_numpy(col: pa.ChunkedArray, dtype: str) -> object:
 def read_table(zf: zipfile.ZipFile, member: str, spec: _Table, bad: list[dict]) -> pa.Table:
     """Parse one member into an Arrow table with canonical column names and the given types.
 
-    Typed parsing is tried first (fast, lean); if a value does not convert, the wanted columns
-    are re-read as strings and coerced, so that bad values become nulls instead of errors.
+    Typed parsing is tried first (fast, lean); if a value does not convert, its column is
+    re-read as text and coerced, so that bad values become nulls instead of errors.
     """
     label = f"{zf.filename} member {member}"
     data = _member_bytes(zf, member, spec)
@@ -269,11 +263,7 @@ def read_table(zf: zipfile.ZipFile, member: str, spec: _Table, bad: list[dict]) 
         )
     fields = first.split(_delimiter(spec))
     include = _source_columns(label, fields, spec)
-    names = (
-        None
-        if spec.header
-        else list(spec.columns) + [f"extra_{i}" for i in range(len(fields) - len(spec.columns))]
-    )
+    names = None if spec.header else list(spec.columns) + [f"extra_{i}" for i in range(len(fields) - len(spec.columns))]
     seen: list[dict] = []
 
     def read(types: dict[str, pa.DataType]) -> pa.Table:
@@ -281,12 +271,26 @@ def read_table(zf: zipfile.ZipFile, member: str, spec: _Table, bad: list[dict]) 
         return _parse(zf, member, data, spec, names, include, types, seen)
 
     wanted = {src: spec.columns[canon] for canon, src in include.items()}
-    try:
-        table = read(wanted)
-    except pa.ArrowInvalid as exc:
-        if "conversion error" not in str(exc).lower():
-            raise _parse_error(label, spec, exc) from exc
-        table = _coerce(read(dict.fromkeys(wanted, pa.string())), wanted)
+    types = dict(wanted)
+    for _ in range(len(types) + 1):  # each failure turns at least one column into text
+        try:
+            table = read(types)
+            break
+        except pa.ArrowInvalid as exc:
+            if "conversion error" not in str(exc).lower():
+                raise _parse_error(label, spec, exc) from exc
+            column = _failed_column(exc, names or [f.strip().strip('"') for f in fields])
+            if column not in types or types[column] == pa.string():
+                column = None  # unknown: read every wanted column as text
+            types.update({column: pa.string()} if column else dict.fromkeys(types, pa.string()))
+            log.warning(
+                "%s: column %s has values that are not numbers; they become nulls",
+                label,
+                column or "(several)",
+            )
+    else:  # pragma: no cover - text columns cannot fail to convert
+        raise DataContractError(f"{label}: could not parse its {spec.what}; check the file.")
+    table = _coerce(table, {k: v for k, v in wanted.items() if types[k] == pa.string()})
     table = table.select(list(include.values())).rename_columns(list(include))
     _check_malformed(label, table.num_rows, seen, spec)
     bad.extend({"member": member, **row} for row in seen)
@@ -350,7 +354,8 @@ def decode_text(data: bytes, encoding: str, label: str) -> str:
 
 def _first_line(zf: zipfile.ZipFile, member: str, data: bytes | None) -> str:
     if data is not None:
-        head = data.split(b"\n", 1)[0]
+        end = data.find(b"\n")
+        head = data if end < 0 else data[:end]  # no split: that would copy the whole rest
     else:
         try:
             with zf.open(member) as fh:
@@ -426,6 +431,13 @@ def _parse(
         raise
     except MEMBER_READ_ERRORS as exc:
         raise damaged_member(zf, member, exc) from exc
+
+
+def _failed_column(exc: Exception, file_columns: list[str]) -> str | None:
+    """The column a pyarrow conversion error names ('In CSV column #2: ...'), if any."""
+    match = re.search(r"CSV column #(\d+)", str(exc))
+    index = int(match.group(1)) if match else -1
+    return file_columns[index] if 0 <= index < len(file_columns) else None
 
 
 def _coerce(table: pa.Table, types: dict[str, pa.DataType]) -> pa.Table:
@@ -549,14 +561,10 @@ def coerce_ratings(df: pd.DataFrame, source: str) -> pd.DataFrame:
         out[col] = values.astype("Int64") if values.isna().any() else values.astype("int64")
     out["rating"] = pd.to_numeric(df["rating"], errors="coerce").astype("float32")
     if len(out) and out["rating"].isna().all():
-        raise DataContractError(
-            f"{source}: no value in the rating column is numeric; check the file and separator."
-        )
+        raise DataContractError(f"{source}: no value in the rating column is numeric; check the file and separator.")
     return out[list(RATINGS_DTYPES)].reset_index(drop=True)
 
 
 def ratings_dtype_ok(df: pd.DataFrame) -> bool:
     """True when every ratings column has its canonical numpy dtype (no nullable leftovers)."""
-    return all(str(df[c].dtype) == t for c, t in RATINGS_DTYPES.items()) and not np.any(
-        df.isna().to_numpy()
-    )
+    return all(str(df[c].dtype) == t for c, t in RATINGS_DTYPES.items()) and not np.any(df.isna().to_numpy())

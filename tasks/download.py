@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.context import TaskRunContext
 
-from recsys_core.datasets import get_dataset
-from recsys_core.download import FetchedArchive, fetch_archive, is_url
+from recsys_core.datasets import get_dataset, pinned_digests
+from recsys_core.download import FetchedArchive, cached_archive_path, fetch_archive, is_url, make_terminal_progress
 from tasks.artifacts import logger
 
 
-@task(name="download")
+def archive_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
+    """Cache the task on (source, pinned checksum, the file's identity on disk).
+
+    A re-run with the same verified archive skips the task (no hashing, no network). The
+    file's size and mtime are part of the key, so a deleted or replaced archive runs the
+    task again. Unpinned URLs (``ml-latest-small``) are not cached: they need the
+    conditional request that tells whether the release changed.
+    """
+    spec = get_dataset(parameters["dataset"])
+    src = parameters.get("source") or spec.url
+    md5, _ = pinned_digests(spec, src)
+    if is_url(src):
+        if md5 is None:
+            return None
+        path = cached_archive_path(src, Path(parameters["cache_dir"]))
+    else:
+        path = Path(src).expanduser()
+    if not path.is_file():
+        return None
+    st = path.stat()
+    return f"archive|{src}|{md5}|{st.st_size}|{st.st_mtime_ns}"
+
+
+@task(
+    name="download",
+    cache_key_fn=archive_cache_key,
+    cache_expiration=timedelta(days=7),
+    persist_result=True,
+)
 def download_archive(dataset: str, source: str | None, cache_dir: Path, offline: bool = False) -> FetchedArchive:
     """Default source is the official GroupLens URL, whose pinned checksum is then enforced.
 
@@ -22,30 +53,28 @@ def download_archive(dataset: str, source: str | None, cache_dir: Path, offline:
     """
     spec = get_dataset(dataset)
     src = source or spec.url
-    official = src == spec.url
-    log = logger()
-    progress_id = create_progress_artifact(progress=0.0, key=None, description=f"download {src}") if is_url(src) else None
+    md5, size = pinned_digests(spec, src)
+    progress_id = create_progress_artifact(progress=0.0, description=f"download {src}") if is_url(src) else None
+    bar = make_terminal_progress(f"download {spec.name}") if is_url(src) else None
     last = [-1]
 
     def report(done: int, total: int | None) -> None:
+        if bar is not None:
+            bar(done, total)
         if total and progress_id is not None:
             pct = int(100 * done / total)
             if pct >= last[0] + 5:
                 last[0] = pct
                 update_progress_artifact(progress_id, progress=float(pct))
 
-    fetched = fetch_archive(
-        src,
-        cache_dir,
-        expected_md5=spec.md5 if official else None,
-        expected_size=spec.size if official else None,
-        offline=offline,
-        progress=report,
-    )
+    try:
+        fetched = fetch_archive(src, cache_dir, expected_md5=md5, expected_size=size, offline=offline, progress=report)
+    finally:
+        if bar is not None:
+            bar.close()
     if progress_id is not None:
         update_progress_artifact(progress_id, progress=100.0)
-    log.info(
-        "archive %s (%s bytes, sha256 %s, %s)",
-        fetched.path, f"{fetched.size:,}", fetched.sha256[:12], "cached" if fetched.from_cache else "downloaded",
+    logger().info(
+        "archive %s: %s (%s bytes, sha256 %s)", fetched.path, fetched.status, f"{fetched.size:,}", fetched.sha256[:12]
     )
     return fetched

@@ -16,6 +16,8 @@ def load_release(archive: Path, dataset: str) -> Release:
     release = read_release(archive, get_dataset(dataset).layout)
     logger().info(
         "read %s ratings, %s movies, folds %s",
-        f"{len(release.ratings):,}", f"{len(release.movies):,}", sorted(release.folds) or "none",
+        f"{len(release.ratings):,}",
+        f"{len(release.movies):,}",
+        sorted(release.folds) or "none",
     )
     return release

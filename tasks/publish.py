@@ -79,8 +79,7 @@ def publish_recommendations(
     publish_markdown(
         "published-table",
         f"## Published {manifest['rows']:,} rows for {manifest['users']:,} users\n\n"
-        f"- table: `{final}`\n- model: `{model.label}`\n- run: `{run.run_id}`\n\n"
-        + report.to_markdown(),
+        f"- table: `{final}`\n- model: `{model.label}`\n- run: `{run.run_id}`\n\n" + report.to_markdown(),
         "Where the new table is and its checks",
     )
     logger().info("published %s rows to %s", f"{manifest['rows']:,}", final)

@@ -19,8 +19,12 @@ def validate_release(release: Release, dataset: str, run_folder: Path, reject_th
     """Contract breaks raise (the run fails with the report); bad rows go to rejects.parquet."""
     spec = get_dataset(dataset)
     result = check_raw_data(
-        release.ratings, release.movies,
-        rating_values=spec.rating_values, reject_threshold=reject_threshold, dataset=dataset,
+        release.ratings,
+        release.movies,
+        rating_values=spec.rating_values,
+        reject_threshold=reject_threshold,
+        dataset=dataset,
+        malformed=release.malformed,
     )
     run_folder.mkdir(parents=True, exist_ok=True)
     if len(result.rejects):

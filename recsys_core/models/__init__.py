@@ -9,9 +9,11 @@ from recsys_core.models.base import Recommender, read_model_meta
 from recsys_core.models.baselines import BiasBaseline, GlobalMean, Popularity
 from recsys_core.models.autorec import ItemAutoRec
 from recsys_core.models.biased_mf import BiasedMF
+from recsys_core.models.blend import Blend
 from recsys_core.models.classifier import RatingClassifier
 from recsys_core.models.combined import Combined
 from recsys_core.models.dot_bias import DotBias
+from recsys_core.models.ease import EASE
 from recsys_core.models.hybrid_mf import HybridMF
 from recsys_core.models.mf import GradientTapeMF
 from recsys_core.models.mult_dae import MultDAE
@@ -21,7 +23,7 @@ MODELS: dict[str, type[Recommender]] = {
     cls.name: cls
     for cls in (
         Combined, BiasedMF, RatingClassifier, NCF, DotBias, GradientTapeMF, HybridMF,
-        ItemAutoRec, MultDAE, GlobalMean, BiasBaseline, Popularity,
+        ItemAutoRec, Blend, MultDAE, EASE, GlobalMean, BiasBaseline, Popularity,
     )
 }
 BASELINES = ("global_mean", "bias", "popularity")

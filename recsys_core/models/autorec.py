@@ -52,14 +52,14 @@ class ItemAutoRec(Recommender):
         from keras import layers
 
         hidden = int(self.params.get("hidden", 500))
-        reg = keras.regularizers.L2(float(self.params.get("l2", 1e-3)))
+        reg = keras.regularizers.L2(float(self.params.get("l2", 0.05)))
         inp = keras.Input(shape=(n_users,), name="ratings")
         code = layers.Dense(hidden, activation="sigmoid", kernel_regularizer=reg, name="encoder",
                             kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed))(inp)
         out = layers.Dense(n_users, kernel_regularizer=reg, name="decoder",
                            kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 1))(code)
         model = keras.Model(inp, out, name="autorec")
-        model.compile(optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 1e-3))),
+        model.compile(optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 3e-3))),
                       loss=masked_sse)
         return model
 
@@ -83,13 +83,16 @@ class ItemAutoRec(Recommender):
         self.history = fit_keras(
             self.net, x, x, validation=None,
             epochs=int(self.params.get("epochs", 200)),
-            batch_size=int(self.params.get("batch_size", 64)),
+            batch_size=int(self.params.get("batch_size", 256)),
             patience=int(self.params.get("patience", 10)),
             monitor="rmse", seed=self.seed, extra_callbacks=callbacks,
         )
         # Score with everything the user is known to have rated (the validation slice is
-        # training data too; it was held out only to decide when to stop).
-        self._input = x if validation is None else movie_matrix(union_interactions(train, validation)).toarray()
+        # training data too; it was held out only to decide when to stop). A blend that fits
+        # its weights on the validation slice turns this off, or the slice would leak.
+        self._input = x
+        if bool(self.params.get("input_with_validation", True)):
+            self._input = movie_matrix(union_interactions(train, validation)).toarray().astype(np.float32)
         self._cache_reconstruction()
         return self
 

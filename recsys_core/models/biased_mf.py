@@ -30,14 +30,34 @@ class BiasedMF(Recommender):
         init = keras.initializers.RandomNormal(stddev=0.01, seed=self.seed)
         user = keras.Input(shape=(), dtype="int32", name="user")
         movie = keras.Input(shape=(), dtype="int32", name="movie")
-        p = layers.Embedding(n_users, dim, embeddings_initializer=init,
-                             embeddings_regularizer=keras.regularizers.L2(l2), name="user_factors")(user)
-        q = layers.Embedding(n_movies, dim, embeddings_initializer=init,
-                             embeddings_regularizer=keras.regularizers.L2(l2), name="movie_factors")(movie)
-        bu = layers.Embedding(n_users, 1, embeddings_initializer="zeros",
-                              embeddings_regularizer=keras.regularizers.L2(l2_bias), name="user_bias")(user)
-        bi = layers.Embedding(n_movies, 1, embeddings_initializer="zeros",
-                              embeddings_regularizer=keras.regularizers.L2(l2_bias), name="movie_bias")(movie)
+        p = layers.Embedding(
+            n_users,
+            dim,
+            embeddings_initializer=init,
+            embeddings_regularizer=keras.regularizers.L2(l2),
+            name="user_factors",
+        )(user)
+        q = layers.Embedding(
+            n_movies,
+            dim,
+            embeddings_initializer=init,
+            embeddings_regularizer=keras.regularizers.L2(l2),
+            name="movie_factors",
+        )(movie)
+        bu = layers.Embedding(
+            n_users,
+            1,
+            embeddings_initializer="zeros",
+            embeddings_regularizer=keras.regularizers.L2(l2_bias),
+            name="user_bias",
+        )(user)
+        bi = layers.Embedding(
+            n_movies,
+            1,
+            embeddings_initializer="zeros",
+            embeddings_regularizer=keras.regularizers.L2(l2_bias),
+            name="movie_bias",
+        )(movie)
         dot = layers.Dot(axes=1)([p, q])
         out = layers.Add()([dot, layers.Reshape((1,))(bu), layers.Reshape((1,))(bi)])
         model = keras.Model([user, movie], layers.Flatten()(out), name="biased_mf")

@@ -5,16 +5,25 @@ from data_checks.gate import EARLIEST_TIMESTAMP, check_raw_data
 from recsys_core.errors import DataContractError
 
 STARS = (1.0, 2.0, 3.0, 4.0, 5.0)
-MOVIES = pd.DataFrame({"movie_id": [1, 2, 3], "title": ["A", "B", "C"], "year": pd.array([1990, None, 1999], dtype="Int16"), "genres": [["Drama"], [], ["Comedy"]]})
+MOVIES = pd.DataFrame(
+    {
+        "movie_id": [1, 2, 3],
+        "title": ["A", "B", "C"],
+        "year": pd.array([1990, None, 1999], dtype="Int16"),
+        "genres": [["Drama"], [], ["Comedy"]],
+    }
+)
 
 
 def _ratings(n: int = 300) -> pd.DataFrame:
-    return pd.DataFrame({
-        "user_id": pd.array([1 + i % 10 for i in range(n)], dtype="Int64"),
-        "movie_id": pd.array([1 + i % 3 for i in range(n)], dtype="Int64"),
-        "rating": pd.array([float(1 + i % 5) for i in range(n)], dtype="float32"),
-        "timestamp": pd.array([EARLIEST_TIMESTAMP + 1000 + i for i in range(n)], dtype="Int64"),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": pd.array([1 + i % 10 for i in range(n)], dtype="Int64"),
+            "movie_id": pd.array([1 + i % 3 for i in range(n)], dtype="Int64"),
+            "rating": pd.array([float(1 + i % 5) for i in range(n)], dtype="float32"),
+            "timestamp": pd.array([EARLIEST_TIMESTAMP + 1000 + i for i in range(n)], dtype="Int64"),
+        }
+    )
 
 
 def test_clean_data_passes_untouched():

@@ -50,8 +50,14 @@ def test_corrupted_member_is_a_clear_error(tmp_path: Path) -> None:
     """Central directory intact, deflated bytes damaged: the CRC/inflate error names the member."""
     payload = "".join(f"{u}\t{u % 7 + 1}\t{u % 5 + 1}\t88125{u:04d}\n" for u in range(1, 3000))
     zpath = build_csv_zip(tmp_path / "ok.zip")
-    raw = bytearray(zip_bytes({"ml-100k/u.data": payload, "ml-100k/u.item": "1|A (1999)|x||u|"
-                                + "|".join(["0"] * 19) + "\n"}))  # fmt: skip
+    raw = bytearray(
+        zip_bytes(
+            {
+                "ml-100k/u.data": payload,
+                "ml-100k/u.item": "1|A (1999)|x||u|" + "|".join(["0"] * 19) + "\n",
+            }
+        )
+    )
     start = raw.index(b"ml-100k/u.data") + len("ml-100k/u.data") + 200
     raw[start : start + 64] = bytes(64)
     zpath.write_bytes(bytes(raw))
@@ -93,8 +99,9 @@ def test_zip_bomb_total_size_is_refused(tiny_ml100k: Path) -> None:
 
 
 def test_find_member_prefers_the_release_folder_and_skips_macos_forks(tmp_path: Path) -> None:
-    zpath = build_ml100k_zip(tmp_path / "a.zip", folds=False,
-                             extra={"__MACOSX/ml-100k/u.user": b"junk"})  # fmt: skip
+    zpath = build_ml100k_zip(
+        tmp_path / "a.zip", folds=False, extra={"__MACOSX/ml-100k/u.user": b"junk"}
+    )
     with open_release(zpath) as zf:
         assert find_member(zf, "u.user", required=False) is None
         with pytest.raises(ArchiveError, match=r"has no ratings\.csv.*--dataset"):

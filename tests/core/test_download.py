@@ -81,8 +81,14 @@ def status(code: int) -> Route:
     return answer
 
 
-def serve(body: bytes, *, etag: str | None = ETAG, ranges: bool = True, cut: int | None = None,
-          conditional: bool = True) -> Route:  # fmt: skip
+def serve(
+    body: bytes,
+    *,
+    etag: str | None = ETAG,
+    ranges: bool = True,
+    cut: int | None = None,
+    conditional: bool = True,
+) -> Route:
     """200 with ``body``; 206 for Range (+ If-Range) when ``ranges``; 304 on a matching ETag;
     ``cut`` sends only that many bytes of a full-length promise, then hangs up."""
 
@@ -135,7 +141,12 @@ def test_download_verifies_and_records_sha256(server: _Server, tmp_path: Path) -
     server.routes["/ml-100k.zip"] = serve(BODY)
     got = fetch_archive(f"{server.base}/ml-100k.zip", tmp_path, expected_md5=MD5, **FAST)
     assert (got.status, got.from_cache, got.md5, got.sha256, got.size) == (
-        DOWNLOADED, False, MD5, SHA, len(BODY))  # fmt: skip
+        DOWNLOADED,
+        False,
+        MD5,
+        SHA,
+        len(BODY),
+    )
     assert got.path.read_bytes() == BODY
     meta = json.loads((tmp_path / "ml-100k.zip.meta.json").read_text())
     assert (meta["sha256"], meta["etag"], meta["source"]) == (SHA, ETAG, got.source)
@@ -259,8 +270,14 @@ def test_timeout_is_retried_then_a_clear_error(server: _Server, tmp_path: Path) 
     server.routes["/ml-100k.zip"] = hang
     start = time.perf_counter()
     with pytest.raises(DownloadError, match=r"after 2 attempt\(s\).*timeout.*--source"):
-        fetch_archive(f"{server.base}/ml-100k.zip", tmp_path, attempts=2, timeout=0.3,
-                      backoff_seconds=0.001, use_sidecar=False)  # fmt: skip
+        fetch_archive(
+            f"{server.base}/ml-100k.zip",
+            tmp_path,
+            attempts=2,
+            timeout=0.3,
+            backoff_seconds=0.001,
+            use_sidecar=False,
+        )
     assert time.perf_counter() - start < 3
     assert len(server.hits("/ml-100k.zip")) == 2
     assert cache_files(tmp_path) == []
@@ -377,8 +394,7 @@ def test_every_failure_is_a_recsys_error() -> None:
 def test_progress_callback_sees_every_byte(server: _Server, tmp_path: Path) -> None:
     server.routes["/ml-100k.zip"] = serve(BODY)
     calls: list[tuple[int, int | None]] = []
-    fetch_archive(f"{server.base}/ml-100k.zip", tmp_path, progress=lambda d, t: calls.append((d, t)),
-                  **FAST)  # fmt: skip
+    fetch_archive(f"{server.base}/ml-100k.zip", tmp_path, progress=lambda d, t: calls.append((d, t)), **FAST)
     assert calls[-1] == (len(BODY), len(BODY))
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 
@@ -390,3 +406,26 @@ def test_terminal_progress_only_on_a_tty(server: _Server, tmp_path: Path) -> Non
     server.routes["/ml-100k.zip"] = serve(BODY)
     fetch_archive(f"{server.base}/ml-100k.zip", tmp_path, progress=bar, **FAST)
     bar.close()  # idempotent: fetch_archive already closed it
+
+
+def test_concurrent_fetches_download_once(server: _Server, tmp_path: Path) -> None:
+    """Two runs sharing a cache: the second waits for the first, then reuses its file."""
+
+    def slow(h: _Handler) -> None:
+        time.sleep(0.3)
+        serve(BODY)(h)
+
+    server.routes["/ml-100k.zip"] = slow
+    url = f"{server.base}/ml-100k.zip"
+    results: list[str] = []
+
+    def run() -> None:
+        results.append(fetch_archive(url, tmp_path, expected_md5=MD5, **FAST).status)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(results) == [CACHED, DOWNLOADED]
+    assert len(server.hits("/ml-100k.zip")) == 1

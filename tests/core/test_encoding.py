@@ -6,7 +6,9 @@ from recsys_core.encoding import IdVocabulary, encode_ratings, fit_vocabulary
 
 
 def _ratings() -> pd.DataFrame:
-    return pd.DataFrame({"user_id": [10, 3, 10, 7], "movie_id": [500, 2, 2, 99], "rating": [1.0, 2, 3, 4], "timestamp": [1, 2, 3, 4]})
+    return pd.DataFrame(
+        {"user_id": [10, 3, 10, 7], "movie_id": [500, 2, 2, 99], "rating": [1.0, 2, 3, 4], "timestamp": [1, 2, 3, 4]}
+    )
 
 
 def test_round_trip_and_contiguous():

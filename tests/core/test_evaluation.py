@@ -14,8 +14,11 @@ def _biased_ratings(seed: int = 0) -> pd.DataFrame:
     """Ratings = movie quality + user leniency + noise: what the bias baseline models."""
     rng = np.random.default_rng(seed)
     quality, leniency = rng.normal(0, 1, 30), rng.normal(0, 0.5, 40)
-    rows = [(u + 1, m + 1, float(np.clip(np.round(3 + quality[m] + leniency[u] + rng.normal(0, 0.3)), 1, 5)), 1)
-            for u in range(40) for m in rng.choice(30, 15, replace=False)]
+    rows = [
+        (u + 1, m + 1, float(np.clip(np.round(3 + quality[m] + leniency[u] + rng.normal(0, 0.3)), 1, 5)), 1)
+        for u in range(40)
+        for m in rng.choice(30, 15, replace=False)
+    ]
     return pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "timestamp"])
 
 
@@ -41,6 +44,8 @@ def test_biased_mf_learns_structure():
     vocab = fit_vocabulary(ratings)
     split = make_split(ratings, "random", seed=0)
     train, test = to_interactions(split.train, vocab), to_interactions(split.test, vocab)
-    mf = create_model("biased_mf", seed=1, epochs=60, learning_rate=0.02, dim=8, l2=1e-5, batch_size=64).fit(train, test)
+    mf = create_model("biased_mf", seed=1, epochs=60, learning_rate=0.02, dim=8, l2=1e-5, batch_size=64).fit(
+        train, test
+    )
     gm = create_model("global_mean").fit(train)
     assert evaluate_model(mf, train, test)["rmse"] < evaluate_model(gm, train, test)["rmse"]

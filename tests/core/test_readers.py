@@ -19,7 +19,12 @@ from tests.builders import (
     zip_bytes,
 )
 
-RATINGS_DTYPES = {"user_id": "int64", "movie_id": "int64", "rating": "float32", "timestamp": "int64"}
+RATINGS_DTYPES = {
+    "user_id": "int64",
+    "movie_id": "int64",
+    "rating": "float32",
+    "timestamp": "int64",
+}
 U_USER = "".join(f"{u}|{20 + u}|{'MF'[u % 2]}|writer|{55400 + u}\n" for u in range(1, 31))
 
 
@@ -100,11 +105,25 @@ def test_csv_layouts_read_half_stars_quoted_titles_and_pipe_genres(
 
 
 def test_split_title_year_handles_ranges_markers_and_missing_years() -> None:
-    raw = pd.Series(["Toy Story (1995)", "Babylon 5 (1994-1998)", " X (2006–2007) ", "unknown",
-                     "Land Before Time III (1995) (V)", "Ready Player One"])  # fmt: skip
+    raw = pd.Series(
+        [
+            "Toy Story (1995)",
+            "Babylon 5 (1994-1998)",
+            " X (2006–2007) ",
+            "unknown",
+            "Land Before Time III (1995) (V)",
+            "Ready Player One",
+        ]
+    )
     title, year = split_title_year(raw)
-    assert title.tolist() == ["Toy Story", "Babylon 5", "X", "unknown",
-                              "Land Before Time III (V)", "Ready Player One"]  # fmt: skip
+    assert title.tolist() == [
+        "Toy Story",
+        "Babylon 5",
+        "X",
+        "unknown",
+        "Land Before Time III (V)",
+        "Ready Player One",
+    ]
     assert year.tolist() == [1995, 1994, 2006, pd.NA, 1995, pd.NA]
     assert str(year.dtype) == "Int16"
 
@@ -141,17 +160,23 @@ def test_missing_u_data_names_the_file(tmp_path: Path) -> None:
 
 
 def test_missing_ratings_csv_names_the_file(tmp_path: Path) -> None:
-    zpath = write_zip(tmp_path / "a.zip", {"x/movies.csv": "movieId,title,genres\n1,A (1999),Drama\n"})
+    zpath = write_zip(
+        tmp_path / "a.zip", {"x/movies.csv": "movieId,title,genres\n1,A (1999),Drama\n"}
+    )
     with pytest.raises(ArchiveError, match=r"ratings\.csv"):
         read_release(zpath, "csv")
 
 
 def test_wrong_separator_in_u_data_is_a_contract_error(tmp_path: Path) -> None:
     ratings = synth_ratings()
-    data = "".join(f"{r.user_id},{r.movie_id},{int(r.rating)},{r.timestamp}\n" for r in ratings.itertuples())
+    data = "".join(
+        f"{r.user_id},{r.movie_id},{int(r.rating)},{r.timestamp}\n" for r in ratings.itertuples()
+    )
     zpath = build_ml100k_zip(tmp_path / "a.zip", folds=False)
-    zpath = write_zip(tmp_path / "b.zip", {"ml-100k/u.data": data,
-                                           "ml-100k/u.item": _member(zpath, "ml-100k/u.item")})  # fmt: skip
+    zpath = write_zip(
+        tmp_path / "b.zip",
+        {"ml-100k/u.data": data, "ml-100k/u.item": _member(zpath, "ml-100k/u.item")},
+    )
     with pytest.raises(DataContractError, match=r"u\.data.*1 field.*separator"):
         read_release(zpath, "ml-100k")
 

@@ -46,7 +46,9 @@ def test_flow_downloads_trains_and_publishes(published):
     assert manifest["users"] == ratings["user_id"].nunique() == table["user_id"].nunique()
     assert manifest["rows"] == len(table) == 5 * manifest["users"]
     assert manifest["top_n"] == 5 and manifest["model"] == "bias@v1"
-    assert {"rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage", "k"} <= set(manifest["metrics"])
+    assert {"rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage", "k"} <= set(
+        manifest["metrics"]
+    )
     assert sorted(table["rank"].unique().tolist()) == [1, 2, 3, 4, 5]
     seen = set(zip(ratings.user_id, ratings.movie_id, strict=True))
     assert not any((u, m) in seen for u, m in zip(table.user_id, table.movie_id, strict=True))
@@ -102,7 +104,9 @@ def test_bad_rows_are_quarantined_and_the_run_goes_on(tmp_path):
     ratings = synth_ratings()
     bad = pd.DataFrame([{"user_id": 1, "movie_id": 999, "rating": 4.0, "timestamp": 880_000_000}])
     archive = build_ml100k_zip(tmp_path / "ml-100k.zip", pd.concat([ratings, bad], ignore_index=True))
-    manifest = nightly_recommendations(source=str(archive), data_dir=str(tmp_path / "d"), top_n=3, reject_threshold=0.05, **FAST)
+    manifest = nightly_recommendations(
+        source=str(archive), data_dir=str(tmp_path / "d"), top_n=3, reject_threshold=0.05, **FAST
+    )
     rejects = pd.read_parquet(Path(manifest["run_folder"]) / "rejects.parquet")
     assert rejects["movie_id"].tolist() == [999]
     assert "not in the movies table" in rejects["reason"].iloc[0]
@@ -113,7 +117,12 @@ def test_quality_gate_failure_keeps_the_previous_table(published):
     before = _tree_digest(data_dir)
     with pytest.raises(Exception, match="quality gate"):
         nightly_recommendations(
-            source=f"{base_url}/ml-100k.zip", data_dir=str(data_dir), top_n=5,
-            split="random", model="popularity", quality_gate=True, refit_full=False,
+            source=f"{base_url}/ml-100k.zip",
+            data_dir=str(data_dir),
+            top_n=5,
+            split="random",
+            model="popularity",
+            quality_gate=True,
+            refit_full=False,
         )
     assert _tree_digest(data_dir) == before

@@ -1,0 +1,18 @@
+"""After publish: keep the last K published runs (never the one _latest.json names)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+from recsys_core.retention import apply_retention
+from tasks.artifacts import logger
+
+
+@task(name="retention")
+def prune_published_runs(data_dir: Path, keep: int) -> list[str]:
+    """Disk stays bounded across nights; readers of the latest table are never affected."""
+    removed = apply_retention(Path(data_dir), keep)
+    logger().info("retention keeps %d runs; removed %d: %s", keep, len(removed), ", ".join(removed) or "-")
+    return removed

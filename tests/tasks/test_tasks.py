@@ -1,0 +1,47 @@
+"""Tasks as standalone task runs against the session's Prefect test API."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from recsys_core.runs import start_run
+from tasks.clean import merge_and_average
+from tasks.download import download_archive
+from tasks.load import load_release
+from tasks.run import read_champion
+from tasks.validate import validate_release
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def test_download_load_validate_write_run_artifacts(tiny_ml100k, tmp_path):
+    run = start_run(tmp_path / "data")
+    fetched = download_archive("ml-100k", str(tiny_ml100k), run.cache_dir)
+    assert fetched.path == tiny_ml100k and len(fetched.sha256) == 64
+    release = load_release(fetched.path, "ml-100k")
+    assert {"u1", "ua"} <= set(release.folds)
+    gated = validate_release(release, "ml-100k", run.folder)
+    assert (run.folder / "validation.html").read_text().count("<tr") > 5
+    assert len(gated.rejects) == 0
+    clean = merge_and_average(gated.ratings, gated.movies)
+    assert len(clean) == len(release.ratings)
+
+
+def test_validate_writes_rejects_parquet(tiny_ml100k, tmp_path):
+    run = start_run(tmp_path / "data")
+    release = load_release(tiny_ml100k, "ml-100k")
+    release.ratings = release.ratings.copy()
+    release.ratings.loc[0, "rating"] = 11.0
+    gated = validate_release(release, "ml-100k", run.folder, reject_threshold=0.5)
+    rejects = pd.read_parquet(run.folder / "rejects.parquet")
+    assert len(rejects) == len(gated.rejects) == 1 and "scale" in rejects["reason"].iloc[0]
+
+
+def test_champion_only_when_comparable(tmp_path):
+    from recsys_core.publishing import write_manifest
+
+    write_manifest(tmp_path, {"dataset": "ml-100k", "split": "u1", "metrics": {}})
+    assert read_champion(tmp_path, "ml-100k", "u1") is not None
+    assert read_champion(tmp_path, "ml-100k", "ua") is None
+    assert read_champion(tmp_path, "ml-1m", "u1") is None
