@@ -1,5 +1,6 @@
 """The nightly flow: download -> load -> validate -> merge/average -> encode -> split ->
-train -> evaluate -> quality gate -> (refit on all data) -> score -> publish."""
+train -> evaluate -> quality gate -> (refit on all data) -> score -> publish -> retention ->
+report."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tasks.publish import publish_recommendations
 from tasks.report import write_run_report
 from tasks.retention import prune_published_runs
 from tasks.run import open_run, read_champion
-from tasks.score import score_users
+from tasks.score import prepare_scoring, score_in_shards, score_task_runner
 from tasks.split import split_ratings
 from tasks.train import train_model
 from tasks.validate import validate_release
@@ -42,6 +43,8 @@ def nightly_recommendations(
     quality_gate: bool = True,
     gate_margin: float = 0.05,
     retention: int = 14,
+    n_shards: int = 1,
+    dask_address: str | None = None,
 ) -> dict[str, Any]:
     """One nightly run; returns the manifest of the published table."""
     root = Path(data_dir)
@@ -63,8 +66,13 @@ def nightly_recommendations(
         if refit_full
         else candidate
     )
-    top = score_users(final, ratings, vocab, top_n, memory_budget_mb)
-    manifest = publish_recommendations(top, vocab, gated.movies, ratings, final, run, dataset, top_n, evaluation, archive)
+    scorer, seen = prepare_scoring(final, ratings, vocab)
+    tops = score_in_shards.with_options(task_runner=score_task_runner(dask_address, n_shards))(
+        scorer, seen, top_n, n_shards, memory_budget_mb, None if n_shards == 1 or dask_address else 1
+    )
+    manifest = publish_recommendations(
+        tops, vocab, gated.movies, ratings, final, run, dataset, top_n, evaluation, archive
+    )
     prune_published_runs(root, retention)
     write_run_report(run, dataset, release, gated, ratings, parts, final, evaluation, manifest)
     return manifest

@@ -95,12 +95,17 @@ def run(
     offline: Annotated[bool, typer.Option("--offline", help="Use the cached archive, no network")] = False,
     reject_threshold: Annotated[float | None, typer.Option("--reject-threshold", help="Largest share of rejected rows (default 0.01)")] = None,
     quality_gate: Annotated[bool, typer.Option("--quality-gate/--no-quality-gate", help="Refuse to publish a model worse than the baselines or the published run")] = True,
+    shards: Annotated[int | None, typer.Option("--shards", help="User shards scored in parallel [env RECSYS_SHARDS]")] = None,
+    dask_address: Annotated[str | None, typer.Option("--dask-address", help="Score on an existing Dask cluster, e.g. tcp://host:8786 [env RECSYS_DASK_ADDRESS]")] = None,
+    retention: Annotated[int | None, typer.Option("--retention", help="Published runs to keep (default 14) [env RECSYS_RETENTION]")] = None,
+    memory_budget_mb: Annotated[int | None, typer.Option("--memory-budget", help="Scoring memory budget in MB per shard (default 2048)")] = None,
 ) -> None:
     """Run the nightly flow once, now, and publish the table."""
     from recsys_core.settings import load_settings
 
     s = load_settings(dataset=dataset, source=source, data_dir=data_dir, model=model, top_n=top_n,
-                      split=split, seed=seed, reject_threshold=reject_threshold, offline=offline or None)
+                      split=split, seed=seed, reject_threshold=reject_threshold, offline=offline or None,
+                      shards=shards, dask_address=dask_address, retention=retention, memory_budget_mb=memory_budget_mb)
     _prepare_logging()
     from prefect.logging.configuration import setup_logging
 
@@ -113,6 +118,7 @@ def run(
         dataset=s.dataset, source=s.source, data_dir=str(s.data_dir), model=s.model, top_n=s.top_n,
         split=s.split, seed=s.seed, k=s.k, reject_threshold=s.reject_threshold,
         memory_budget_mb=s.memory_budget_mb, offline=s.offline, quality_gate=quality_gate,
+        n_shards=s.shards, dask_address=s.dask_address, retention=s.retention,
     )
     typer.echo(f"\nPublished {manifest['rows']:,} rows for {manifest['users']:,} users")
     typer.echo(f"  table:    {manifest['path']}")
@@ -220,7 +226,8 @@ def _require_server() -> str:
     try:
         httpx.get(f"{url.rstrip('/')}/health", timeout=5).raise_for_status()
     except httpx.HTTPError as exc:
-        typer.secho(f"Error: no Prefect server answers at {url} ({exc}).\n{NO_SERVER_HELP}", fg=typer.colors.RED, err=True)
+        message = f"Error: no Prefect server answers at {url} ({exc}).\n{NO_SERVER_HELP}"
+        typer.secho(message, fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     return url
 
@@ -275,7 +282,8 @@ def runs(
     if not rows:
         typer.echo(f"No published runs under {s.data_dir / 'recommendations'}.")
         return
-    typer.echo(f"  {'run_id':<26} {'dt':<10} {'rows':>9}  {'model':<16} {'split':<10} {'rmse':>7} {'ndcg@k':>7} {'cover':>6}")
+    typer.echo(f"  {'run_id':<26} {'dt':<10} {'rows':>9}  {'model':<16} {'split':<10} "
+               f"{'rmse':>7} {'ndcg@k':>7} {'cover':>6}")
     for r in rows:
         m = r["metrics"] or {}
 
@@ -283,8 +291,9 @@ def runs(
             v = m.get(key)
             return f"{v:.4f}" if isinstance(v, float) else "-"
 
-        typer.echo(f"{'*' if r['latest'] else ' '} {r['run_id']:<26} {r['dt']:<10} {r['rows']:>9,}  {r['model'] or '-':<16} "
-                   f"{r['split'] or '-':<10} {num('rmse'):>7} {num('ndcg_at_k'):>7} {num('coverage'):>6}")
+        typer.echo(f"{'*' if r['latest'] else ' '} {r['run_id']:<26} {r['dt']:<10} {r['rows']:>9,}  "
+                   f"{r['model'] or '-':<16} {r['split'] or '-':<10} "
+                   f"{num('rmse'):>7} {num('ndcg_at_k'):>7} {num('coverage'):>6}")
 
 
 @app.command()
@@ -306,7 +315,9 @@ def similar(
 
         manifest = read_manifest(s.data_dir)
         if manifest is None:
-            raise RecsysError(f"No published run in {s.data_dir / 'recommendations'}. Run `recsys run` first, or pass --data-dir.")
+            raise RecsysError(
+                f"No published run in {s.data_dir / 'recommendations'}. Run `recsys run` first, or pass --data-dir."
+            )
         folder = Path(manifest.get("run_folder") or s.data_dir / "runs" / manifest["run_id"])
         titles = read_table(Path(manifest["path"]))[["movie_id", "title"]].drop_duplicates("movie_id")
         published = load_published_model(folder, manifest["run_id"], titles)

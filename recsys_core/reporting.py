@@ -42,8 +42,9 @@ class RunReport:
     timings: list[dict[str, Any]] = field(default_factory=list)
     table_path: str | None = None
     manifest_path: str | None = None
-    links: dict[str, str] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)  # relative ones live in the run folder
     plots: dict[str, str] = field(default_factory=dict)
+    run_folder: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -194,23 +195,27 @@ def render_markdown(report: RunReport) -> str:
         out += ["", "**Rejected rows by reason**", "", "| reason | rows |", "| --- | ---: |"]
         out += [f"| {r} | {_fmt(n)} |" for r, n in report.reject_reasons.items()]
     if report.validation:
-        out += ["", "## Validation", "", "| suite | rows | result | failed expectations |", "| --- | ---: | --- | --- |"]
+        out += ["", "## Validation", "", "| suite | rows | result | failed expectations |",
+                "| --- | ---: | --- | --- |"]
         out += [f"| {v['suite']} | {_fmt(v['rows'])} | {'passed' if v['success'] else 'FAILED'} | "
                 f"{', '.join(v['failed']) or '-'} |" for v in report.validation]
     names = _metric_names(report)
     if names:
         out += ["", "## Metrics", "", "| model | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
-        out += [f"| {label} | " + " | ".join(_fmt(m.get(n)) for n in names) + " |" for label, m in _metric_rows(report)]
+        out += [f"| {label} | " + " | ".join(_fmt(m.get(n)) for n in names) + " |"
+                for label, m in _metric_rows(report)]
     if report.history:
-        out += ["", "## Training history", "", "| metric | epochs | first | best | last |", "| --- | ---: | ---: | ---: | ---: |"]
+        out += ["", "## Training history", "", "| metric | epochs | first | best | last |",
+                "| --- | ---: | ---: | ---: | ---: |"]
         out += [f"| {k} | {n} | {a:.4f} | {b:.4f} | {c:.4f} |" for k, n, a, b, c in _history_summary(report.history)]
     if report.timings:
         out += ["", "## Timings per stage", "", "| stage | seconds | state |", "| --- | ---: | --- |"]
         out += [f"| {t['stage']} | {t['seconds']:.1f} | {t.get('state', '')} |" for t in report.timings]
     if report.links or report.plots:
         out += ["", "## Files", ""]
-        out += [f"- {name}: `{target}`" for name, target in report.links.items()]
-        out += [f"- plot {title}: `{rel}`" for title, rel in report.plots.items()]
+        base = Path(report.run_folder) if report.run_folder else Path()
+        out += [f"- {name}: `{base / target}`" for name, target in report.links.items()]
+        out += [f"- plot {title}: `{base / rel}`" for title, rel in report.plots.items()]
     out += [f"\n> {n}" for n in report.notes]
     return "\n".join(out) + "\n"
 
@@ -235,7 +240,8 @@ def render_html(report: RunReport) -> str:
              f"<h1>Run <code>{e(report.run_id)}</code></h1>",
              f"<p>{e(report.dataset)}, model <code>{e(report.model)}</code>, split <code>{e(report.split)}</code></p>"]
     if report.table_path:
-        parts.append(f"<p>Table: <code>{e(report.table_path)}</code><br>Manifest: <code>{e(str(report.manifest_path))}</code></p>")
+        parts.append(f"<p>Table: <code>{e(report.table_path)}</code><br>"
+                     f"Manifest: <code>{e(str(report.manifest_path))}</code></p>")
     for title, rel in report.plots.items():
         parts.append(f"<figure><img src='{e(rel)}' alt='{e(title)}'><figcaption>{e(title)}</figcaption></figure>")
     parts += ["<h2>Data</h2>", _table(["what", "count"], [[k, v] for k, v in report.counts.items()])]

@@ -151,30 +151,37 @@ def recommend_top_n(
 _BLAS_LOCK = threading.Lock()
 _BLAS_USERS = 0
 _BLAS_LIMITER: contextlib.AbstractContextManager | None = None
+_BLAS_CONTROL: ThreadPoolExecutor | None = None
 
 
 @contextlib.contextmanager
 def _single_threaded_blas() -> Iterator[None]:
-    """One BLAS thread per worker while any scoring call runs (measured: letting OpenBLAS
-    spawn its own threads under our workers doubles CPU time). The limit is process-wide, so
-    concurrent calls share one limiter and the last one out restores the setting."""
-    global _BLAS_USERS, _BLAS_LIMITER
+    """One BLAS thread per worker while any scoring call runs.
+
+    Measured: letting OpenBLAS spawn its own threads under our workers doubles CPU time. The
+    limit is process-wide, so concurrent calls share one limiter and the last one out
+    restores it. threadpoolctl only obeys the thread that set a limit, so one dedicated
+    thread both sets and restores it, whichever scoring threads come and go.
+    """
+    global _BLAS_USERS, _BLAS_LIMITER, _BLAS_CONTROL
     with _BLAS_LOCK:
         if _BLAS_USERS == 0:
-            _BLAS_LIMITER = _blas_limiter()
-            _BLAS_LIMITER.__enter__()
+            if _BLAS_CONTROL is None:
+                _BLAS_CONTROL = ThreadPoolExecutor(1, thread_name_prefix="recsys-blas-limit")
+            _BLAS_LIMITER = _BLAS_CONTROL.submit(_blas_limiter).result()
         _BLAS_USERS += 1
     try:
         yield
     finally:
         with _BLAS_LOCK:
             _BLAS_USERS -= 1
-            if _BLAS_USERS == 0 and _BLAS_LIMITER is not None:
-                _BLAS_LIMITER.__exit__(None, None, None)
+            if _BLAS_USERS == 0 and _BLAS_LIMITER is not None and _BLAS_CONTROL is not None:
+                _BLAS_CONTROL.submit(_BLAS_LIMITER.__exit__, None, None, None).result()
                 _BLAS_LIMITER = None
 
 
 def _blas_limiter() -> contextlib.AbstractContextManager:
+    """Set one BLAS thread now (threadpool_limits acts on creation); exit restores it."""
     try:
         from threadpoolctl import threadpool_limits  # installed with scikit-learn
     except ImportError:  # pragma: no cover - scoring still works, only slower

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     reject_threshold: float = Field(0.01, ge=0, le=1, description="Largest share of rejected rows.")
     memory_budget_mb: int = Field(2048, ge=16, description="Scoring memory budget.")
     offline: bool = Field(False, description="Use the cached archive only.")
+    shards: int = Field(1, ge=1, description="User shards scored in parallel.")
+    dask_address: str | None = Field(None, description="Existing Dask scheduler, e.g. tcp://host:8786.")
+    retention: int = Field(14, ge=1, description="Published runs to keep.")
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -76,29 +76,53 @@ def write_synthetic_release(
     """
     _check_sizes(n_users, n_movies, n_ratings)
     path = Path(path)
-    root = np.random.default_rng(np.random.SeedSequence([seed, 0]))
-    movie_ids = draw_movie_ids(n_movies, root)
-    popularity = draw_popularity(n_movies, root)
-    counts = draw_user_counts(n_users, n_ratings, n_movies, root)
-    movie_effect = root.normal(0.0, 0.45, n_movies) + 0.25 * _zscore(np.log(popularity))
-    movie_taste = root.normal(0.0, 0.35, (n_movies, 4))
-    starts = np.concatenate([[0], np.cumsum(counts)])
+    world = _draw_world(n_users, n_movies, n_ratings, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
+    try:
+        _write_zip(tmp, world, folder, compresslevel, seed)
+        tmp.replace(path)  # no half-written archive under the final name
+    finally:
+        tmp.unlink(missing_ok=True)
+    return SynthSummary(path, n_users, n_movies, int(world.counts.sum()), path.stat().st_size)
+
+
+@dataclass(frozen=True)
+class _World:
+    """Everything drawn once, before the per-chunk streams: movies and ratings per user."""
+
+    movie_ids: np.ndarray
+    popularity: np.ndarray
+    movie_effect: np.ndarray
+    movie_taste: np.ndarray
+    counts: np.ndarray
+
+
+def _draw_world(n_users: int, n_movies: int, n_ratings: int, seed: int) -> _World:
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
+    movie_ids = draw_movie_ids(n_movies, rng)
+    popularity = draw_popularity(n_movies, rng)
+    counts = draw_user_counts(n_users, n_ratings, n_movies, rng)
+    effect = rng.normal(0.0, 0.45, n_movies) + 0.25 * _zscore(np.log(popularity))
+    taste = rng.normal(0.0, 0.35, (n_movies, 4))
+    return _World(movie_ids, popularity, effect, taste, counts)
+
+
+def _write_zip(tmp: Path, world: _World, folder: str, compresslevel: int, seed: int) -> None:
+    """Stream ratings chunk by chunk, then movies, into ``tmp``."""
+    starts = np.concatenate([[0], np.cumsum(world.counts)])
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
         with zf.open(_member(f"{folder}/ratings.csv", compresslevel), "w", force_zip64=True) as fh:
             fh.write(b"userId,movieId,rating,timestamp\n")
             for chunk, (lo, hi) in enumerate(_user_chunks(starts)):
                 rng = np.random.default_rng(np.random.SeedSequence([seed, 1, chunk]))
-                users, movies = draw_pairs(counts[lo:hi], popularity, rng)
-                ratings = draw_ratings(users, movies, movie_effect, movie_taste, rng)
+                users, movies = draw_pairs(world.counts[lo:hi], world.popularity, rng)
+                ratings = draw_ratings(users, movies, world.movie_effect, world.movie_taste, rng)
                 stamps = draw_timestamps(users, rng)
-                fh.write(format_ratings(users + lo + 1, movie_ids[movies], ratings, stamps))
-        movies = build_movies(movie_ids, np.random.default_rng(np.random.SeedSequence([seed, 2])))
+                fh.write(format_ratings(users + lo + 1, world.movie_ids[movies], ratings, stamps))
+        movies = build_movies(world.movie_ids, np.random.default_rng(np.random.SeedSequence([seed, 2])))
         with zf.open(_member(f"{folder}/movies.csv", compresslevel), "w") as fh:
             fh.write(movies.to_csv(index=False, lineterminator="\n").encode("utf-8"))
-    tmp.replace(path)
-    return SynthSummary(path, n_users, n_movies, int(counts.sum()), path.stat().st_size)
 
 
 def _check_sizes(n_users: int, n_movies: int, n_ratings: int) -> None:
@@ -207,7 +231,7 @@ def draw_ratings(
     user_effect = rng.normal(0.0, 0.4, n_local)
     user_taste = rng.normal(0.0, 0.35, (n_local, movie_taste.shape[1]))
     whole_only = rng.random(n_local) < 0.35
-    raw = 3.1 + user_effect[users] + movie_effect[movies]
+    raw = 2.95 + user_effect[users] + movie_effect[movies]
     raw += np.einsum("ij,ij->i", user_taste[users], movie_taste[movies])
     raw += rng.normal(0.0, 0.75, len(users))
     halves = np.where(whole_only[users], np.round(raw) * 2, np.round(raw * 2))

@@ -31,7 +31,7 @@ from tasks.artifacts import logger, publish_markdown
 
 @task(name="publish")
 def publish_recommendations(
-    top: TopN,
+    tops: list[TopN],
     vocab: IdVocabulary,
     movies: pd.DataFrame,
     ratings: pd.DataFrame,
@@ -42,13 +42,17 @@ def publish_recommendations(
     evaluation: dict[str, Any],
     archive: FetchedArchive,
 ) -> dict[str, Any]:
-    """Everything before the final rename happens in staging; failure removes staging only."""
+    """Everything before the final rename happens in staging; failure removes staging only.
+
+    ``tops`` are the scoring shards in user order; each becomes ``part-<i>.parquet``.
+    """
     with publish_lock(run.data_dir):
         staging = staging_dir(run.data_dir, run.run_id)
         discard_staging(run.data_dir, run.run_id)
         try:
-            table = build_table(top, vocab, movies, model, run_id=run.run_id, generated_at=run.started_at)
-            write_part(table, staging)
+            for part, top in enumerate(tops):  # one Parquet file per scoring shard
+                table = build_table(top, vocab, movies, model, run_id=run.run_id, generated_at=run.started_at)
+                write_part(table, staging, part)
             written = read_table(staging)
             report = check_recommendations(
                 written, ratings[["user_id", "movie_id"]], top_n=top_n, n_users=vocab.n_users, n_movies=vocab.n_movies

@@ -69,7 +69,7 @@ def build_report(
         run_id=run.run_id, dataset=dataset, model=model.label, split=evaluation.get("split", parts.name),
         counts=counts, reject_reasons={str(k): int(v) for k, v in reasons.items()}, validation=validation,
         history=model.history, metrics=evaluation.get("metrics", {}), baselines=evaluation.get("baselines", {}),
-        table_path=manifest["path"], manifest_path=links["manifest"], links=links,
+        table_path=manifest["path"], manifest_path=links["manifest"], links=links, run_folder=str(run.folder.resolve()),
     )
 
 
@@ -80,7 +80,11 @@ def write_run_report(
 ) -> Path:
     """Runs after publish: the table is already out, this only explains it (plots, timings)."""
     report = build_report(run, dataset, release, gated, ratings, parts, model, evaluation, manifest)
-    report.timings = read_stage_timings(flow_run.get_id())
+    try:
+        report.timings = read_stage_timings(flow_run.get_id())
+    except Exception as exc:  # noqa: BLE001 - the table is published; a missing timing table is no reason to fail
+        logger().warning("could not read stage timings from the Prefect API: %s", exc)
+        report.notes.append(f"Stage timings unavailable: {exc}")
     gated.movies[["movie_id", "title"]].to_parquet(run.folder / MOVIES_FILE, index=False)
     report.plots = write_plots(
         run.folder,
@@ -92,7 +96,8 @@ def write_run_report(
     html_path = write_report(run.folder, report)
     report.links["report.html"] = str(html_path.resolve())
     publish_markdown("run-report", render_markdown(report), f"Run {run.run_id}: data, checks, training, timings")
-    create_link_artifact(key="run-report-html", link=html_path.resolve().as_uri(), link_text=f"report.html of {run.run_id}",
+    create_link_artifact(key="run-report-html", link=html_path.resolve().as_uri(),
+                         link_text=f"report.html of {run.run_id}",
                          description="Static report with plots (open from the machine that ran the flow)")
     create_link_artifact(key="data-docs", link=(run.folder / "validation.html").resolve().as_uri(),
                          link_text=f"validation.html of {run.run_id}", description="Great Expectations results")

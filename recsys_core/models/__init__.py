@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from recsys_core.errors import ModelError
+from recsys_core.models.autorec import ItemAutoRec
 from recsys_core.models.base import Recommender, read_model_meta
 from recsys_core.models.baselines import BiasBaseline, GlobalMean, Popularity
-from recsys_core.models.autorec import ItemAutoRec
 from recsys_core.models.biased_mf import BiasedMF
 from recsys_core.models.blend import Blend
 from recsys_core.models.classifier import RatingClassifier
@@ -18,12 +18,13 @@ from recsys_core.models.hybrid_mf import HybridMF
 from recsys_core.models.mf import GradientTapeMF
 from recsys_core.models.mult_dae import MultDAE
 from recsys_core.models.ncf import NCF
+from recsys_core.models.rank_blend import RankBlend
 
 MODELS: dict[str, type[Recommender]] = {
     cls.name: cls
     for cls in (
         Combined, BiasedMF, RatingClassifier, NCF, DotBias, GradientTapeMF, HybridMF,
-        ItemAutoRec, Blend, MultDAE, EASE, GlobalMean, BiasBaseline, Popularity,
+        ItemAutoRec, Blend, MultDAE, EASE, RankBlend, GlobalMean, BiasBaseline, Popularity,
     )
 }
 BASELINES = ("global_mean", "bias", "popularity")

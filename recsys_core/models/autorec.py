@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
-from recsys_core.models.interaction_utils import union_interactions
+from recsys_core.models.interaction_utils import check_dense_size, union_interactions
 from recsys_core.models.keras_utils import (
     fit_keras,
     load_keras,
@@ -54,8 +54,12 @@ class ItemAutoRec(Recommender):
         hidden = int(self.params.get("hidden", 500))
         reg = keras.regularizers.L2(float(self.params.get("l2", 0.05)))
         inp = keras.Input(shape=(n_users,), name="ratings")
+        x = inp
+        dropout = float(self.params.get("dropout", 0.0))
+        if dropout > 0:  # denoising: reconstruct ratings the encoder did not see
+            x = layers.Dropout(dropout, seed=self.seed, name="corrupt")(x)
         code = layers.Dense(hidden, activation="sigmoid", kernel_regularizer=reg, name="encoder",
-                            kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed))(inp)
+                            kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed))(x)
         out = layers.Dense(n_users, kernel_regularizer=reg, name="decoder",
                            kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 1))(code)
         model = keras.Model(inp, out, name="autorec")
@@ -64,6 +68,7 @@ class ItemAutoRec(Recommender):
         return model
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> ItemAutoRec:
+        check_dense_size(self.name, train.n_movies, train.n_users)
         seed_everything(self.seed)
         self.n_users, self.n_movies = train.n_users, train.n_movies
         self.mu = float(train.rating.mean())

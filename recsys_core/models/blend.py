@@ -22,9 +22,9 @@ from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
 
 DEFAULT_MEMBERS: list[dict[str, Any]] = [
-    {"name": "autorec", "seed_offset": 0},
-    {"name": "autorec", "seed_offset": 1},
-    {"name": "hybrid_mf", "seed_offset": 0},
+    {"name": "autorec"},
+    {"name": "dot_bias"},
+    {"name": "hybrid_mf"},
 ]
 
 
@@ -39,7 +39,7 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, f
 class Blend(Recommender):
     name = "blend"
     uses_item_features = True  # forwarded to the members that use them
-    description = "Ridge blend of rating models (default: 2x AutoRec + hybrid MF), weights from validation."
+    description = "Ridge blend of rating models (default: AutoRec, dot_bias, hybrid MF), weights from validation."
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -73,8 +73,10 @@ class Blend(Recommender):
             self.history.update({f"m{j}_{member.name}_{k}": v for k, v in member.history.items()})
         if validation is not None and len(validation) >= 10 * len(self.members):
             x = self._member_predictions(validation.user_idx, validation.movie_idx)
-            self.weights, self.intercept = fit_ridge(x, validation.rating.astype(np.float64),
-                                                     float(self.params.get("alpha", 1.0)))
+            y = validation.rating.astype(np.float64)
+            self.weights, self.intercept = fit_ridge(x, y, float(self.params.get("alpha", 1.0)))
+            blended = self.clip(x @ self.weights + self.intercept)
+            self.history["val_rmse"] = [float(np.sqrt(np.mean((y - blended) ** 2)))]
         return self
 
     def _member_predictions(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:

@@ -17,6 +17,8 @@ from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
 
 RANKER_DIR, RATER_DIR = "ranker", "rater"
+# Best on the validation slices of ml-100k (benchmarks/results/quality.md has the test figures).
+DEFAULT_RANKER, DEFAULT_RATER = "rank_blend", "blend"
 
 
 class Combined(Recommender):
@@ -28,8 +30,8 @@ class Combined(Recommender):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        self.params.setdefault("ranker", "mult_dae")
-        self.params.setdefault("rater", "autorec")
+        self.params.setdefault("ranker", DEFAULT_RANKER)
+        self.params.setdefault("rater", DEFAULT_RATER)
         self.ranker = self._create(self.params["ranker"], self.params.get("ranker_params", {}))
         self.rater = self._create(self.params["rater"], self.params.get("rater_params", {}))
         if not self.ranker.ranks:

@@ -18,9 +18,10 @@ import scipy.sparse as sp
 
 from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
-from recsys_core.models.interaction_utils import union_interactions, validation_ndcg
+from recsys_core.models.interaction_utils import check_dense_size, union_interactions, validation_ndcg
 
 DEFAULT_GRID = (100.0, 200.0, 400.0, 800.0, 1600.0)
+MAX_MOVIES = 20_000  # the inverse is n_movies^2 float64: 3.2 GB and minutes of CPU at 20k
 
 
 def solve_ease(rows: sp.csr_matrix, lam: float) -> np.ndarray:
@@ -39,6 +40,7 @@ class EASE(Recommender):
     description = "EASE closed-form linear item autoencoder on implicit rows (lambda from validation)."
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> EASE:
+        check_dense_size(self.name, train.n_movies, train.n_movies, limit=MAX_MOVIES**2)
         self.n_users, self.n_movies = train.n_users, train.n_movies
         seen = train.to_csr()
         grid = [float(v) for v in self.params.get("lambdas", DEFAULT_GRID)]
@@ -50,9 +52,17 @@ class EASE(Recommender):
                 scores = seen @ solve_ease(seen, lam)
                 self.history["val_ndcg"].append(validation_ndcg(np.asarray(scores), seen, validation, k))
             self.lam = grid[int(np.argmax(self.history["val_ndcg"]))]
+        self._b_train = solve_ease(seen, self.lam)
         self._rows = union_interactions(train, validation).to_csr()
         self._b = solve_ease(self._rows, self.lam)
         return self
+
+    def validation_scores(self, rows: sp.csr_matrix) -> np.ndarray:
+        """Scores for the training rows from the weights fitted before the validation refit.
+
+        The refitted weights have seen the validation slice; a blend that tunes on that slice
+        needs these instead. Available right after ``fit`` only (not saved)."""
+        return np.asarray(rows @ self._b_train, dtype=np.float32)
 
     def score_users(self, user_idx: np.ndarray) -> np.ndarray:
         return np.asarray(self._rows[np.asarray(user_idx)] @ self._b, dtype=np.float32)

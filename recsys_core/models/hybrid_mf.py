@@ -40,17 +40,23 @@ class HybridMF(PairNetModel):
         from keras import layers
 
         dim = int(self.params.get("dim", 64))
-        reg = float(self.params.get("l2", 1e-4))
+        reg = float(self.params.get("l2", 0.1))
         n_features = self.item_features.shape[1]
         user = keras.Input(shape=(), dtype="int32", name="user")
         movie = keras.Input(shape=(), dtype="int32", name="movie")
         feats = keras.Input(shape=(n_features,), dtype="float32", name="features")
-        p = embedding(n_users, dim, "user_factors", reg, self.seed, stddev=0.01)(user)
-        q = embedding(n_movies, dim, "movie_factors", reg, self.seed + 1, stddev=0.01)(movie)
-        bu = embedding(n_users, 1, "user_bias", reg, self.seed + 2, stddev=0.0)(user)
-        bi = embedding(n_movies, 1, "movie_bias", reg, self.seed + 3, stddev=0.0)(movie)
-        q_feat = layers.Dense(dim, use_bias=False, name="feature_factors", kernel_regularizer=l2(reg),
-                              kernel_initializer=keras.initializers.RandomNormal(stddev=0.01, seed=self.seed + 4))(feats)
+        per_example = bool(self.params.get("per_example_l2", True))
+        p = embedding(n_users, dim, "user_factors", reg, self.seed, stddev=0.01, per_example=per_example)(user)
+        q = embedding(n_movies, dim, "movie_factors", reg, self.seed + 1, stddev=0.01, per_example=per_example)(movie)
+        bu = embedding(n_users, 1, "user_bias", reg, self.seed + 2, stddev=0.0, per_example=per_example)(user)
+        bi = embedding(n_movies, 1, "movie_bias", reg, self.seed + 3, stddev=0.0, per_example=per_example)(movie)
+        # The feature kernel keeps whole-table L2 (strong): with weaker shrinkage the genre/year
+        # terms overfit on the validation slice.
+        q_feat = layers.Dense(
+            dim, use_bias=False, name="feature_factors",
+            kernel_regularizer=l2(float(self.params.get("l2_features", 0.1))),
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.01, seed=self.seed + 4),
+        )(feats)
         b_feat = layers.Dense(1, use_bias=False, name="feature_bias", kernel_initializer="zeros")(feats)
         dot = layers.Dot(axes=1)([p, layers.Add()([q, q_feat])])
         out = layers.Add()([dot, layers.Reshape((1,))(bu), layers.Reshape((1,))(bi), b_feat])

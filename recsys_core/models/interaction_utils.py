@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from recsys_core.errors import ModelError
 from recsys_core.interactions import Interactions
 from recsys_core.metrics import ranking_metrics
 
@@ -33,3 +34,16 @@ def validation_ndcg(scores: np.ndarray, seen: sp.csr_matrix, validation: Interac
     order = np.argsort(-np.take_along_axis(block, top, axis=1), axis=1, kind="stable")
     top = np.take_along_axis(top, order, axis=1)
     return ranking_metrics(top, users, validation.to_csr(), k)["ndcg_at_k"]
+
+
+MAX_DENSE_CELLS = 250_000_000  # ~1 GB of float32: the dense users x movies matrix autoencoders use
+
+
+def check_dense_size(model: str, n_rows: int, n_cols: int, limit: int = MAX_DENSE_CELLS) -> None:
+    """Fail early with advice instead of running out of memory on a large release."""
+    if n_rows * n_cols > limit:
+        raise ModelError(
+            f"The model {model!r} holds a dense {n_rows:,} x {n_cols:,} matrix, too large for this "
+            f"machine (limit {limit:,} cells). Use it on ml-100k, ml-1m or ml-latest-small, or choose "
+            "a pair model such as --model biased_mf for larger releases."
+        )

@@ -37,7 +37,7 @@ class GradientTapeMF(Recommender):
         seed_everything(self.seed)
         self.n_users, self.n_movies = train.n_users, train.n_movies
         dim = int(self.params.get("dim", 32))
-        reg = float(self.params.get("l2", 0.05))
+        reg = float(self.params.get("l2", 0.1))
         batch = int(self.params.get("batch_size", 1024))
         epochs = int(self.params.get("epochs", 60))
         patience = int(self.params.get("patience", 4))
@@ -55,7 +55,7 @@ class GradientTapeMF(Recommender):
                 err = y - tf.reduce_sum(pu * qi, axis=1)
                 mse = tf.reduce_mean(tf.square(err))
                 loss = mse + reg * tf.reduce_mean(tf.reduce_sum(pu * pu + qi * qi, axis=1))
-            optimizer.apply_gradients(zip(tape.gradient(loss, [p, q]), [p, q]))
+            optimizer.apply_gradients(zip(tape.gradient(loss, [p, q]), [p, q], strict=True))
             return mse
 
         residual = (train.rating - self.movie_mean[train.movie_idx]).astype(np.float32)

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
-from recsys_core.models.interaction_utils import union_interactions, validation_ndcg
+from recsys_core.models.interaction_utils import check_dense_size, union_interactions, validation_ndcg
 from recsys_core.models.keras_utils import (
     fit_keras,
     load_keras,
@@ -65,6 +65,7 @@ class MultDAE(Recommender):
         return model
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> MultDAE:
+        check_dense_size(self.name, train.n_users, train.n_movies)
         seed_everything(self.seed)
         self.n_users, self.n_movies = train.n_users, train.n_movies
         self.net = self._build(train.n_movies)
@@ -103,6 +104,13 @@ class MultDAE(Recommender):
         rows = self._rows[np.asarray(user_idx)].toarray().astype(np.float32)
         codes = predict_batched(self._encoder, rows, 4096)
         return np.hstack([codes, np.ones((len(codes), 1), np.float32)])
+
+    def validation_scores(self, rows: sp.csr_matrix) -> np.ndarray:
+        """Logits for the training rows from weights that never saw the validation slice.
+
+        A blend fits its weights on the validation slice; the network was trained on the
+        training rows only (validation just chose the epoch), so these scores are honest."""
+        return self._scores(rows.toarray())
 
     def score_users(self, user_idx: np.ndarray) -> np.ndarray:
         """Logits for a block of users: one forward pass of their rows, then one matmul."""

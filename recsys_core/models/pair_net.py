@@ -108,14 +108,22 @@ def l2(value: float) -> Any:
     return keras.regularizers.L2(value) if value > 0 else None
 
 
-def embedding(n: int, dim: int, name: str, reg: float, seed: int, stddev: float = 0.05) -> Any:
-    """A seeded embedding table with optional L2."""
+def embedding(
+    n: int, dim: int, name: str, reg: float, seed: int, stddev: float = 0.05, per_example: bool = False
+) -> Any:
+    """A seeded embedding table with optional L2.
+
+    ``per_example`` puts the L2 on the looked-up rows (mean over the batch, as in Funk-style
+    SGD), so frequent users and movies are regularised as often as they are seen, instead of
+    shrinking the whole table on every batch.
+    """
     import keras
 
     return keras.layers.Embedding(
         n,
         dim,
         embeddings_initializer=keras.initializers.RandomNormal(stddev=stddev, seed=seed),
-        embeddings_regularizer=l2(reg),
+        embeddings_regularizer=None if per_example else l2(reg),
+        activity_regularizer=l2(reg) if per_example else None,
         name=name,
     )

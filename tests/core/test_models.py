@@ -16,7 +16,9 @@ from recsys_core.features import build_item_features
 from recsys_core.interactions import Interactions, to_interactions
 from recsys_core.models import BASELINES, DEFAULT_MODEL, MODELS, create_model, load_model
 from recsys_core.models.base import Recommender
+from recsys_core.models.blend import fit_ridge
 from recsys_core.models.classifier import rating_values
+from recsys_core.models.rank_blend import simplex_grid, standardise_rows
 from recsys_core.splitting import holdout_validation
 from tests.builders import synth_ratings
 
@@ -32,6 +34,15 @@ FAST: dict[str, dict] = {
     "hybrid_mf": {"epochs": 2, "dim": 4},
     "autorec": {"epochs": 2, "hidden": 8},
     "mult_dae": {"epochs": 2, "hidden": [8]},
+    "ease": {"lambdas": [1.0, 10.0]},
+    "blend": {"members": [
+        {"name": "autorec", "params": {"epochs": 2, "hidden": 8}},
+        {"name": "hybrid_mf", "params": {"epochs": 2, "dim": 4}},
+    ]},
+    "rank_blend": {"members": [
+        {"name": "ease", "params": {"lambdas": [10.0]}},
+        {"name": "mult_dae", "params": {"epochs": 2, "hidden": [8]}},
+    ], "step": 0.5},
     "combined": {
         "ranker": "mult_dae",
         "rater": "hybrid_mf",
@@ -111,7 +122,10 @@ def test_save_load_round_trip_is_identical(name: str, fitted: dict, data: dict, 
         np.testing.assert_array_equal(loaded.score_users(users), model.score_users(users))
 
 
-@pytest.mark.parametrize("name", sorted(set(FAST) - {"combined"}))
+ENSEMBLES = {"combined", "blend", "rank_blend"}  # their parts are checked one by one
+
+
+@pytest.mark.parametrize("name", sorted(set(FAST) - ENSEMBLES))
 def test_same_seed_gives_identical_predictions(name: str, fitted: dict, data: dict) -> None:
     again = build(name, data)
     users = np.arange(data["train"].n_users, dtype=np.int32)
@@ -123,7 +137,7 @@ def test_same_seed_gives_identical_predictions(name: str, fitted: dict, data: di
 
 
 def test_dot_product_models_factors_match_scores(fitted: dict) -> None:
-    for name in ("dot_bias", "mf", "autorec", "mult_dae", "hybrid_mf"):
+    for name in ("dot_bias", "mf", "autorec", "mult_dae", "hybrid_mf", "ease"):
         model = fitted[name]
         users, movies = model.factors()
         assert users.shape[0] == model.n_users and movies.shape[0] == model.n_movies
@@ -188,3 +202,42 @@ def test_mult_dae_scores_from_training_rows_only(data: dict) -> None:
     a = create_model("mult_dae", seed=1, **FAST["mult_dae"]).fit(t)
     b = create_model("mult_dae", seed=1, **FAST["mult_dae"]).fit(flipped)
     np.testing.assert_array_equal(a.score_users(np.arange(4)), b.score_users(np.arange(4)))
+
+
+def test_blend_fits_weights_on_validation(fitted: dict) -> None:
+    model = fitted["blend"]
+    assert len(model.weights) == 2 and np.isfinite(model.weights).all()
+    assert model.members[0].params["input_with_validation"] is False  # no leak into the weights
+    assert model.members[1].item_features is not None
+
+
+def test_fit_ridge_recovers_a_linear_blend() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 3))
+    w, c = fit_ridge(x, x @ np.array([0.2, 0.5, 0.3]) + 1.5, alpha=1e-6)
+    np.testing.assert_allclose(w, [0.2, 0.5, 0.3], atol=1e-5)
+    assert abs(c - 1.5) < 1e-5
+
+
+def test_rank_blend_weights_on_the_simplex(fitted: dict) -> None:
+    assert all(abs(w.sum() - 1) < 1e-9 and (w >= 0).all() for w in simplex_grid(3, 0.25))
+    assert len(simplex_grid(2, 0.1)) == 11
+    assert abs(fitted["rank_blend"].weights.sum() - 1) < 1e-9
+    z = standardise_rows(np.array([[1.0, 2.0, 3.0], [10.0, 10.0, 40.0]]))
+    np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-9)
+    np.testing.assert_allclose(z.std(axis=1), 1, atol=1e-6)
+
+
+def test_blends_reject_members_that_cannot_serve() -> None:
+    with pytest.raises(ModelError):
+        create_model("blend", members=[{"name": "popularity"}])
+    with pytest.raises(ModelError):
+        create_model("rank_blend", members=[{"name": "popularity"}])
+
+
+def test_dense_models_refuse_huge_releases_with_advice() -> None:
+    from recsys_core.models.interaction_utils import check_dense_size
+
+    check_dense_size("mult_dae", 6040, 3706)  # ml-1m fits
+    with pytest.raises(ModelError, match="biased_mf"):
+        check_dense_size("mult_dae", 162_541, 59_047)  # ml-25m does not

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -72,9 +74,7 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("chunked", [False, True])
-def test_top_n_equals_brute_force(
-    ties: bool, chunked: bool, request: pytest.FixtureRequest
-) -> None:
+def test_top_n_equals_brute_force(ties: bool, chunked: bool, request: pytest.FixtureRequest) -> None:
     if chunked:
         request.getfixturevalue("small_chunks")
     users, movies, seen = make_case(70, 900, 6, 0.1, seed=1, ties=ties)
@@ -92,9 +92,7 @@ def test_select_top_n_with_constant_and_nan_rows(small_chunks: None) -> None:
     scores[1, ::3] = np.nan  # NaN ranks last, never first
     idx, vals = select_top_n(scores, 4)
     np.testing.assert_array_equal(idx[0], [0, 1, 2, 3])
-    ref, _ = brute_force(
-        np.where(np.isnan(scores), -np.inf, scores), sp.csr_matrix(scores.shape), 4
-    )
+    ref, _ = brute_force(np.where(np.isnan(scores), -np.inf, scores), sp.csr_matrix(scores.shape), 4)
     np.testing.assert_array_equal(idx, ref)
     assert np.all(np.isfinite(vals))
 
@@ -122,9 +120,7 @@ def test_catalogue_smaller_than_n() -> None:
     users, movies, seen = make_case(5, 3, 2, 0.0, seed=4)
     top = recommend_top_n(FactorModel(users, movies), seen, 5)
     assert top.movie_idx.shape == (5, 5)
-    assert (top.movie_idx[:, 3:] == -1).all() and (
-        np.sort(top.movie_idx[:, :3], axis=1) == [0, 1, 2]
-    ).all()
+    assert (top.movie_idx[:, 3:] == -1).all() and (np.sort(top.movie_idx[:, :3], axis=1) == [0, 1, 2]).all()
 
 
 def test_block_and_tile_size_follow_the_budget() -> None:
@@ -189,3 +185,17 @@ def test_catalogue_mismatch_is_a_clear_error() -> None:
     users, movies, seen = make_case(4, 20, 2, 0.1, seed=9)
     with pytest.raises(ValueError, match="movies"):
         recommend_top_n(FactorModel(users, movies[:10]), seen, 3)
+
+
+def test_concurrent_calls_are_exact_and_restore_blas_threads() -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    users, movies, seen = make_case(80, 5000, 8, 0.05, seed=10)  # chunked path at default size
+    model = FactorModel(users, movies)
+    ref = brute_force(users @ movies.T, seen, 10)[0]
+    with ThreadPoolExecutor(3) as pool:
+        shards = shard_users(80, 3)
+        parts = list(pool.map(lambda s: recommend_top_n(model, seen, 10, user_idx=s, n_threads=1), shards))
+    np.testing.assert_array_equal(concat_top_n(parts).movie_idx, ref)
+    after = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    assert after == before

@@ -100,6 +100,21 @@ def wait_until(check: Any, timeout: float, what: str, interval: float = 1.0) -> 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def run_with_worker(client: httpx.Client, flow_run_id: str, env: dict[str, str], log: Path) -> dict[str, Any]:
+    """Start a worker on pool `local`, wait for the flow run to end, stop the worker; its state."""
+    worker = spawn([sys.executable, "-m", "prefect", "worker", "start", "--pool", "local", "--limit", "1"], env, log)
+
+    def finished() -> dict[str, Any] | None:
+        assert worker.poll() is None, f"worker exited:\n{tail(log)}"
+        state = client.get(f"/flow_runs/{flow_run_id}").raise_for_status().json()["state"]
+        return state if state and state["type"] in TERMINAL else None
+
+    try:
+        return wait_until(finished, 240, f"flow run {flow_run_id} to finish", interval=2)
+    finally:
+        stop(worker)
+
+
 @pytest.fixture
 def prefect_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     """A real server on a free port; (api_url, env for CLI calls, log folder). Always stopped."""
@@ -162,17 +177,9 @@ def test_nightly_deployment_runs_on_a_real_server(prefect_server, tmp_path: Path
 
     # Trigger one run now, on the tiny archive, and let a worker execute it.
     params = {"source": str(archive), "data_dir": str(data_dir), "split": "random", "quality_gate": False, "top_n": 5}
-    run = client.post(f"/deployments/{dep['id']}/create_flow_run", json={"parameters": params}).raise_for_status().json()
-    worker = spawn([sys.executable, "-m", "prefect", "worker", "start", "--pool", "local", "--limit", "1"], env, logs / "worker.log")
-    try:
-        def finished() -> dict[str, Any] | None:
-            assert worker.poll() is None, f"worker exited:\n{tail(logs / 'worker.log')}"
-            state = client.get(f"/flow_runs/{run['id']}").raise_for_status().json()["state"]
-            return state if state and state["type"] in TERMINAL else None
-
-        state = wait_until(finished, 240, "the triggered flow run to finish", interval=2)
-    finally:
-        stop(worker)
+    run = client.post(f"/deployments/{dep['id']}/create_flow_run", json={"parameters": params})
+    run = run.raise_for_status().json()
+    state = run_with_worker(client, run["id"], env, logs / "worker.log")
     assert state["type"] == "COMPLETED", f"{state}\nworker log:\n{tail(logs / 'worker.log', 8000)}"
 
     # Published: the manifest names a complete table produced by this run.
@@ -185,4 +192,28 @@ def test_nightly_deployment_runs_on_a_real_server(prefect_server, tmp_path: Path
     # The UI has the run's artifacts under their stable keys.
     body = {"flow_runs": {"id": {"any_": [run["id"]]}}}
     keys = {a["key"] for a in client.post("/artifacts/filter", json=body).raise_for_status().json()}
-    assert {"metrics", "published-table"} <= keys, keys
+    assert {"metrics", "published-table", "validation-summary", "run-report", "run-report-html"} <= keys, keys
+    assert (Path(manifest["run_folder"]) / "report.html").is_file()
+
+    # A permanent failure (the source is not a MovieLens archive): the run is Failed with the
+    # reason in its state message, and the published table and manifest stay as they were.
+    broken = tmp_path / "broken.zip"
+    broken.write_text("not a zip archive")
+    before = (data_dir / "recommendations" / "_latest.json").read_bytes()
+    bad = client.post(f"/deployments/{dep['id']}/create_flow_run",
+                      json={"parameters": {**params, "source": str(broken)}}).raise_for_status().json()
+    state = run_with_worker(client, bad["id"], env, logs / "worker-2.log")
+    assert state["type"] == "FAILED", state
+    assert "zip" in state["message"].lower() and str(broken) in state["message"], state["message"]
+    assert (data_dir / "recommendations" / "_latest.json").read_bytes() == before
+
+
+def test_serve_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:
+    """An ephemeral server never fires schedules, so `recsys serve` must refuse and explain."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    done = subprocess.run([sys.executable, "-m", "recsys_cli.main", "serve"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "PREFECT_API_URL is not set" in done.stderr and "make server" in done.stderr
+    assert "export PREFECT_API_URL=http://127.0.0.1:4200/api" in done.stderr

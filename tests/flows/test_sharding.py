@@ -1,0 +1,59 @@
+"""Sharded scoring: threads locally, and a real Dask cluster through prefect-dask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.nightly import nightly_recommendations
+from recsys_core.encoding import fit_vocabulary
+from recsys_core.interactions import to_interactions
+from recsys_core.publishing import read_latest
+from recsys_core.scorers import to_portable_scorer
+from recsys_core.scoring import concat_top_n, recommend_top_n
+from tasks.score import score_in_shards, score_task_runner
+from tests.builders import synth_ratings
+
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
+CONTENT = ["user_id", "rank", "movie_id", "title", "score", "predicted_rating", "model"]
+
+
+def test_shards_union_equals_one_process(tiny_ml100k, tmp_path):
+    common = {"source": str(tiny_ml100k), "top_n": 4, "split": "random", "model": "bias", "quality_gate": False}
+    nightly_recommendations(data_dir=str(tmp_path / "one"), n_shards=1, **common)
+    manifest, one = read_latest(tmp_path / "one")
+    nightly_recommendations(data_dir=str(tmp_path / "three"), n_shards=3, **common)
+    manifest3, three = read_latest(tmp_path / "three")
+    assert len(list(Path(manifest3["path"]).glob("part-*.parquet"))) == 3
+    pd.testing.assert_frame_equal(one[CONTENT].reset_index(drop=True), three[CONTENT].reset_index(drop=True))
+
+
+@pytest.mark.slow
+def test_scoring_stage_on_a_real_dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    ratings = synth_ratings(n_users=50, n_movies=60, per_user=10)
+    vocab = fit_vocabulary(ratings)
+    seen = to_interactions(ratings, vocab).to_csr()
+    rng = np.random.default_rng(0)
+
+    class Dot:
+        def factors(self):
+            return rng_users, rng_movies
+
+    rng_users = rng.normal(size=(vocab.n_users, 8)).astype(np.float32)
+    rng_movies = rng.normal(size=(vocab.n_movies, 8)).astype(np.float32)
+    scorer = to_portable_scorer(Dot())
+    local = recommend_top_n(scorer, seen, 5)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        runner = score_task_runner(cluster.scheduler_address, 4)
+        parts = score_in_shards.with_options(task_runner=runner)(scorer, seen, 5, 4, 64, None)
+    remote = concat_top_n(parts)
+    assert len(parts) == 4
+    np.testing.assert_array_equal(remote.user_idx, local.user_idx)
+    np.testing.assert_array_equal(remote.movie_idx, local.movie_idx)
+    np.testing.assert_allclose(remote.scores, local.scores, rtol=1e-6)
