@@ -255,7 +255,7 @@ def write_results(record: dict[str, object], argv: list[str], path: Path = RESUL
         (True, True): "faster of default / 1 BLAS thread",
         (True, False): "OpenBLAS default threads",
         (False, True): "1 BLAS thread",
-    }.get((per["implicit_default_blas"] is not None, per["implicit_blas1"] is not None), "")
+    }.get((per["implicit_default_blas"] is not None, per["implicit_blas1"] is not None), "skipped: not installed")
     np_note = (
         f" (timed on {record['numpy_users_timed']:,} users, extrapolated)"
         if record["numpy_s"] and record["numpy_users_timed"] != record["users_timed"]

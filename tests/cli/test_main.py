@@ -1,0 +1,81 @@
+"""The `recsys` command: settings precedence, errors without tracebacks, read commands."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from recsys_cli.main import app
+from recsys_core.publishing import run_partition, write_manifest, write_part
+from recsys_core.settings import load_settings
+
+runner = CliRunner()
+
+
+def test_flags_override_environment(monkeypatch):
+    monkeypatch.setenv("RECSYS_TOP_N", "7")
+    monkeypatch.setenv("RECSYS_DATASET", "ml-1m")
+    s = load_settings(top_n=None, dataset="ml-100k")
+    assert s.top_n == 7 and s.dataset == "ml-100k"
+    assert str(load_settings().data_dir) == "data"
+
+
+def test_models_lists_the_registry():
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    for name in ("biased_mf", "popularity", "bias", "global_mean"):
+        assert name in result.output
+
+
+def test_recommend_without_a_run_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["recommend", "--user", "1", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "recsys run" in result.output and "Traceback" not in result.output
+
+
+def test_recommend_reads_the_latest_table(tmp_path):
+    now = datetime(2026, 11, 21, tzinfo=UTC)
+    table = pd.DataFrame({
+        "user_id": [1, 1, 2], "rank": pd.array([1, 2, 1], dtype="int16"), "movie_id": [10, 11, 10],
+        "title": ["Ten", "Eleven", "Ten"], "score": pd.array([0.9, 0.5, 0.7], dtype="float32"),
+        "predicted_rating": pd.array([4.5, 4.0, None], dtype="Float32"), "model": "m@v1", "run_id": "r",
+        "generated_at": pd.Timestamp(now).as_unit("us"),
+    })
+    folder = write_part(table, run_partition(tmp_path, "r", now)).parent
+    write_manifest(tmp_path, {"run_id": "r", "path": str(folder), "users": 2, "model": "m@v1"})
+    result = runner.invoke(app, ["recommend", "--user", "1", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "1. Ten [10]" in result.output and "predicted 4.50" in result.output
+    lines = runner.invoke(app, ["recommend", "--user", "1", "--data-dir", str(tmp_path), "--json"]).output.splitlines()
+    assert [json.loads(x)["movie_id"] for x in lines] == [10, 11]
+    missing = runner.invoke(app, ["recommend", "--user", "99", "--data-dir", str(tmp_path)])
+    assert missing.exit_code == 1 and "not in the latest table" in missing.output
+
+
+def test_synth_writes_a_readable_archive(tmp_path):
+    out = tmp_path / "s.zip"
+    result = runner.invoke(app, ["synth", "--users", "30", "--movies", "40", "--ratings", "900", "--out", str(out)])
+    assert result.exit_code == 0 and out.is_file()
+    bad = runner.invoke(app, ["synth", "--users", "30", "--movies", "2", "--ratings", "900", "--out", str(out)])
+    assert bad.exit_code == 1 and "--ratings" in bad.output
+
+
+@pytest.mark.slow
+def test_evaluate_prints_one_json_object(tiny_ml100k, tmp_path):
+    result = runner.invoke(
+        app, ["evaluate", "--source", str(tiny_ml100k), "--split", "u1", "--model", "bias", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage", "k", "model", "split", "train_seconds"):
+        assert key in metrics
+    assert metrics["split"] == "u1" and metrics["k"] == 10
+
+
+def test_unknown_dataset_and_model_are_clear(tmp_path):
+    r = runner.invoke(app, ["evaluate", "--dataset", "ml-7", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 1 and "Known releases" in r.output
