@@ -20,7 +20,7 @@ from tasks.retention import prune_published_runs
 from tasks.run import open_run, read_champion
 from tasks.score import prepare_scoring, score_in_shards, score_task_runner, threads_per_shard
 from tasks.split import split_ratings
-from tasks.train import train_model
+from tasks.train import DEFAULT_MODEL, train_model
 from tasks.validate import validate_release
 
 FLOW_NAME = "nightly-recommendations"
@@ -31,7 +31,7 @@ def nightly_recommendations(
     dataset: str = "ml-100k",
     source: str | None = None,
     data_dir: str = "data",
-    model: str = "biased_mf",
+    model: str = DEFAULT_MODEL,
     top_n: int = 10,
     split: str = "stratified",
     seed: int = 42,

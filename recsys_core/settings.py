@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recsys_core.models import DEFAULT_MODEL
+
 
 class Settings(BaseSettings):
     """What a run needs to know; every field can come from ``RECSYS_<FIELD>``."""
@@ -16,7 +18,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Where caches, runs and tables live.")
     dataset: str = Field("ml-100k", description="MovieLens release name.")
     source: str | None = Field(None, description="Mirror URL or local archive; default: GroupLens.")
-    model: str = Field("biased_mf", description="Model registry name.")
+    model: str = Field(DEFAULT_MODEL, description="Model registry name (`recsys models`).")
     top_n: int = Field(10, ge=1, le=1000, description="Recommendations per user.")
     split: str = Field("stratified", description="Evaluation split.")
     seed: int = Field(42, description="Seed for splits and training.")

@@ -9,9 +9,12 @@ from prefect import task
 
 from recsys_core.datasets import get_dataset
 from recsys_core.encoding import IdVocabulary
+from recsys_core.models import DEFAULT_MODEL
 from recsys_core.models.base import Recommender
 from recsys_core.training import fit_model
 from tasks.artifacts import logger
+
+__all__ = ["DEFAULT_MODEL", "train_model"]
 
 
 @task(name="train")

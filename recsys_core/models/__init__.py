@@ -15,6 +15,7 @@ from recsys_core.models.combined import Combined
 from recsys_core.models.dot_bias import DotBias
 from recsys_core.models.ease import EASE
 from recsys_core.models.hybrid_mf import HybridMF
+from recsys_core.models.item_knn import ItemKNN
 from recsys_core.models.mf import GradientTapeMF
 from recsys_core.models.mult_dae import MultDAE
 from recsys_core.models.ncf import NCF
@@ -24,7 +25,7 @@ MODELS: dict[str, type[Recommender]] = {
     cls.name: cls
     for cls in (
         Combined, BiasedMF, RatingClassifier, NCF, DotBias, GradientTapeMF, HybridMF,
-        ItemAutoRec, Blend, MultDAE, EASE, RankBlend, GlobalMean, BiasBaseline, Popularity,
+        ItemAutoRec, ItemKNN, Blend, MultDAE, EASE, RankBlend, GlobalMean, BiasBaseline, Popularity,
     )
 }
 BASELINES = ("global_mean", "bias", "popularity")

@@ -40,3 +40,11 @@ def test_each_break_is_caught(break_it, needle):
     assert not report.success
     with pytest.raises(PublishError, match=needle):
         raise_if_invalid(report, "staging")
+
+
+def test_user_who_rated_everything_may_have_no_list():
+    table = _table()
+    seen = pd.concat([SEEN, pd.DataFrame({"user_id": [3] * 50, "movie_id": range(50)})], ignore_index=True)
+    report = check_recommendations(table, seen, top_n=3, n_users=3, n_movies=50)
+    assert report.success, report.to_markdown()
+    assert not check_recommendations(table, SEEN.iloc[:0], top_n=3, n_users=3, n_movies=50).success

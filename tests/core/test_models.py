@@ -35,6 +35,7 @@ FAST: dict[str, dict] = {
     "autorec": {"epochs": 2, "hidden": 8},
     "mult_dae": {"epochs": 2, "hidden": [8]},
     "ease": {"lambdas": [1.0, 10.0]},
+    "item_knn": {"k": 5, "shrinkage": 10.0},
     "blend": {"members": [
         {"name": "autorec", "params": {"epochs": 2, "hidden": 8}},
         {"name": "hybrid_mf", "params": {"epochs": 2, "dim": 4}},
