@@ -17,8 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_core.interactions import Interactions
-from recsys_core.models.baselines import BiasBaseline
 from recsys_core.models.base import Recommender
+from recsys_core.models.baselines import BiasBaseline
 from recsys_core.models.interaction_utils import check_dense_size
 
 
