@@ -20,7 +20,7 @@ from tasks.retention import prune_published_runs
 from tasks.run import open_run, read_champion
 from tasks.score import prepare_scoring, score_in_shards, score_task_runner, threads_per_shard
 from tasks.split import split_ratings
-from tasks.train import DEFAULT_MODEL, train_model
+from tasks.train import DEFAULT_MODEL, decide_refit, train_model
 from tasks.validate import validate_release
 
 FLOW_NAME = "nightly-recommendations"
@@ -40,6 +40,7 @@ def nightly_recommendations(
     memory_budget_mb: int = 2048,
     offline: bool = False,
     refit_full: bool = True,
+    refit_max_ratings: int | None = 10_000_000,
     quality_gate: bool = True,
     gate_margin: float = 0.05,
     retention: int = 14,
@@ -55,15 +56,18 @@ def nightly_recommendations(
     ratings = merge_and_average(gated.ratings, gated.movies)
     vocab = encode_ids(ratings, run.folder)
     parts = split_ratings(ratings, release, split, seed)
+    refit = decide_refit(len(ratings), refit_full, refit_max_ratings)
     candidate = train_model(
-        parts.train, vocab, gated.movies, model, dataset, seed, None if refit_full else run.folder / "model"
+        parts.train, vocab, gated.movies, model, dataset, seed, None if refit else run.folder / "model", run.folder
     )
     champion = read_champion(root, dataset, split)
     evaluation = evaluate_run(candidate, parts, vocab, dataset, k, run.folder, champion)
     check_quality_gate(evaluation, champion, gate_margin, enabled=quality_gate)
     final = (
-        train_model.with_options(name="refit-all")(ratings, vocab, gated.movies, model, dataset, seed, run.folder / "model")
-        if refit_full
+        train_model.with_options(name="refit-all")(
+            ratings, vocab, gated.movies, model, dataset, seed, run.folder / "model", run.folder
+        )
+        if refit
         else candidate
     )
     scorer, seen = prepare_scoring(final, ratings, vocab)

@@ -109,7 +109,10 @@ def run(
     _prepare_logging()
     from prefect.logging.configuration import setup_logging
 
+    from data_checks.runner import preload_in_background
     from flows.nightly import nightly_recommendations
+
+    preload_in_background()
 
     setup_logging()
     _quiet_tracebacks()

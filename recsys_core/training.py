@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -28,12 +29,15 @@ def fit_model(
     seed: int = 0,
     validation_fraction: float = 0.05,
     params: dict[str, Any] | None = None,
+    work_dir: Path | None = None,
 ) -> tuple[Recommender, float]:
     """Train ``name`` on ``ratings``; early stopping uses a slice cut from these ratings only.
 
-    Returns the fitted model and the training wall time in seconds.
+    ``work_dir`` (the run folder) is where large pair models write their Parquet training
+    pairs for tf.data streaming. Returns the fitted model and the training wall time in seconds.
     """
     model = create_model(name, rating_min=rating_min, rating_max=rating_max, seed=seed, **(params or {}))
+    model.set_work_dir(work_dir)
     if getattr(model, "uses_item_features", False):
         from recsys_core.features import build_item_features
 

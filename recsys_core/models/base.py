@@ -41,6 +41,12 @@ class Recommender(ABC):
         self.n_movies = 0
         self.history: dict[str, list[float]] = {}
         self.item_features: np.ndarray | None = None
+        self.work_dir: Path | None = None
+
+    def set_work_dir(self, directory: Path | None) -> None:
+        """Where fit may write scratch files (the run folder): large pair models stream their
+        training pairs from a Parquet file there. Not saved with the model."""
+        self.work_dir = Path(directory) if directory is not None else None
 
     def set_item_features(self, features: np.ndarray) -> None:
         """Give a hybrid model its movie side features (rows aligned with movie_idx) before fit.

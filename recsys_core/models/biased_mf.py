@@ -14,6 +14,9 @@ import numpy as np
 from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
 from recsys_core.models.keras_utils import fit_keras, load_keras, save_keras, seed_everything
+from recsys_core.models.pair_net import embedding
+from recsys_core.models.pair_training import fit_streamed
+from recsys_core.models.streaming import should_stream
 
 
 class BiasedMF(Recommender):
@@ -30,34 +33,42 @@ class BiasedMF(Recommender):
         init = keras.initializers.RandomNormal(stddev=0.01, seed=self.seed)
         user = keras.Input(shape=(), dtype="int32", name="user")
         movie = keras.Input(shape=(), dtype="int32", name="movie")
-        p = layers.Embedding(
-            n_users,
-            dim,
-            embeddings_initializer=init,
-            embeddings_regularizer=keras.regularizers.L2(l2),
-            name="user_factors",
-        )(user)
-        q = layers.Embedding(
-            n_movies,
-            dim,
-            embeddings_initializer=init,
-            embeddings_regularizer=keras.regularizers.L2(l2),
-            name="movie_factors",
-        )(movie)
-        bu = layers.Embedding(
-            n_users,
-            1,
-            embeddings_initializer="zeros",
-            embeddings_regularizer=keras.regularizers.L2(l2_bias),
-            name="user_bias",
-        )(user)
-        bi = layers.Embedding(
-            n_movies,
-            1,
-            embeddings_initializer="zeros",
-            embeddings_regularizer=keras.regularizers.L2(l2_bias),
-            name="movie_bias",
-        )(movie)
+        if self.params.get("per_example_l2", False):
+            # L2 on the looked-up rows only (mean over the batch): no dense gradient over the
+            # whole tables each step, which is what makes large releases slow.
+            p = embedding(n_users, dim, "user_factors", l2, self.seed, stddev=0.01, per_example=True)(user)
+            q = embedding(n_movies, dim, "movie_factors", l2, self.seed + 1, stddev=0.01, per_example=True)(movie)
+            bu = embedding(n_users, 1, "user_bias", l2_bias, self.seed, stddev=0.0, per_example=True)(user)
+            bi = embedding(n_movies, 1, "movie_bias", l2_bias, self.seed, stddev=0.0, per_example=True)(movie)
+        else:
+            p = layers.Embedding(
+                n_users,
+                dim,
+                embeddings_initializer=init,
+                embeddings_regularizer=keras.regularizers.L2(l2),
+                name="user_factors",
+            )(user)
+            q = layers.Embedding(
+                n_movies,
+                dim,
+                embeddings_initializer=init,
+                embeddings_regularizer=keras.regularizers.L2(l2),
+                name="movie_factors",
+            )(movie)
+            bu = layers.Embedding(
+                n_users,
+                1,
+                embeddings_initializer="zeros",
+                embeddings_regularizer=keras.regularizers.L2(l2_bias),
+                name="user_bias",
+            )(user)
+            bi = layers.Embedding(
+                n_movies,
+                1,
+                embeddings_initializer="zeros",
+                embeddings_regularizer=keras.regularizers.L2(l2_bias),
+                name="movie_bias",
+            )(movie)
         dot = layers.Dot(axes=1)([p, q])
         out = layers.Add()([dot, layers.Reshape((1,))(bu), layers.Reshape((1,))(bi)])
         model = keras.Model([user, movie], layers.Flatten()(out), name="biased_mf")
@@ -73,6 +84,16 @@ class BiasedMF(Recommender):
         self.n_users, self.n_movies = train.n_users, train.n_movies
         self.mu = float(train.rating.mean())
         self.net = self._build(train.n_users, train.n_movies)
+        if should_stream(len(train), self.params):
+            self.history = fit_streamed(
+                self, self.net, train, validation, self._pairs,
+                epochs=int(self.params.get("epochs", 40)),
+                batch_size=int(self.params.get("batch_size", 512)),
+                patience=int(self.params.get("patience", 3)),
+                monitor="rmse",
+            )
+            self._cache_factors()
+            return self
         val = None
         if validation is not None:
             val = ({"user": validation.user_idx, "movie": validation.movie_idx}, validation.rating - self.mu)
@@ -89,6 +110,11 @@ class BiasedMF(Recommender):
         )
         self._cache_factors()
         return self
+
+    def _pairs(self, user_idx: np.ndarray, movie_idx: np.ndarray, rating: np.ndarray) -> tuple[dict, np.ndarray]:
+        """(inputs, targets) for one batch: ids as int32, the rating's residual around mu."""
+        inputs = {"user": np.asarray(user_idx, np.int32), "movie": np.asarray(movie_idx, np.int32)}
+        return inputs, (np.asarray(rating, np.float32) - np.float32(self.mu)).astype(np.float32)
 
     def _cache_factors(self) -> None:
         w = {layer.name: layer.get_weights()[0] for layer in self.net.layers if layer.get_weights()}

@@ -66,6 +66,11 @@ class Blend(Recommender):
             if member.uses_item_features:
                 member.set_item_features(features)
 
+    def set_work_dir(self, directory: Path | None) -> None:
+        super().set_work_dir(directory)
+        for member in self.members:
+            member.set_work_dir(directory)
+
     def fit(self, train: Interactions, validation: Interactions | None = None) -> Blend:
         self.n_users, self.n_movies = train.n_users, train.n_movies
         for j, member in enumerate(self.members):

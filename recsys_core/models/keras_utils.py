@@ -65,6 +65,39 @@ def fit_keras(
     return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
 
 
+def fit_keras_stream(
+    model: Any,
+    dataset: Any,
+    *,
+    validation: tuple[dict[str, np.ndarray], np.ndarray] | None,
+    epochs: int,
+    patience: int,
+    monitor: str,
+    validation_batch_size: int = 65536,
+) -> dict[str, list[float]]:
+    """Like ``fit_keras`` but the training batches come from a ``tf.data.Dataset`` (already
+    batched and shuffled per epoch, see ``recsys_core.models.streaming``)."""
+    import keras
+
+    callbacks = []
+    if validation is not None and len(validation[1]):
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor=f"val_{monitor}", patience=patience, restore_best_weights=True)
+        )
+    else:
+        validation = None
+    hist = model.fit(
+        dataset,
+        validation_data=validation,
+        validation_batch_size=validation_batch_size,
+        epochs=epochs,
+        shuffle=False,  # the dataset shuffles itself, per epoch and seeded
+        verbose=0,
+        callbacks=callbacks,
+    )
+    return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+
+
 def validation_callback(name: str, compute: Callable[[], float]) -> Any:
     """A callback that writes ``val_<name> = compute()`` into the epoch logs.
 

@@ -23,6 +23,8 @@ from recsys_core.models.keras_utils import (
     save_keras,
     seed_everything,
 )
+from recsys_core.models.pair_training import fit_streamed
+from recsys_core.models.streaming import should_stream
 
 
 class PairNetModel(Recommender):
@@ -53,6 +55,16 @@ class PairNetModel(Recommender):
         self.n_users, self.n_movies = train.n_users, train.n_movies
         self.mu = float(train.rating.mean())
         self.net = self._build(train.n_users, train.n_movies)
+        if should_stream(len(train), self.params):
+            self.history = fit_streamed(
+                self, self.net, train, validation, lambda u, m, r: (self._inputs(u, m), self._targets(r)),
+                epochs=int(self.params.get("epochs", self.default_epochs)),
+                batch_size=int(self.params.get("batch_size", self.default_batch_size)),
+                patience=int(self.params.get("patience", self.default_patience)),
+                monitor=self.monitor,
+            )
+            self._after_fit()
+            return self
         val = None
         if validation is not None and len(validation):
             val = (self._inputs(validation.user_idx, validation.movie_idx), self._targets(validation.rating))
