@@ -22,6 +22,8 @@ SourceOpt = Annotated[str | None, typer.Option("--source", help="Mirror URL or l
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Where caches, runs and tables live [env RECSYS_DATA_DIR]")]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Model name; see `recsys models` [env RECSYS_MODEL]")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for splits and training")]
+TopNOpt = Annotated[int | None, typer.Option("--top-n", help="Recommendations per user [env RECSYS_TOP_N]")]
+SplitOpt = Annotated[str | None, typer.Option("--split", help="random, stratified, temporal, u1..u5, ua, ub [env RECSYS_SPLIT]")]
 
 
 @app.callback()
@@ -89,8 +91,8 @@ def run(
     source: SourceOpt = None,
     data_dir: DataDirOpt = None,
     model: ModelOpt = None,
-    top_n: Annotated[int | None, typer.Option("--top-n", help="Recommendations per user [env RECSYS_TOP_N]")] = None,
-    split: Annotated[str | None, typer.Option("--split", help="random, stratified, temporal, u1..u5, ua, ub")] = None,
+    top_n: TopNOpt = None,
+    split: SplitOpt = None,
     seed: SeedOpt = None,
     offline: Annotated[bool, typer.Option("--offline", help="Use the cached archive, no network")] = False,
     reject_threshold: Annotated[float | None, typer.Option("--reject-threshold", help="Largest share of rejected rows (default 0.01)")] = None,
@@ -241,8 +243,8 @@ def serve(
     source: SourceOpt = None,
     data_dir: DataDirOpt = None,
     model: ModelOpt = None,
-    top_n: Annotated[int | None, typer.Option("--top-n", help="Recommendations per user [env RECSYS_TOP_N]")] = None,
-    split: Annotated[str | None, typer.Option("--split", help="random, stratified, temporal, u1..u5, ua, ub")] = None,
+    top_n: TopNOpt = None,
+    split: SplitOpt = None,
     cron: Annotated[str, typer.Option("--cron", help="Schedule, UTC")] = "0 3 * * *",
     quality_gate: Annotated[bool, typer.Option("--quality-gate/--no-quality-gate")] = True,
 ) -> None:
