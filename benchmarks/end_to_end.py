@@ -66,9 +66,11 @@ def run_once(n_ratings: int, work: Path, *, model: str | None, shards: int, seed
     }
     if model:
         params["model"] = model
+    load_before = os.getloadavg()
     start = time.perf_counter()
     state = nightly_recommendations(**params, return_state=True)
     wall = time.perf_counter() - start
+    load_after = os.getloadavg()
     manifest = state.result() if state.is_completed() else None
     stages = read_stage_timings(state.state_details.flow_run_id)
     return {
@@ -80,6 +82,9 @@ def run_once(n_ratings: int, work: Path, *, model: str | None, shards: int, seed
         "state": state.name,
         "stages": {s["stage"]: round(s["seconds"], 1) for s in stages},
         "peak_rss_mb": round(peak_rss_mb(), 0),
+        # Other people share this machine: 1/5/15-minute load averages when the flow started and ended.
+        "load_avg_start": [round(v, 2) for v in load_before],
+        "load_avg_end": [round(v, 2) for v in load_after],
         "rows": manifest["rows"] if manifest else None,
         "model": manifest["model"] if manifest else model,
         "metrics": manifest["metrics"] if manifest else None,
@@ -103,6 +108,8 @@ def render_markdown(reference: dict[str, Any] | None, big: dict[str, Any], comma
         f"`{big['model']}`; flow state {big['state']}; {big['rows'] or 0:,} rows published.",
         f"Wall time of the flow: **{big['flow_s'] / 60:.1f} min** (synthesising the archive took "
         f"{big['synth_s']:.0f} s more); peak RSS of the process: **{big['peak_rss_mb'] / 1024:.1f} GB**.",
+        f"Load average (1/5/15 min) at the start of the flow {big.get('load_avg_start')}, at the end "
+        f"{big.get('load_avg_end')}: this 2-core machine is shared, so other work may have slowed stages.",
         "",
     ]
     if reference:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
-from data_checks.runner import SuiteReport, run_suite
+from data_checks.runner import SuiteReport, SuiteSession
 from recsys_core.errors import DataContractError
 
 EARLIEST_TIMESTAMP = 788_918_400  # 1995-01-01 UTC: MovieLens collection began after this
@@ -37,16 +38,19 @@ def check_raw_data(
     now: float | None = None,
     dataset: str = "input",
     malformed: pd.DataFrame | None = None,
+    docs_dir: Path | None = None,
 ) -> GateResult:
     """Validate raw ratings and movies; quarantine bad rows; raise on contract breaks.
 
     ``reject_threshold`` is the largest share of rating rows that may be rejected before the
     run is stopped: a few bad rows are noise, many mean the release or reader is broken.
     ``malformed`` holds lines the reader could not split into fields (member, line, reason,
-    text); they join the rejects table and count towards the threshold.
+    text); they join the rejects table and count towards the threshold. With ``docs_dir``
+    GX writes its Data Docs site for both suites there.
     """
+    session = SuiteSession(docs_dir)
     _require_integer_columns(ratings, ("user_id", "movie_id", "timestamp"), dataset)
-    movie_report = run_suite(movies, "raw_movies")
+    movie_report = session.run(movies, "raw_movies")
     _raise_on_contract(movie_report, f"{dataset} movies")
     checked = ratings.copy()
     checked["movie_known"] = checked["movie_id"].isin(movies["movie_id"])
@@ -55,7 +59,7 @@ def check_raw_data(
         "timestamp_min": EARLIEST_TIMESTAMP,
         "timestamp_max": int((now or time.time()) + 86_400),
     }
-    rating_report = run_suite(checked, "raw_ratings", params)
+    rating_report = session.run(checked, "raw_ratings", params)
     _raise_on_contract(rating_report, f"{dataset} ratings")
     if len(checked) and not checked["movie_known"].any():
         raise DataContractError(

@@ -95,27 +95,68 @@ def load_suite(name: str) -> dict[str, Any]:
     return json.loads((SUITES_DIR / f"{name}.json").read_text())
 
 
+class SuiteSession:
+    """One ephemeral GX context for several suites; optionally a Data Docs site on disk.
+
+    With ``docs_dir`` every suite runs through a Checkpoint whose UpdateDataDocsAction renders
+    GX's own Data Docs (index.html plus one page per validation) into that folder; without it
+    nothing is written anywhere.
+    """
+
+    def __init__(self, docs_dir: Path | None = None) -> None:
+        self._gx = _import_gx()
+        self._ctx = self._gx.get_context(mode="ephemeral")
+        _silence(self._ctx)
+        self._source = self._ctx.data_sources.add_pandas("pandas")
+        self.docs_dir = docs_dir
+        if docs_dir is not None:
+            self._ctx.add_data_docs_site(
+                site_name="run",
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                },
+            )
+
+    def run(self, df: pd.DataFrame, suite_name: str, parameters: dict[str, Any] | None = None) -> SuiteReport:
+        """Validate ``df`` against ``suites/<suite_name>.json`` with COMPLETE results."""
+        gx = self._gx
+        spec = load_suite(suite_name)
+        suite = gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"], meta=spec.get("meta"))
+        start = time.perf_counter()
+        batch_def = self._source.add_dataframe_asset(suite_name).add_batch_definition_whole_dataframe("whole")
+        params = parameters or {}
+        if self.docs_dir is None:
+            batch = batch_def.get_batch(batch_parameters={"dataframe": df})
+            results = batch.validate(suite, result_format="COMPLETE", expectation_parameters=params).results
+        else:
+            from great_expectations.checkpoint import UpdateDataDocsAction
+
+            suite = self._ctx.suites.add(suite)
+            definition = self._ctx.validation_definitions.add(
+                gx.ValidationDefinition(name=suite_name, data=batch_def, suite=suite)
+            )
+            checkpoint = self._ctx.checkpoints.add(
+                gx.Checkpoint(
+                    name=f"{suite_name}-checkpoint",
+                    validation_definitions=[definition],
+                    actions=[UpdateDataDocsAction(name="data-docs", site_names=["run"])],
+                    result_format="COMPLETE",
+                )
+            )
+            run = checkpoint.run(batch_parameters={"dataframe": df}, expectation_parameters=params)
+            results = [r for res in run.run_results.values() for r in res.results]
+        outcomes = [_outcome(r) for r in results]
+        return SuiteReport(spec["name"], len(df), time.perf_counter() - start, outcomes)
+
+
 def run_suite(df: pd.DataFrame, suite_name: str, parameters: dict[str, Any] | None = None) -> SuiteReport:
-    """Validate ``df`` in an ephemeral GX context (nothing written to disk), COMPLETE results."""
-    gx = _import_gx()
-    spec = load_suite(suite_name)
-    meta_by_pos = [e.get("meta", {}) for e in spec["expectations"]]
-    suite = gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"], meta=spec.get("meta"))
-    start = time.perf_counter()
-    ctx = gx.get_context(mode="ephemeral")
-    _silence(ctx)
-    batch = (
-        ctx.data_sources.add_pandas("pandas")
-        .add_dataframe_asset(suite_name)
-        .add_batch_definition_whole_dataframe("whole")
-        .get_batch(batch_parameters={"dataframe": df})
-    )
-    result = batch.validate(suite, result_format="COMPLETE", expectation_parameters=parameters or {})
-    outcomes = [_outcome(r, meta_by_pos) for r in result.results]
-    return SuiteReport(spec["name"], len(df), time.perf_counter() - start, outcomes)
+    """Validate ``df`` in a fresh ephemeral GX context (nothing written to disk)."""
+    return SuiteSession().run(df, suite_name, parameters)
 
 
-def _outcome(r: Any, metas: list[dict]) -> ExpectationOutcome:
+def _outcome(r: Any) -> ExpectationOutcome:
     cfg = r.expectation_config
     meta = cfg.meta or {}
     res = r.result or {}

@@ -61,7 +61,7 @@ def build_report(
         {"suite": r.suite, "rows": r.rows, "success": r.success, "failed": [o.expectation for o in r.failures()]}
         for r in gated.reports
     ]
-    links = {"Data Docs (validation)": "validation.html", "table": manifest["path"],
+    links = {"Data Docs": "data_docs/index.html", "validation summary": "validation.html", "table": manifest["path"],
              "manifest": str((recommendations_root(run.data_dir) / MANIFEST).resolve())}
     if (run.folder / "rejects.parquet").is_file():
         links["rejects"] = "rejects.parquet"
@@ -99,7 +99,7 @@ def write_run_report(
     create_link_artifact(key="run-report-html", link=html_path.resolve().as_uri(),
                          link_text=f"report.html of {run.run_id}",
                          description="Static report with plots (open from the machine that ran the flow)")
-    create_link_artifact(key="data-docs", link=(run.folder / "validation.html").resolve().as_uri(),
-                         link_text=f"validation.html of {run.run_id}", description="Great Expectations results")
+    create_link_artifact(key="data-docs", link=(run.folder / "data_docs" / "index.html").resolve().as_uri(),
+                         link_text=f"Data Docs of {run.run_id}", description="Great Expectations Data Docs")
     logger().info("run report: %s (%d plots)", html_path, len(report.plots))
     return html_path

@@ -25,6 +25,7 @@ def validate_release(release: Release, dataset: str, run_folder: Path, reject_th
         reject_threshold=reject_threshold,
         dataset=dataset,
         malformed=release.malformed,
+        docs_dir=run_folder / "data_docs",
     )
     run_folder.mkdir(parents=True, exist_ok=True)
     if len(result.rejects):
@@ -35,7 +36,8 @@ def validate_release(release: Release, dataset: str, run_folder: Path, reject_th
     publish_markdown(
         "validation-summary",
         f"## Data gate: {len(result.rejects):,} rejected of {len(release.ratings):,} ratings "
-        f"({result.reject_fraction:.3%})\n\n{summary}\n\nFull report: `{run_folder / 'validation.html'}`",
+        f"({result.reject_fraction:.3%})\n\n{summary}\n\nGreat Expectations Data Docs: "
+        f"`{run_folder / 'data_docs' / 'index.html'}`; summary page: `{run_folder / 'validation.html'}`",
         "Great Expectations results on the raw release",
     )
     logger().info("validation passed: %s rejects (%.3f%%)", f"{len(result.rejects):,}", 100 * result.reject_fraction)

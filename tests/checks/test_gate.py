@@ -67,3 +67,13 @@ def test_no_known_movie_is_a_contract_break():
     r["movie_id"] = pd.array([500] * len(r), dtype="Int64")
     with pytest.raises(DataContractError, match="do not belong together"):
         check_raw_data(r, MOVIES, rating_values=STARS, reject_threshold=1.0)
+
+
+def test_data_docs_site_is_written(tmp_path):
+    r = _ratings()
+    r.loc[1, "rating"] = 7.0
+    check_raw_data(r, MOVIES, rating_values=STARS, reject_threshold=0.05, docs_dir=tmp_path / "docs")
+    index = (tmp_path / "docs" / "index.html").read_text()
+    assert "raw_ratings" in index and "raw_movies" in index
+    pages = list((tmp_path / "docs" / "validations").rglob("*.html"))
+    assert len(pages) == 2

@@ -71,4 +71,4 @@ def test_write_run_report(tmp_path: Path, captured: dict[str, Any]) -> None:
     for part in expected:
         assert part in md, part
     assert captured["links"]["run-report-html"] == html_path.resolve().as_uri()
-    assert captured["links"]["data-docs"].endswith("/validation.html")
+    assert captured["links"]["data-docs"].endswith("/data_docs/index.html")
