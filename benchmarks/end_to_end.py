@@ -44,7 +44,9 @@ def shape_for(n_ratings: int) -> tuple[int, int]:
     return users, movies
 
 
-def run_once(n_ratings: int, work: Path, *, model: str | None, shards: int, seed: int) -> dict[str, Any]:
+def run_once(
+    n_ratings: int, work: Path, *, model: str | None, shards: int, seed: int, flow_params: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Synthesise, run the flow, collect stage timings; returns a result record."""
     from flows.nightly import nightly_recommendations
     from recsys_core.synth import write_synthetic_release
@@ -66,6 +68,7 @@ def run_once(n_ratings: int, work: Path, *, model: str | None, shards: int, seed
     }
     if model:
         params["model"] = model
+    params.update(flow_params or {})
     load_before = os.getloadavg()
     start = time.perf_counter()
     state = nightly_recommendations(**params, return_state=True)
@@ -87,6 +90,7 @@ def run_once(n_ratings: int, work: Path, *, model: str | None, shards: int, seed
         "load_avg_end": [round(v, 2) for v in load_after],
         "rows": manifest["rows"] if manifest else None,
         "model": manifest["model"] if manifest else model,
+        "flow_params": flow_params or {},
         "metrics": manifest["metrics"] if manifest else None,
     }
 
@@ -136,18 +140,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", type=Path, default=None, help="kept if given; a temp dir otherwise")
+    parser.add_argument("--refit-max-ratings", type=int, default=None,
+                        help="the flow's refit_max_ratings (default: the flow's); -1 always refits")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite benchmarks/results/end_to_end.md")
     args = parser.parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+    flow_params: dict[str, Any] = {}
+    if args.refit_max_ratings is not None:
+        flow_params["refit_max_ratings"] = None if args.refit_max_ratings < 0 else args.refit_max_ratings
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="recsys-e2e-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         reference = None
         if args.reference_ratings:
-            reference = run_once(args.reference_ratings, work, model=args.model, shards=args.shards, seed=args.seed)
-        big = run_once(args.ratings, work, model=args.model, shards=args.shards, seed=args.seed)
+            reference = run_once(args.reference_ratings, work, model=args.model, shards=args.shards, seed=args.seed,
+                                 flow_params=flow_params)
+        big = run_once(
+            args.ratings, work, model=args.model, shards=args.shards, seed=args.seed, flow_params=flow_params
+        )
     finally:
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
