@@ -140,8 +140,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", type=Path, default=None, help="kept if given; a temp dir otherwise")
-    parser.add_argument("--refit-max-ratings", type=int, default=None,
-                        help="the flow's refit_max_ratings (default: the flow's); -1 always refits")
+    parser.add_argument(
+        "--refit-max-ratings",
+        type=int,
+        default=None,
+        help="the flow's refit_max_ratings (default: the flow's); -1 always refits",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not rewrite benchmarks/results/end_to_end.md")
     args = parser.parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -155,8 +159,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         reference = None
         if args.reference_ratings:
-            reference = run_once(args.reference_ratings, work, model=args.model, shards=args.shards, seed=args.seed,
-                                 flow_params=flow_params)
+            reference = run_once(
+                args.reference_ratings,
+                work,
+                model=args.model,
+                shards=args.shards,
+                seed=args.seed,
+                flow_params=flow_params,
+            )
         big = run_once(
             args.ratings, work, model=args.model, shards=args.shards, seed=args.seed, flow_params=flow_params
         )

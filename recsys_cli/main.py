@@ -17,13 +17,19 @@ import typer
 app = typer.Typer(help="Nightly MovieLens recommendations.", no_args_is_help=True, add_completion=False)
 state: dict[str, bool] = {"debug": False}
 
-DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="ml-100k, ml-1m, ml-latest-small, ml-25m, ml-32m [env RECSYS_DATASET]")]
+DatasetOpt = Annotated[
+    str | None, typer.Option("--dataset", help="ml-100k, ml-1m, ml-latest-small, ml-25m, ml-32m [env RECSYS_DATASET]")
+]
 SourceOpt = Annotated[str | None, typer.Option("--source", help="Mirror URL or local archive path [env RECSYS_SOURCE]")]
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Where caches, runs and tables live [env RECSYS_DATA_DIR]")]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where caches, runs and tables live [env RECSYS_DATA_DIR]")
+]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Model name; see `recsys models` [env RECSYS_MODEL]")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for splits and training")]
 TopNOpt = Annotated[int | None, typer.Option("--top-n", help="Recommendations per user [env RECSYS_TOP_N]")]
-SplitOpt = Annotated[str | None, typer.Option("--split", help="random, stratified, temporal, u1..u5, ua, ub [env RECSYS_SPLIT]")]
+SplitOpt = Annotated[
+    str | None, typer.Option("--split", help="random, stratified, temporal, u1..u5, ua, ub [env RECSYS_SPLIT]")
+]
 
 
 @app.callback()
@@ -81,7 +87,9 @@ def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
     except Exception as exc:  # noqa: BLE001 - report anything unexpected without a traceback
         if state["debug"]:
             raise
-        typer.secho(f"Error: {type(exc).__name__}: {exc} (rerun with --debug for details)", fg=typer.colors.RED, err=True)
+        typer.secho(
+            f"Error: {type(exc).__name__}: {exc} (rerun with --debug for details)", fg=typer.colors.RED, err=True
+        )
         raise typer.Exit(1) from None
 
 
@@ -95,19 +103,50 @@ def run(
     split: SplitOpt = None,
     seed: SeedOpt = None,
     offline: Annotated[bool, typer.Option("--offline", help="Use the cached archive, no network")] = False,
-    reject_threshold: Annotated[float | None, typer.Option("--reject-threshold", help="Largest share of rejected rows (default 0.01)")] = None,
-    quality_gate: Annotated[bool, typer.Option("--quality-gate/--no-quality-gate", help="Refuse to publish a model worse than the baselines or the published run")] = True,
-    shards: Annotated[int | None, typer.Option("--shards", help="User shards scored in parallel [env RECSYS_SHARDS]")] = None,
-    dask_address: Annotated[str | None, typer.Option("--dask-address", help="Score on an existing Dask cluster, e.g. tcp://host:8786 [env RECSYS_DASK_ADDRESS]")] = None,
-    retention: Annotated[int | None, typer.Option("--retention", help="Published runs to keep (default 14) [env RECSYS_RETENTION]")] = None,
-    memory_budget_mb: Annotated[int | None, typer.Option("--memory-budget", help="Scoring memory budget in MB per shard (default 2048)")] = None,
+    reject_threshold: Annotated[
+        float | None, typer.Option("--reject-threshold", help="Largest share of rejected rows (default 0.01)")
+    ] = None,
+    quality_gate: Annotated[
+        bool,
+        typer.Option(
+            "--quality-gate/--no-quality-gate",
+            help="Refuse to publish a model worse than the baselines or the published run",
+        ),
+    ] = True,
+    shards: Annotated[
+        int | None, typer.Option("--shards", help="User shards scored in parallel [env RECSYS_SHARDS]")
+    ] = None,
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-address", help="Score on an existing Dask cluster, e.g. tcp://host:8786 [env RECSYS_DASK_ADDRESS]"
+        ),
+    ] = None,
+    retention: Annotated[
+        int | None, typer.Option("--retention", help="Published runs to keep (default 14) [env RECSYS_RETENTION]")
+    ] = None,
+    memory_budget_mb: Annotated[
+        int | None, typer.Option("--memory-budget", help="Scoring memory budget in MB per shard (default 2048)")
+    ] = None,
 ) -> None:
     """Run the nightly flow once, now, and publish the table."""
     from recsys_core.settings import load_settings
 
-    s = load_settings(dataset=dataset, source=source, data_dir=data_dir, model=model, top_n=top_n,
-                      split=split, seed=seed, reject_threshold=reject_threshold, offline=offline or None,
-                      shards=shards, dask_address=dask_address, retention=retention, memory_budget_mb=memory_budget_mb)
+    s = load_settings(
+        dataset=dataset,
+        source=source,
+        data_dir=data_dir,
+        model=model,
+        top_n=top_n,
+        split=split,
+        seed=seed,
+        reject_threshold=reject_threshold,
+        offline=offline or None,
+        shards=shards,
+        dask_address=dask_address,
+        retention=retention,
+        memory_budget_mb=memory_budget_mb,
+    )
     _prepare_logging()
     from prefect.logging.configuration import setup_logging
 
@@ -120,16 +159,29 @@ def run(
     _quiet_tracebacks()
     manifest = _guard(
         nightly_recommendations,
-        dataset=s.dataset, source=s.source, data_dir=str(s.data_dir), model=s.model, top_n=s.top_n,
-        split=s.split, seed=s.seed, k=s.k, reject_threshold=s.reject_threshold,
-        memory_budget_mb=s.memory_budget_mb, offline=s.offline, quality_gate=quality_gate,
-        n_shards=s.shards, dask_address=s.dask_address, retention=s.retention,
+        dataset=s.dataset,
+        source=s.source,
+        data_dir=str(s.data_dir),
+        model=s.model,
+        top_n=s.top_n,
+        split=s.split,
+        seed=s.seed,
+        k=s.k,
+        reject_threshold=s.reject_threshold,
+        memory_budget_mb=s.memory_budget_mb,
+        offline=s.offline,
+        quality_gate=quality_gate,
+        n_shards=s.shards,
+        dask_address=s.dask_address,
+        retention=s.retention,
     )
     typer.echo(f"\nPublished {manifest['rows']:,} rows for {manifest['users']:,} users")
     typer.echo(f"  table:    {manifest['path']}")
     typer.echo(f"  manifest: {Path(s.data_dir).resolve() / 'recommendations' / '_latest.json'}")
     typer.echo(f"  model:    {manifest['model']}  (split {manifest['split']}, k={manifest['metrics']['k']})")
-    typer.echo("  metrics:  " + json.dumps({k: round(v, 4) for k, v in manifest["metrics"].items() if isinstance(v, float)}))
+    typer.echo(
+        "  metrics:  " + json.dumps({k: round(v, 4) for k, v in manifest["metrics"].items() if isinstance(v, float)})
+    )
 
 
 @app.command()
@@ -183,10 +235,14 @@ def recommend(
 
         manifest = read_manifest(s.data_dir)
         if manifest is None:
-            raise RecsysError(f"No published run in {s.data_dir / 'recommendations'}. Run `recsys run` first, or pass --data-dir.")
+            raise RecsysError(
+                f"No published run in {s.data_dir / 'recommendations'}. Run `recsys run` first, or pass --data-dir."
+            )
         rows = pq.read_table(manifest["path"], filters=[("user_id", "=", user)]).to_pandas().sort_values("rank")
         if rows.empty:
-            raise RecsysError(f"User {user} is not in the latest table (run {manifest['run_id']}, {manifest['users']:,} users).")
+            raise RecsysError(
+                f"User {user} is not in the latest table (run {manifest['run_id']}, {manifest['users']:,} users)."
+            )
         return manifest, rows
 
     manifest, rows = _guard(work)
@@ -196,7 +252,11 @@ def recommend(
         return
     typer.echo(f"Top {len(rows)} for user {user} (run {manifest['run_id']}, model {manifest['model']}):")
     for r in rows.itertuples():
-        pr = "" if r.predicted_rating is None or r.predicted_rating != r.predicted_rating else f"  predicted {r.predicted_rating:.2f}"
+        pr = (
+            ""
+            if r.predicted_rating is None or r.predicted_rating != r.predicted_rating
+            else f"  predicted {r.predicted_rating:.2f}"
+        )
         typer.echo(f"{r.rank:>3}. {r.title} [{r.movie_id}]  score {r.score:.3f}{pr}")
 
 
@@ -258,13 +318,23 @@ def serve(
 
     from flows.nightly import nightly_recommendations
 
-    params = {"dataset": s.dataset, "source": s.source, "data_dir": str(Path(s.data_dir).resolve()),
-              "model": s.model, "top_n": s.top_n, "split": s.split, "quality_gate": quality_gate}
+    params = {
+        "dataset": s.dataset,
+        "source": s.source,
+        "data_dir": str(Path(s.data_dir).resolve()),
+        "model": s.model,
+        "top_n": s.top_n,
+        "split": s.split,
+        "quality_gate": quality_gate,
+    }
     typer.echo(f"Serving nightly-recommendations/nightly on {url} ({cron} UTC); UI: {url.removesuffix('/api')}")
     _guard(
         nightly_recommendations.serve,
-        name="nightly", schedules=[Cron(cron, timezone="UTC", slug="nightly-0300-utc")],
-        pause_on_shutdown=False, parameters=params, global_limit=1,
+        name="nightly",
+        schedules=[Cron(cron, timezone="UTC", slug="nightly-0300-utc")],
+        pause_on_shutdown=False,
+        parameters=params,
+        global_limit=1,
     )
 
 
@@ -287,8 +357,9 @@ def runs(
     if not rows:
         typer.echo(f"No published runs under {s.data_dir / 'recommendations'}.")
         return
-    typer.echo(f"  {'run_id':<26} {'dt':<10} {'rows':>9}  {'model':<16} {'split':<10} "
-               f"{'rmse':>7} {'ndcg@k':>7} {'cover':>6}")
+    typer.echo(
+        f"  {'run_id':<26} {'dt':<10} {'rows':>9}  {'model':<16} {'split':<10} {'rmse':>7} {'ndcg@k':>7} {'cover':>6}"
+    )
     for r in rows:
         m = r["metrics"] or {}
 
@@ -296,9 +367,11 @@ def runs(
             v = m.get(key)
             return f"{v:.4f}" if isinstance(v, float) else "-"
 
-        typer.echo(f"{'*' if r['latest'] else ' '} {r['run_id']:<26} {r['dt']:<10} {r['rows']:>9,}  "
-                   f"{r['model'] or '-':<16} {r['split'] or '-':<10} "
-                   f"{num('rmse'):>7} {num('ndcg_at_k'):>7} {num('coverage'):>6}")
+        typer.echo(
+            f"{'*' if r['latest'] else ' '} {r['run_id']:<26} {r['dt']:<10} {r['rows']:>9,}  "
+            f"{r['model'] or '-':<16} {r['split'] or '-':<10} "
+            f"{num('rmse'):>7} {num('ndcg_at_k'):>7} {num('coverage'):>6}"
+        )
 
 
 @app.command()

@@ -20,9 +20,7 @@ RATIO_FLOOR = 1 << 20  # tiny members can compress absurdly well without being d
 MEMBER_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError)
 
 
-def open_release(
-    path: Path, *, max_total: int = MAX_TOTAL_BYTES, max_ratio: int = MAX_RATIO
-) -> zipfile.ZipFile:
+def open_release(path: Path, *, max_total: int = MAX_TOTAL_BYTES, max_ratio: int = MAX_RATIO) -> zipfile.ZipFile:
     """Open ``path`` as a zip after checking every member; raise ArchiveError otherwise."""
     path = Path(path)
     if not path.is_file():
@@ -48,9 +46,7 @@ def open_release(
     return zf
 
 
-def check_members(
-    path: Path, infos: list[zipfile.ZipInfo], *, max_total: int, max_ratio: int
-) -> None:
+def check_members(path: Path, infos: list[zipfile.ZipInfo], *, max_total: int, max_ratio: int) -> None:
     """Refuse escaping paths and bombs using the central directory only (nothing is inflated).
 
     zipfile never inflates a member past its declared size, so checking declared sizes bounds
@@ -82,18 +78,12 @@ def is_unsafe_name(filename: str) -> bool:
     """Absolute paths, drive letters, ``..`` parts and NULs could write outside a target."""
     name = filename.replace("\\", "/")
     parts = PurePosixPath(name).parts
-    return (
-        name.startswith("/") or "\x00" in name or ".." in parts or bool(parts and ":" in parts[0])
-    )
+    return name.startswith("/") or "\x00" in name or ".." in parts or bool(parts and ":" in parts[0])
 
 
 def find_member(zf: zipfile.ZipFile, basename: str, *, required: bool = True) -> str | None:
     """The member whose file name is ``basename`` (releases nest files in one folder)."""
-    matches = [
-        n
-        for n in zf.namelist()
-        if PurePosixPath(n).name == basename and not n.startswith("__MACOSX/")
-    ]
+    matches = [n for n in zf.namelist() if PurePosixPath(n).name == basename and not n.startswith("__MACOSX/")]
     if not matches:
         if required:
             raise ArchiveError(
@@ -131,6 +121,5 @@ def _guess_why(path: Path) -> str:
     if not head:
         return "the file is empty. Delete it and run again, or pass --source with a release zip."
     return (
-        "the file is something else (an HTML error page or a wrong file?). Pass --source "
-        "with a MovieLens release zip."
+        "the file is something else (an HTML error page or a wrong file?). Pass --source with a MovieLens release zip."
     )

@@ -94,9 +94,7 @@ def get_dataset(name: str) -> DatasetSpec:
         return DATASETS[name]
     except KeyError:
         known = ", ".join(sorted(DATASETS))
-        raise RecsysError(
-            f"Unknown dataset {name!r} (--dataset / RECSYS_DATASET). Known releases: {known}."
-        ) from None
+        raise RecsysError(f"Unknown dataset {name!r} (--dataset / RECSYS_DATASET). Known releases: {known}.") from None
 
 
 def pinned_digests(spec: DatasetSpec, source: str | None) -> tuple[str | None, int | None]:

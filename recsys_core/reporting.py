@@ -60,21 +60,38 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def plot_training_history(history: dict[str, list[float]], path: Path) -> Path | None:
-    """One panel per metric (loss, rmse, ...), train and ``val_`` curves together."""
-    names = [k for k, v in history.items() if v and not k.startswith("val_")]
-    names += [k[4:] for k, v in history.items() if v and k.startswith("val_") and k[4:] not in history]
-    if not names:
+def _train_key(key: str) -> str:
+    """'val_rmse' -> 'rmse' and 'rater_m1_val_rmse' -> 'rater_m1_rmse': the curve it pairs with."""
+    if key.startswith("val_"):
+        return key[4:]
+    head, sep, tail = key.partition("_val_")
+    return f"{head}_{tail}" if sep else key
+
+
+def plot_training_history(history: dict[str, list[float]], path: Path, max_cols: int = 4) -> Path | None:
+    """One panel per metric (loss, rmse, a part model's metric...), train and validation
+    curves together, in a grid so that models with many parts stay readable."""
+    panels: dict[str, dict[str, list[float]]] = {}
+    for key, values in history.items():
+        if values:
+            base = _train_key(key)
+            panels.setdefault(base, {})["validation" if base != key else "train"] = values
+    if not panels:
         return None
-    fig = _new_figure(4.0 * len(names), 3.4)
-    for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names, strict=True):
-        for key, label in ((name, "train"), (f"val_{name}", "validation")):
-            values = history.get(key) or []
+    cols = min(max_cols, len(panels))
+    rows = -(-len(panels) // cols)
+    fig = _new_figure(4.0 * cols, 3.0 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (name, curves) in zip(axes, panels.items(), strict=False):
+        for label in ("train", "validation"):
+            values = curves.get(label) or []
             if values:
                 ax.plot(range(1, len(values) + 1), values, marker="." if len(values) < 30 else None, label=label)
         ax.set(title=name, xlabel="epoch")
         ax.grid(alpha=0.3)
         ax.legend()
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
     return _save(fig, path)
 
 
@@ -117,8 +134,14 @@ def collect_run_metrics(data_dir: Path, limit: int = 30) -> pd.DataFrame:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue  # a run killed while writing: skip it rather than fail the report
-        rows.append({"run_id": path.parent.name, "model": data.get("model"), "split": data.get("split"),
-                     **{k: v for k, v in (data.get("metrics") or {}).items() if not isinstance(v, dict)}})
+        rows.append(
+            {
+                "run_id": path.parent.name,
+                "model": data.get("model"),
+                "split": data.get("split"),
+                **{k: v for k, v in (data.get("metrics") or {}).items() if not isinstance(v, dict)},
+            }
+        )
     return pd.DataFrame(rows).tail(limit).reset_index(drop=True)
 
 
@@ -133,7 +156,7 @@ def plot_metrics_over_runs(history: pd.DataFrame, path: Path) -> Path | None:
     x = range(len(history))
     labels = [str(r)[:15] for r in history["run_id"]]
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax in axes[len(metrics):]:
+    for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     for ax, name in zip(axes, metrics, strict=False):
         ax.plot(x, history[name].astype(float), marker="o")
@@ -175,8 +198,11 @@ def _metric_rows(report: RunReport) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _metric_names(report: RunReport) -> list[str]:
-    return [k for k in ("rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage")
-            if k in report.metrics]
+    return [
+        k
+        for k in ("rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage")
+        if k in report.metrics
+    ]
 
 
 def _history_summary(history: dict[str, list[float]]) -> list[tuple[str, int, float, float, float]]:
@@ -185,8 +211,7 @@ def _history_summary(history: dict[str, list[float]]) -> list[tuple[str, int, fl
 
 def render_markdown(report: RunReport) -> str:
     """The run report as a Prefect markdown artifact (no images: the UI would not load them)."""
-    out = [f"# Run `{report.run_id}`", "",
-           f"{report.dataset}, model `{report.model}`, split `{report.split}`", ""]
+    out = [f"# Run `{report.run_id}`", "", f"{report.dataset}, model `{report.model}`, split `{report.split}`", ""]
     if report.table_path:
         out += [f"**Table:** `{report.table_path}`  ", f"**Manifest:** `{report.manifest_path}`", ""]
     out += ["## Data", "", "| what | count |", "| --- | ---: |"]
@@ -195,18 +220,30 @@ def render_markdown(report: RunReport) -> str:
         out += ["", "**Rejected rows by reason**", "", "| reason | rows |", "| --- | ---: |"]
         out += [f"| {r} | {_fmt(n)} |" for r, n in report.reject_reasons.items()]
     if report.validation:
-        out += ["", "## Validation", "", "| suite | rows | result | failed expectations |",
-                "| --- | ---: | --- | --- |"]
-        out += [f"| {v['suite']} | {_fmt(v['rows'])} | {'passed' if v['success'] else 'FAILED'} | "
-                f"{', '.join(v['failed']) or '-'} |" for v in report.validation]
+        out += [
+            "",
+            "## Validation",
+            "",
+            "| suite | rows | result | failed expectations |",
+            "| --- | ---: | --- | --- |",
+        ]
+        out += [
+            f"| {v['suite']} | {_fmt(v['rows'])} | {'passed' if v['success'] else 'FAILED'} | "
+            f"{', '.join(v['failed']) or '-'} |"
+            for v in report.validation
+        ]
     names = _metric_names(report)
     if names:
         out += ["", "## Metrics", "", "| model | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
-        out += [f"| {label} | " + " | ".join(_fmt(m.get(n)) for n in names) + " |"
-                for label, m in _metric_rows(report)]
+        out += [f"| {label} | " + " | ".join(_fmt(m.get(n)) for n in names) + " |" for label, m in _metric_rows(report)]
     if report.history:
-        out += ["", "## Training history", "", "| metric | epochs | first | best | last |",
-                "| --- | ---: | ---: | ---: | ---: |"]
+        out += [
+            "",
+            "## Training history",
+            "",
+            "| metric | epochs | first | best | last |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
         out += [f"| {k} | {n} | {a:.4f} | {b:.4f} | {c:.4f} |" for k, n, a, b, c in _history_summary(report.history)]
     if report.timings:
         out += ["", "## Timings per stage", "", "| stage | seconds | state |", "| --- | ---: | --- |"]
@@ -235,32 +272,52 @@ code{background:#f6f6f6;padding:0 .2rem}"""
 def render_html(report: RunReport) -> str:
     """A static page; images are relative links into ``plots/`` next to it."""
     e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Run {e(report.run_id)}</title>"
-             f"<style>{_CSS}</style></head><body>",
-             f"<h1>Run <code>{e(report.run_id)}</code></h1>",
-             f"<p>{e(report.dataset)}, model <code>{e(report.model)}</code>, split <code>{e(report.split)}</code></p>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Run {e(report.run_id)}</title>"
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Run <code>{e(report.run_id)}</code></h1>",
+        f"<p>{e(report.dataset)}, model <code>{e(report.model)}</code>, split <code>{e(report.split)}</code></p>",
+    ]
     if report.table_path:
-        parts.append(f"<p>Table: <code>{e(report.table_path)}</code><br>"
-                     f"Manifest: <code>{e(str(report.manifest_path))}</code></p>")
+        parts.append(
+            f"<p>Table: <code>{e(report.table_path)}</code><br>"
+            f"Manifest: <code>{e(str(report.manifest_path))}</code></p>"
+        )
     for title, rel in report.plots.items():
         parts.append(f"<figure><img src='{e(rel)}' alt='{e(title)}'><figcaption>{e(title)}</figcaption></figure>")
     parts += ["<h2>Data</h2>", _table(["what", "count"], [[k, v] for k, v in report.counts.items()])]
     if report.reject_reasons:
         parts.append(_table(["reject reason", "rows"], [[r, n] for r, n in report.reject_reasons.items()]))
     if report.validation:
-        parts += ["<h2>Validation</h2>", _table(["suite", "rows", "result", "failed expectations"], [
-            [v["suite"], v["rows"], "passed" if v["success"] else "FAILED", ", ".join(v["failed"]) or "-"]
-            for v in report.validation])]
+        parts += [
+            "<h2>Validation</h2>",
+            _table(
+                ["suite", "rows", "result", "failed expectations"],
+                [
+                    [v["suite"], v["rows"], "passed" if v["success"] else "FAILED", ", ".join(v["failed"]) or "-"]
+                    for v in report.validation
+                ],
+            ),
+        ]
     names = _metric_names(report)
     if names:
-        parts += ["<h2>Metrics</h2>", _table(["model", *names], [[label, *(m.get(n) for n in names)]
-                                                                  for label, m in _metric_rows(report)])]
+        parts += [
+            "<h2>Metrics</h2>",
+            _table(["model", *names], [[label, *(m.get(n) for n in names)] for label, m in _metric_rows(report)]),
+        ]
     if report.history:
-        parts += ["<h2>Training history</h2>", _table(["metric", "epochs", "first", "best", "last"],
-                                                      [list(r) for r in _history_summary(report.history)])]
+        parts += [
+            "<h2>Training history</h2>",
+            _table(["metric", "epochs", "first", "best", "last"], [list(r) for r in _history_summary(report.history)]),
+        ]
     if report.timings:
-        parts += ["<h2>Timings per stage</h2>", _table(["stage", "seconds", "state"], [
-            [t["stage"], f"{float(t['seconds']):.1f}", t.get("state", "")] for t in report.timings])]
+        parts += [
+            "<h2>Timings per stage</h2>",
+            _table(
+                ["stage", "seconds", "state"],
+                [[t["stage"], f"{float(t['seconds']):.1f}", t.get("state", "")] for t in report.timings],
+            ),
+        ]
     if report.links:
         items = "".join(f"<li>{e(n)}: <a href='{e(_href(t))}'>{e(t)}</a></li>" for n, t in report.links.items())
         parts.append(f"<h2>Files</h2><ul>{items}</ul>")

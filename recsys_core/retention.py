@@ -65,7 +65,8 @@ def _stale_run_folders(data_dir: Path, kept: list[PublishedRun], latest_run_id: 
     keep_ids = {r.run_id for r in kept} | {latest_run_id}
     cutoff = time.time() - STALE_AFTER_S
     return [
-        p for p in (Path(data_dir) / "runs").glob("*")
+        p
+        for p in (Path(data_dir) / "runs").glob("*")
         if p.is_dir() and p.name < oldest and p.name not in keep_ids and p.stat().st_mtime < cutoff
     ]
 
@@ -116,14 +117,16 @@ def describe_published_runs(data_dir: Path) -> list[dict[str, Any]]:
             evaluation = json.loads(metrics_file.read_text())
         except (OSError, ValueError):
             evaluation = {}
-        rows.append({
-            "run_id": run.run_id,
-            "dt": run.dt,
-            "latest": run.run_id == latest,
-            "rows": n_rows,
-            "model": evaluation.get("model"),
-            "split": evaluation.get("split"),
-            "metrics": evaluation.get("metrics", {}),
-            "path": str(run.path),
-        })
+        rows.append(
+            {
+                "run_id": run.run_id,
+                "dt": run.dt,
+                "latest": run.run_id == latest,
+                "rows": n_rows,
+                "model": evaluation.get("model"),
+                "split": evaluation.get("split"),
+                "metrics": evaluation.get("metrics", {}),
+                "path": str(run.path),
+            }
+        )
     return rows

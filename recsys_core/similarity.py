@@ -87,8 +87,10 @@ def similar_movies(published: PublishedModel, movie_id: int, n: int = 10) -> pd.
         raise RecsysError(f"Movie {movie_id} is not in the model of run {published.run_id} (no ratings for it).")
     idx, sims = nearest_movies(embedding, int(known[0]), n)
     ids = published.vocab.decode_movies(idx).astype(np.int64)
-    return pd.DataFrame({
-        "movie_id": ids,
-        "title": [published.titles.get(int(i), f"movie {i}") for i in ids],
-        "similarity": sims,
-    })
+    return pd.DataFrame(
+        {
+            "movie_id": ids,
+            "title": [published.titles.get(int(i), f"movie {i}") for i in ids],
+            "similarity": sims,
+        }
+    )

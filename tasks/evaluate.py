@@ -25,7 +25,12 @@ class QualityGateError(RecsysError):
 
 @task(name="evaluate")
 def evaluate_run(
-    model: Recommender, split: Split, vocab: IdVocabulary, dataset: str, k: int, run_folder: Path,
+    model: Recommender,
+    split: Split,
+    vocab: IdVocabulary,
+    dataset: str,
+    k: int,
+    run_folder: Path,
     previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate the model and the baselines on the same split; write metrics.json."""
@@ -39,22 +44,34 @@ def evaluate_run(
     rows = [{"model": model.label, **{m: fmt(metrics.get(m)) for m in METRIC_KEYS}}]
     rows += [{"model": f"baseline: {n}", **{m: fmt(b.get(m)) for m in METRIC_KEYS}} for n, b in baselines.items()]
     if previous and previous.get("metrics"):
-        rows.append({"model": f"published: {previous.get('run_id')}", **{m: fmt(previous["metrics"].get(m)) for m in METRIC_KEYS}})
+        rows.append(
+            {
+                "model": f"published: {previous.get('run_id')}",
+                **{m: fmt(previous["metrics"].get(m)) for m in METRIC_KEYS},
+            }
+        )
     publish_table("metrics", rows, f"{split.name} split, k={k}: model vs baselines vs the published run")
     logger().info("metrics %s", {m: fmt(metrics.get(m)) for m in METRIC_KEYS})
     return result
 
 
 @task(name="quality-gate")
-def check_quality_gate(evaluation: dict[str, Any], previous: dict[str, Any] | None, margin: float, enabled: bool = True) -> None:
+def check_quality_gate(
+    evaluation: dict[str, Any], previous: dict[str, Any] | None, margin: float, enabled: bool = True
+) -> None:
     """Raise (failing the run, keeping yesterday's table) when the model should not publish."""
     decision = decide_publish(evaluation["metrics"], evaluation["baselines"], previous, margin=margin)
     verdict = "passed" if decision.passed else "FAILED"
     body = "\n".join(f"- {r}" for r in decision.reasons) or "- all checks passed"
-    publish_markdown("quality-gate", f"## Quality gate {verdict}{'' if enabled else ' (not enforced)'}\n\n{body}", "Champion/challenger decision")
+    publish_markdown(
+        "quality-gate",
+        f"## Quality gate {verdict}{'' if enabled else ' (not enforced)'}\n\n{body}",
+        "Champion/challenger decision",
+    )
     if not decision.passed and enabled:
         raise QualityGateError(
-            "The new model did not pass the quality gate: " + "; ".join(decision.reasons)
+            "The new model did not pass the quality gate: "
+            + "; ".join(decision.reasons)
             + ". Nothing was published; the previous table stays. Use --no-quality-gate to publish anyway."
         )
     if not decision.passed:

@@ -37,46 +37,76 @@ def read_stage_timings(flow_run_id: Any) -> list[dict[str, Any]]:
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
     runs = sorted((r for r in runs if r.start_time and r.end_time), key=lambda r: r.start_time)
-    return [
-        {"stage": r.name, "seconds": r.total_run_time.total_seconds(), "state": r.state_name or ""}
-        for r in runs
-    ]
+    return [{"stage": r.name, "seconds": r.total_run_time.total_seconds(), "state": r.state_name or ""} for r in runs]
 
 
 def build_report(
-    run: RunContext, dataset: str, release: Release, gated: GateResult, ratings: pd.DataFrame,
-    parts: Split, model: Recommender, evaluation: dict[str, Any], manifest: dict[str, Any],
+    run: RunContext,
+    dataset: str,
+    release: Release,
+    gated: GateResult,
+    ratings: pd.DataFrame,
+    parts: Split,
+    model: Recommender,
+    evaluation: dict[str, Any],
+    manifest: dict[str, Any],
 ) -> RunReport:
     """Gather counts, validation, metrics and paths into one plain object."""
     counts = {
-        "raw ratings": len(release.ratings), "raw movies": len(release.movies),
-        "malformed lines": len(release.malformed), "rejected ratings": len(gated.rejects),
-        "clean ratings (deduplicated)": len(ratings), "users": int(ratings["user_id"].nunique()),
+        "raw ratings": len(release.ratings),
+        "raw movies": len(release.movies),
+        "malformed lines": len(release.malformed),
+        "rejected ratings": len(gated.rejects),
+        "clean ratings (deduplicated)": len(ratings),
+        "users": int(ratings["user_id"].nunique()),
         "movies rated": int(ratings["movie_id"].nunique()),
-        f"train ratings ({parts.name})": len(parts.train), f"test ratings ({parts.name})": len(parts.test),
-        "published rows": int(manifest.get("rows", 0)), "published users": int(manifest.get("users", 0)),
+        f"train ratings ({parts.name})": len(parts.train),
+        f"test ratings ({parts.name})": len(parts.test),
+        "published rows": int(manifest.get("rows", 0)),
+        "published users": int(manifest.get("users", 0)),
     }
     reasons = gated.rejects["reason"].value_counts().head(10).to_dict() if "reason" in gated.rejects else {}
     validation = [
         {"suite": r.suite, "rows": r.rows, "success": r.success, "failed": [o.expectation for o in r.failures()]}
         for r in gated.reports
     ]
-    links = {"Data Docs": "data_docs/index.html", "validation summary": "validation.html", "table": manifest["path"],
-             "manifest": str((recommendations_root(run.data_dir) / MANIFEST).resolve())}
+    links = {
+        "Data Docs": "data_docs/index.html",
+        "validation summary": "validation.html",
+        "table": manifest["path"],
+        "manifest": str((recommendations_root(run.data_dir) / MANIFEST).resolve()),
+    }
     if (run.folder / "rejects.parquet").is_file():
         links["rejects"] = "rejects.parquet"
     return RunReport(
-        run_id=run.run_id, dataset=dataset, model=model.label, split=evaluation.get("split", parts.name),
-        counts=counts, reject_reasons={str(k): int(v) for k, v in reasons.items()}, validation=validation,
-        history=model.history, metrics=evaluation.get("metrics", {}), baselines=evaluation.get("baselines", {}),
-        table_path=manifest["path"], manifest_path=links["manifest"], links=links, run_folder=str(run.folder.resolve()),
+        run_id=run.run_id,
+        dataset=dataset,
+        model=model.label,
+        split=evaluation.get("split", parts.name),
+        counts=counts,
+        reject_reasons={str(k): int(v) for k, v in reasons.items()},
+        validation=validation,
+        history=model.history,
+        metrics=evaluation.get("metrics", {}),
+        baselines=evaluation.get("baselines", {}),
+        table_path=manifest["path"],
+        manifest_path=links["manifest"],
+        links=links,
+        run_folder=str(run.folder.resolve()),
     )
 
 
 @task(name="report")
 def write_run_report(
-    run: RunContext, dataset: str, release: Release, gated: GateResult, ratings: pd.DataFrame,
-    parts: Split, model: Recommender, evaluation: dict[str, Any], manifest: dict[str, Any],
+    run: RunContext,
+    dataset: str,
+    release: Release,
+    gated: GateResult,
+    ratings: pd.DataFrame,
+    parts: Split,
+    model: Recommender,
+    evaluation: dict[str, Any],
+    manifest: dict[str, Any],
 ) -> Path:
     """Runs after publish: the table is already out, this only explains it (plots, timings)."""
     report = build_report(run, dataset, release, gated, ratings, parts, model, evaluation, manifest)
@@ -96,10 +126,17 @@ def write_run_report(
     html_path = write_report(run.folder, report)
     report.links["report.html"] = str(html_path.resolve())
     publish_markdown("run-report", render_markdown(report), f"Run {run.run_id}: data, checks, training, timings")
-    create_link_artifact(key="run-report-html", link=html_path.resolve().as_uri(),
-                         link_text=f"report.html of {run.run_id}",
-                         description="Static report with plots (open from the machine that ran the flow)")
-    create_link_artifact(key="data-docs", link=(run.folder / "data_docs" / "index.html").resolve().as_uri(),
-                         link_text=f"Data Docs of {run.run_id}", description="Great Expectations Data Docs")
+    create_link_artifact(
+        key="run-report-html",
+        link=html_path.resolve().as_uri(),
+        link_text=f"report.html of {run.run_id}",
+        description="Static report with plots (open from the machine that ran the flow)",
+    )
+    create_link_artifact(
+        key="data-docs",
+        link=(run.folder / "data_docs" / "index.html").resolve().as_uri(),
+        link_text=f"Data Docs of {run.run_id}",
+        description="Great Expectations Data Docs",
+    )
     logger().info("run report: %s (%d plots)", html_path, len(report.plots))
     return html_path

@@ -39,10 +39,10 @@ def score_in_shards(
 ) -> list[TopN]:
     """Map ``score_shard`` over the shards and gather them in shard order."""
     shards = shard_users(seen.shape[0], n_shards)
-    progress_id = create_progress_artifact(progress=0.0, description=f"scoring {seen.shape[0]:,} users in {n_shards} shard(s)")
-    futures = score_shard.map(
-        unmapped(scorer), unmapped(seen), shards, top_n, memory_budget_mb, threads_per_shard
+    progress_id = create_progress_artifact(
+        progress=0.0, description=f"scoring {seen.shape[0]:,} users in {n_shards} shard(s)"
     )
+    futures = score_shard.map(unmapped(scorer), unmapped(seen), shards, top_n, memory_budget_mb, threads_per_shard)
     results: list[TopN] = []
     for i, future in enumerate(futures):
         results.append(future.result())
@@ -54,7 +54,12 @@ def score_in_shards(
 def prepare_scoring(model: Recommender, ratings: pd.DataFrame, vocab: IdVocabulary) -> tuple[Any, sp.csr_matrix]:
     """Seen movies come from every cleaned rating, so no one is offered what they rated."""
     seen = to_interactions(ratings, vocab).to_csr()
-    logger().info("scoring %s users x %s movies (%s seen pairs masked)", f"{vocab.n_users:,}", f"{vocab.n_movies:,}", f"{seen.nnz:,}")
+    logger().info(
+        "scoring %s users x %s movies (%s seen pairs masked)",
+        f"{vocab.n_users:,}",
+        f"{vocab.n_movies:,}",
+        f"{seen.nnz:,}",
+    )
     return to_portable_scorer(model), seen
 
 

@@ -34,8 +34,14 @@ def train_model(
     stream through tf.data; they are deleted after the fit."""
     spec = get_dataset(dataset)
     model, seconds = fit_model(
-        model_name, ratings, vocab, movies=movies,
-        rating_min=spec.rating_min, rating_max=spec.rating_max, seed=seed, work_dir=work_dir,
+        model_name,
+        ratings,
+        vocab,
+        movies=movies,
+        rating_min=spec.rating_min,
+        rating_max=spec.rating_max,
+        seed=seed,
+        work_dir=work_dir,
     )
     model.train_seconds = seconds
     if save_to is not None:
@@ -60,7 +66,9 @@ def decide_refit(n_ratings: int, refit_full: bool, refit_max_ratings: int | None
     if refit_max_ratings is not None and n_ratings > refit_max_ratings:
         logger().warning(
             "refit on all ratings: skipped, %s ratings > refit_max_ratings=%s; publishing the candidate "
-            "trained on the split's train part", f"{n_ratings:,}", f"{refit_max_ratings:,}",
+            "trained on the split's train part",
+            f"{n_ratings:,}",
+            f"{refit_max_ratings:,}",
         )
         return False
     return True

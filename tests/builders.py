@@ -12,7 +12,9 @@ import pandas as pd
 GENRES_100K = 19
 
 
-def synth_ratings(n_users: int = 30, n_movies: int = 40, per_user: int = 12, seed: int = 0, half_stars: bool = False) -> pd.DataFrame:
+def synth_ratings(
+    n_users: int = 30, n_movies: int = 40, per_user: int = 12, seed: int = 0, half_stars: bool = False
+) -> pd.DataFrame:
     """Ratings with a little structure (two taste groups) so models can learn something."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -38,8 +40,15 @@ def ml100k_item_lines(n_movies: int) -> list[str]:
     return lines
 
 
-def build_ml100k_zip(path: Path, ratings: pd.DataFrame | None = None, n_movies: int = 40, *,
-                     folds: bool = True, item_lines: list[str] | None = None, extra: dict[str, bytes] | None = None) -> Path:
+def build_ml100k_zip(
+    path: Path,
+    ratings: pd.DataFrame | None = None,
+    n_movies: int = 40,
+    *,
+    folds: bool = True,
+    item_lines: list[str] | None = None,
+    extra: dict[str, bytes] | None = None,
+) -> Path:
     """Write an archive in the ml-100k layout: ml-100k/u.data, u.item and (optionally) u1/ua folds."""
     ratings = synth_ratings(n_movies=n_movies) if ratings is None else ratings
     data = "\n".join(f"{r.user_id}\t{r.movie_id}\t{int(r.rating)}\t{r.timestamp}" for r in ratings.itertuples()) + "\n"
@@ -52,7 +61,9 @@ def build_ml100k_zip(path: Path, ratings: pd.DataFrame | None = None, n_movies: 
             test_mask = rng.random(len(ratings)) < 0.2
             for name in ("u1", "ua"):
                 for suffix, part in (("base", ratings[~test_mask]), ("test", ratings[test_mask])):
-                    text = "".join(f"{r.user_id}\t{r.movie_id}\t{int(r.rating)}\t{r.timestamp}\n" for r in part.itertuples())
+                    text = "".join(
+                        f"{r.user_id}\t{r.movie_id}\t{int(r.rating)}\t{r.timestamp}\n" for r in part.itertuples()
+                    )
                     zf.writestr(f"ml-100k/{name}.{suffix}", text)
         for name, blob in (extra or {}).items():
             zf.writestr(name, blob)
@@ -70,19 +81,13 @@ def zip_bytes(members: dict[str, bytes | str]) -> bytes:
 def ratings_lines(ratings: pd.DataFrame, sep: str, *, half_stars: bool = False) -> list[str]:
     """One text line per rating: user, movie, rating, timestamp joined by ``sep``."""
     fmt = (lambda r: f"{r:.1f}") if half_stars else (lambda r: str(int(r)))
-    return [
-        sep.join((str(r.user_id), str(r.movie_id), fmt(r.rating), str(r.timestamp)))
-        for r in ratings.itertuples()
-    ]
+    return [sep.join((str(r.user_id), str(r.movie_id), fmt(r.rating), str(r.timestamp))) for r in ratings.itertuples()]
 
 
 def ml1m_movie_lines(n_movies: int) -> list[str]:
     """movies.dat lines: MovieID::Title (Year)::Genre|Genre."""
     genres = ("Action", "Comedy", "Drama", "Children's", "Sci-Fi")
-    return [
-        f"{m}::Movie {m} ({1990 + m % 10})::{genres[m % 5]}|{genres[(m + 2) % 5]}"
-        for m in range(1, n_movies + 1)
-    ]
+    return [f"{m}::Movie {m} ({1990 + m % 10})::{genres[m % 5]}|{genres[(m + 2) % 5]}" for m in range(1, n_movies + 1)]
 
 
 def build_ml1m_zip(
@@ -105,8 +110,7 @@ def build_ml1m_zip(
     if users:
         n_users = int(ratings["user_id"].max())
         members["ml-1m/users.dat"] = "".join(
-            f"{u}::{'MF'[u % 2]}::{(18, 25, 35)[u % 3]}::{u % 21}::{55400 + u}\n"
-            for u in range(1, n_users + 1)
+            f"{u}::{'MF'[u % 2]}::{(18, 25, 35)[u % 3]}::{u % 21}::{55400 + u}\n" for u in range(1, n_users + 1)
         )
     members.update(extra or {})
     path.write_bytes(zip_bytes(members))

@@ -17,7 +17,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "recsys_core")
 
-SHARED_DATASETS = Path(os.environ.get("RECSYS_SHARED_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+SHARED_DATASETS = Path(
+    os.environ.get("RECSYS_SHARED_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets")
+)
 
 
 def shared_archive(name: str) -> Path:

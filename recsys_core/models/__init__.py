@@ -24,8 +24,22 @@ from recsys_core.models.rank_blend import RankBlend
 MODELS: dict[str, type[Recommender]] = {
     cls.name: cls
     for cls in (
-        Combined, BiasedMF, RatingClassifier, NCF, DotBias, GradientTapeMF, HybridMF,
-        ItemAutoRec, ItemKNN, Blend, MultDAE, EASE, RankBlend, GlobalMean, BiasBaseline, Popularity,
+        Combined,
+        BiasedMF,
+        RatingClassifier,
+        NCF,
+        DotBias,
+        GradientTapeMF,
+        HybridMF,
+        ItemAutoRec,
+        ItemKNN,
+        Blend,
+        MultDAE,
+        EASE,
+        RankBlend,
+        GlobalMean,
+        BiasBaseline,
+        Popularity,
     )
 }
 BASELINES = ("global_mean", "bias", "popularity")

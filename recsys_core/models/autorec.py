@@ -58,13 +58,21 @@ class ItemAutoRec(Recommender):
         dropout = float(self.params.get("dropout", 0.0))
         if dropout > 0:  # denoising: reconstruct ratings the encoder did not see
             x = layers.Dropout(dropout, seed=self.seed, name="corrupt")(x)
-        code = layers.Dense(hidden, activation="sigmoid", kernel_regularizer=reg, name="encoder",
-                            kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed))(x)
-        out = layers.Dense(n_users, kernel_regularizer=reg, name="decoder",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 1))(code)
+        code = layers.Dense(
+            hidden,
+            activation="sigmoid",
+            kernel_regularizer=reg,
+            name="encoder",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed),
+        )(x)
+        out = layers.Dense(
+            n_users,
+            kernel_regularizer=reg,
+            name="decoder",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 1),
+        )(code)
         model = keras.Model(inp, out, name="autorec")
-        model.compile(optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 3e-3))),
-                      loss=masked_sse)
+        model.compile(optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 3e-3))), loss=masked_sse)
         return model
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> ItemAutoRec:
@@ -86,11 +94,16 @@ class ItemAutoRec(Recommender):
 
             callbacks.append(validation_callback("rmse", val_rmse))
         self.history = fit_keras(
-            self.net, x, x, validation=None,
+            self.net,
+            x,
+            x,
+            validation=None,
             epochs=int(self.params.get("epochs", 200)),
             batch_size=int(self.params.get("batch_size", 256)),
             patience=int(self.params.get("patience", 10)),
-            monitor="rmse", seed=self.seed, extra_callbacks=callbacks,
+            monitor="rmse",
+            seed=self.seed,
+            extra_callbacks=callbacks,
         )
         # Score with everything the user is known to have rated (the validation slice is
         # training data too; it was held out only to decide when to stop). A blend that fits
@@ -133,4 +146,3 @@ class ItemAutoRec(Recommender):
         self.net = load_keras(directory)
         self._input = sp.load_npz(directory / "input.npz").toarray().astype(np.float32)
         self._cache_reconstruction()
-

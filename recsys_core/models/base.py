@@ -122,10 +122,10 @@ class Recommender(ABC):
     def _json_state(self) -> dict[str, Any]:
         return {}
 
-    def _save_state(self, directory: Path) -> None:
+    def _save_state(self, directory: Path) -> None:  # noqa: B027 - optional hook
         """Write arrays or Keras files next to model.json."""
 
-    def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
+    def _load_state(self, directory: Path, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Restore what ``_save_state`` and ``_json_state`` wrote."""
 
 

@@ -30,45 +30,16 @@ class BiasedMF(Recommender):
         dim = int(self.params.get("dim", 64))
         l2 = float(self.params.get("l2", 1e-4))
         l2_bias = float(self.params.get("l2_bias", l2))
-        init = keras.initializers.RandomNormal(stddev=0.01, seed=self.seed)
         user = keras.Input(shape=(), dtype="int32", name="user")
         movie = keras.Input(shape=(), dtype="int32", name="movie")
-        if self.params.get("per_example_l2", False):
-            # L2 on the looked-up rows only (mean over the batch): no dense gradient over the
-            # whole tables each step, which is what makes large releases slow.
-            p = embedding(n_users, dim, "user_factors", l2, self.seed, stddev=0.01, per_example=True)(user)
-            q = embedding(n_movies, dim, "movie_factors", l2, self.seed + 1, stddev=0.01, per_example=True)(movie)
-            bu = embedding(n_users, 1, "user_bias", l2_bias, self.seed, stddev=0.0, per_example=True)(user)
-            bi = embedding(n_movies, 1, "movie_bias", l2_bias, self.seed, stddev=0.0, per_example=True)(movie)
-        else:
-            p = layers.Embedding(
-                n_users,
-                dim,
-                embeddings_initializer=init,
-                embeddings_regularizer=keras.regularizers.L2(l2),
-                name="user_factors",
-            )(user)
-            q = layers.Embedding(
-                n_movies,
-                dim,
-                embeddings_initializer=init,
-                embeddings_regularizer=keras.regularizers.L2(l2),
-                name="movie_factors",
-            )(movie)
-            bu = layers.Embedding(
-                n_users,
-                1,
-                embeddings_initializer="zeros",
-                embeddings_regularizer=keras.regularizers.L2(l2_bias),
-                name="user_bias",
-            )(user)
-            bi = layers.Embedding(
-                n_movies,
-                1,
-                embeddings_initializer="zeros",
-                embeddings_regularizer=keras.regularizers.L2(l2_bias),
-                name="movie_bias",
-            )(movie)
+        # per_example_l2: L2 on the looked-up rows only (mean over the batch): no dense gradient
+        # over the whole tables each step, which is what makes large releases slow.
+        per_example = bool(self.params.get("per_example_l2", False))
+        movie_seed = self.seed + 1 if per_example else self.seed
+        p = embedding(n_users, dim, "user_factors", l2, self.seed, stddev=0.01, per_example=per_example)(user)
+        q = embedding(n_movies, dim, "movie_factors", l2, movie_seed, stddev=0.01, per_example=per_example)(movie)
+        bu = embedding(n_users, 1, "user_bias", l2_bias, self.seed, stddev=0.0, per_example=per_example)(user)
+        bi = embedding(n_movies, 1, "movie_bias", l2_bias, self.seed, stddev=0.0, per_example=per_example)(movie)
         dot = layers.Dot(axes=1)([p, q])
         out = layers.Add()([dot, layers.Reshape((1,))(bu), layers.Reshape((1,))(bi)])
         model = keras.Model([user, movie], layers.Flatten()(out), name="biased_mf")
@@ -86,7 +57,11 @@ class BiasedMF(Recommender):
         self.net = self._build(train.n_users, train.n_movies)
         if should_stream(len(train), self.params):
             self.history = fit_streamed(
-                self, self.net, train, validation, self._pairs,
+                self,
+                self.net,
+                train,
+                validation,
+                self._pairs,
                 epochs=int(self.params.get("epochs", 40)),
                 batch_size=int(self.params.get("batch_size", 512)),
                 patience=int(self.params.get("patience", 3)),

@@ -20,6 +20,7 @@ import numpy as np
 from recsys_core.errors import ModelError
 from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
+from recsys_core.models.members import load_members, save_members
 
 DEFAULT_MEMBERS: list[dict[str, Any]] = [
     {"name": "autorec"},
@@ -54,8 +55,13 @@ class Blend(Recommender):
         params = dict(spec.get("params", {}))
         if spec["name"] == "autorec":
             params["input_with_validation"] = False
-        model = create_model(spec["name"], rating_min=self.rating_min, rating_max=self.rating_max,
-                             seed=self.seed + int(spec.get("seed_offset", 0)), **params)
+        model = create_model(
+            spec["name"],
+            rating_min=self.rating_min,
+            rating_max=self.rating_max,
+            seed=self.seed + int(spec.get("seed_offset", 0)),
+            **params,
+        )
         if not model.predicts_ratings:
             raise ModelError(f"blend: member {spec['name']!r} does not predict ratings.")
         return model
@@ -98,12 +104,9 @@ class Blend(Recommender):
         return {"weights": [float(w) for w in self.weights], "intercept": self.intercept}
 
     def _save_state(self, directory: Path) -> None:
-        for j, member in enumerate(self.members):
-            member.save(directory / f"member_{j}")
+        save_members(self.members, directory)
 
     def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
-        from recsys_core.models import load_model
-
-        self.members = [load_model(directory / f"member_{j}") for j in range(len(self.params["members"]))]
+        self.members = load_members(directory, len(self.params["members"]))
         self.weights = np.asarray(state["weights"], np.float64)
         self.intercept = float(state["intercept"])

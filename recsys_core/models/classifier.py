@@ -49,17 +49,28 @@ class RatingClassifier(PairNetModel):
         reg = float(self.params.get("l2", 1e-5))
         user = keras.Input(shape=(), dtype="int32", name="user")
         movie = keras.Input(shape=(), dtype="int32", name="movie")
-        x = layers.Concatenate()([
-            embedding(n_users, dim, "user_embedding", reg, self.seed)(user),
-            embedding(n_movies, dim, "movie_embedding", reg, self.seed + 1)(movie),
-        ])
+        x = layers.Concatenate()(
+            [
+                embedding(n_users, dim, "user_embedding", reg, self.seed)(user),
+                embedding(n_movies, dim, "movie_embedding", reg, self.seed + 1)(movie),
+            ]
+        )
         x = layers.Dropout(float(self.params.get("dropout", 0.2)), seed=self.seed)(x)
         for j, units in enumerate(self.params.get("hidden", [64, 32])):
-            x = layers.Dense(units, activation="relu", kernel_regularizer=l2(reg),
-                             kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 10 + j))(x)
-        out = layers.Dense(len(self.values), activation="softmax",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 99))(x)
+            x = layers.Dense(
+                units,
+                activation="relu",
+                kernel_regularizer=l2(reg),
+                kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 10 + j),
+            )(x)
+        out = layers.Dense(
+            len(self.values),
+            activation="softmax",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 99),
+        )(x)
         model = keras.Model([user, movie], out, name="classifier")
-        model.compile(optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 1e-3))),
-                      loss="sparse_categorical_crossentropy")
+        model.compile(
+            optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 1e-3))),
+            loss="sparse_categorical_crossentropy",
+        )
         return model

@@ -42,8 +42,11 @@ class DotBias(PairNetModel):
         low, span = self.rating_min, self.rating_max - self.rating_min
         out = layers.Rescaling(scale=span, offset=low)(prob)
         model = keras.Model([user, movie], layers.Flatten()(out), name="dot_bias")
-        model.compile(optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 2e-3))),
-                      loss="mse", metrics=[keras.metrics.RootMeanSquaredError(name="rmse")])
+        model.compile(
+            optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 2e-3))),
+            loss="mse",
+            metrics=[keras.metrics.RootMeanSquaredError(name="rmse")],
+        )
         return model
 
     def _after_fit(self) -> None:

@@ -110,8 +110,13 @@ class EASE(Recommender):
         position = np.full(self.n_users, -1, np.int64)
         position[sample] = np.arange(len(sample))
         keep = position[validation.user_idx] >= 0
-        part = Interactions(position[validation.user_idx[keep]], validation.movie_idx[keep],
-                            validation.rating[keep], len(sample), self.n_movies)
+        part = Interactions(
+            position[validation.user_idx[keep]],
+            validation.movie_idx[keep],
+            validation.rating[keep],
+            len(sample),
+            self.n_movies,
+        )
         rows = seen[sample]
         return validation_ndcg(self._scatter(rows, b), rows, part, k)
 

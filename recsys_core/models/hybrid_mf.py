@@ -53,7 +53,9 @@ class HybridMF(PairNetModel):
         # The feature kernel keeps whole-table L2 (strong): with weaker shrinkage the genre/year
         # terms overfit on the validation slice.
         q_feat = layers.Dense(
-            dim, use_bias=False, name="feature_factors",
+            dim,
+            use_bias=False,
+            name="feature_factors",
             kernel_regularizer=l2(float(self.params.get("l2_features", 0.1))),
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.01, seed=self.seed + 4),
         )(feats)
@@ -61,8 +63,11 @@ class HybridMF(PairNetModel):
         dot = layers.Dot(axes=1)([p, layers.Add()([q, q_feat])])
         out = layers.Add()([dot, layers.Reshape((1,))(bu), layers.Reshape((1,))(bi), b_feat])
         model = keras.Model([user, movie, feats], layers.Flatten()(out), name="hybrid_mf")
-        model.compile(optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 2e-3))),
-                      loss="mse", metrics=[keras.metrics.RootMeanSquaredError(name="rmse")])
+        model.compile(
+            optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 2e-3))),
+            loss="mse",
+            metrics=[keras.metrics.RootMeanSquaredError(name="rmse")],
+        )
         return model
 
     def _after_fit(self) -> None:

@@ -44,9 +44,12 @@ class ItemKNN(Recommender):
     def fit(self, train: Interactions, validation: Interactions | None = None) -> ItemKNN:
         check_dense_size(self.name, train.n_movies, train.n_movies, limit=20_000**2)
         self.n_users, self.n_movies = train.n_users, train.n_movies
-        self.baseline = BiasBaseline(rating_min=self.rating_min, rating_max=self.rating_max,
-                                     reg_user=self.params.get("reg_user", 15.0),
-                                     reg_movie=self.params.get("reg_movie", 10.0)).fit(train)
+        self.baseline = BiasBaseline(
+            rating_min=self.rating_min,
+            rating_max=self.rating_max,
+            reg_user=self.params.get("reg_user", 15.0),
+            reg_movie=self.params.get("reg_movie", 10.0),
+        ).fit(train)
         base = self._baseline(train.user_idx, train.movie_idx)
         self._residuals = sp.csr_matrix(
             ((train.rating - base).astype(np.float32), (train.user_idx, train.movie_idx)),
@@ -85,9 +88,9 @@ class ItemKNN(Recommender):
     def score_users(self, user_idx: np.ndarray) -> np.ndarray:
         """Predicted rating of every movie, one vectorised pass per user of the block."""
         movies = np.arange(self.n_movies)
-        return np.stack([
-            self.predict(np.full(self.n_movies, u), movies) for u in np.asarray(user_idx)
-        ]).astype(np.float32)
+        return np.stack([self.predict(np.full(self.n_movies, u), movies) for u in np.asarray(user_idx)]).astype(
+            np.float32
+        )
 
     def _save_state(self, directory: Path) -> None:
         b = self.baseline
@@ -99,5 +102,8 @@ class ItemKNN(Recommender):
         with np.load(directory / "knn.npz") as data:
             self._sim = data["sim"]
             self.baseline.mu, self.baseline.user_bias, self.baseline.movie_bias = (
-                data["mu"], data["user_bias"], data["movie_bias"])
+                data["mu"],
+                data["user_bias"],
+                data["movie_bias"],
+            )
         self._residuals = sp.load_npz(directory / "residuals.npz").tocsr()

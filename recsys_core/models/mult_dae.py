@@ -53,15 +53,23 @@ class MultDAE(Recommender):
         x = layers.Dropout(float(self.params.get("dropout", 0.5)), seed=self.seed)(x)
         dims = hidden + hidden[-2::-1]  # encoder then mirrored decoder
         for j, units in enumerate(dims):
-            x = layers.Dense(units, activation="tanh", name=f"hidden_{j}",
-                             kernel_regularizer=keras.regularizers.L2(reg) if reg else None,
-                             kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + j))(x)
-        out = layers.Dense(n_movies, name="logits",
-                           kernel_regularizer=keras.regularizers.L2(reg) if reg else None,
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 99))(x)
+            x = layers.Dense(
+                units,
+                activation="tanh",
+                name=f"hidden_{j}",
+                kernel_regularizer=keras.regularizers.L2(reg) if reg else None,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + j),
+            )(x)
+        out = layers.Dense(
+            n_movies,
+            name="logits",
+            kernel_regularizer=keras.regularizers.L2(reg) if reg else None,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 99),
+        )(x)
         model = keras.Model(inp, out, name="mult_dae")
-        model.compile(optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 1e-3))),
-                      loss=multinomial_nll)
+        model.compile(
+            optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 1e-3))), loss=multinomial_nll
+        )
         return model
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> MultDAE:
@@ -75,14 +83,19 @@ class MultDAE(Recommender):
         callbacks = []
         if validation is not None and len(validation):
             k = int(self.params.get("k", 10))
-            callbacks.append(validation_callback(
-                "ndcg", lambda: validation_ndcg(self._scores(x), seen, validation, k)))
+            callbacks.append(validation_callback("ndcg", lambda: validation_ndcg(self._scores(x), seen, validation, k)))
         self.history = fit_keras(
-            self.net, x, x, validation=None,
+            self.net,
+            x,
+            x,
+            validation=None,
             epochs=int(self.params.get("epochs", 200)),
             batch_size=int(self.params.get("batch_size", 64)),
             patience=int(self.params.get("patience", 10)),
-            monitor="ndcg", mode="max", seed=self.seed, extra_callbacks=callbacks,
+            monitor="ndcg",
+            mode="max",
+            seed=self.seed,
+            extra_callbacks=callbacks,
         )
         # Score users from everything known about them (validation was held out only to stop).
         self._rows = union_interactions(train, validation).to_csr()

@@ -57,7 +57,11 @@ class PairNetModel(Recommender):
         self.net = self._build(train.n_users, train.n_movies)
         if should_stream(len(train), self.params):
             self.history = fit_streamed(
-                self, self.net, train, validation, lambda u, m, r: (self._inputs(u, m), self._targets(r)),
+                self,
+                self.net,
+                train,
+                validation,
+                lambda u, m, r: (self._inputs(u, m), self._targets(r)),
                 epochs=int(self.params.get("epochs", self.default_epochs)),
                 batch_size=int(self.params.get("batch_size", self.default_batch_size)),
                 patience=int(self.params.get("patience", self.default_patience)),

@@ -19,6 +19,7 @@ from recsys_core.errors import ModelError
 from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
 from recsys_core.models.interaction_utils import validation_ndcg
+from recsys_core.models.members import load_members, save_members
 
 DEFAULT_MEMBERS: list[dict[str, Any]] = [{"name": "ease"}, {"name": "mult_dae"}]
 
@@ -33,8 +34,7 @@ def standardise_rows(scores: np.ndarray) -> np.ndarray:
 def simplex_grid(n: int, step: float) -> list[np.ndarray]:
     """All weight vectors of n non-negative multiples of ``step`` that sum to 1."""
     ticks = int(round(1 / step))
-    return [np.asarray(c, np.float64) / ticks
-            for c in itertools.product(range(ticks + 1), repeat=n) if sum(c) == ticks]
+    return [np.asarray(c, np.float64) / ticks for c in itertools.product(range(ticks + 1), repeat=n) if sum(c) == ticks]
 
 
 class RankBlend(Recommender):
@@ -51,8 +51,13 @@ class RankBlend(Recommender):
     def _create(self, spec: dict[str, Any]) -> Recommender:
         from recsys_core.models import create_model
 
-        model = create_model(spec["name"], rating_min=self.rating_min, rating_max=self.rating_max,
-                             seed=self.seed + int(spec.get("seed_offset", 0)), **spec.get("params", {}))
+        model = create_model(
+            spec["name"],
+            rating_min=self.rating_min,
+            rating_max=self.rating_max,
+            seed=self.seed + int(spec.get("seed_offset", 0)),
+            **spec.get("params", {}),
+        )
         if not hasattr(model, "validation_scores"):
             raise ModelError(f"rank_blend: member {spec['name']!r} has no validation_scores(rows).")
         return model
@@ -66,26 +71,27 @@ class RankBlend(Recommender):
             seen = train.to_csr()
             parts = [standardise_rows(m.validation_scores(seen)) for m in self.members]
             grid = simplex_grid(len(self.members), float(self.params.get("step", 0.1)))
-            ndcg = [validation_ndcg(sum(w * p for w, p in zip(ws, parts, strict=True)), seen, validation)
-                    for ws in grid]
+            ndcg = [
+                validation_ndcg(sum(w * p for w, p in zip(ws, parts, strict=True)), seen, validation) for ws in grid
+            ]
             self.weights = grid[int(np.argmax(ndcg))]
             self.history["val_ndcg"] = [max(ndcg)]
         return self
 
     def score_users(self, user_idx: np.ndarray) -> np.ndarray:
-        total = sum(w * standardise_rows(m.score_users(user_idx))
-                    for w, m in zip(self.weights, self.members, strict=True) if w > 0)
+        total = sum(
+            w * standardise_rows(m.score_users(user_idx))
+            for w, m in zip(self.weights, self.members, strict=True)
+            if w > 0
+        )
         return np.asarray(total, np.float32)
 
     def _json_state(self) -> dict[str, Any]:
         return {"weights": [float(w) for w in self.weights]}
 
     def _save_state(self, directory: Path) -> None:
-        for j, member in enumerate(self.members):
-            member.save(directory / f"member_{j}")
+        save_members(self.members, directory)
 
     def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
-        from recsys_core.models import load_model
-
-        self.members = [load_model(directory / f"member_{j}") for j in range(len(self.params["members"]))]
+        self.members = load_members(directory, len(self.params["members"]))
         self.weights = np.asarray(state["weights"], np.float64)

@@ -27,9 +27,7 @@ STREAM_MIN_RATINGS = 2_000_000  # below this, in-memory arrays are faster and si
 Transform = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[dict[str, np.ndarray], np.ndarray]]
 
 
-def write_pairs_parquet(
-    train: Interactions, path: Path, *, seed: int, row_group_rows: int = ROW_GROUP_ROWS
-) -> Path:
+def write_pairs_parquet(train: Interactions, path: Path, *, seed: int, row_group_rows: int = ROW_GROUP_ROWS) -> Path:
     """Write the encoded pairs in a seeded random order (row groups then shuffle cheaply)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

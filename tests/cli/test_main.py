@@ -39,12 +39,19 @@ def test_recommend_without_a_run_is_a_clear_error(tmp_path):
 
 def test_recommend_reads_the_latest_table(tmp_path):
     now = datetime(2026, 11, 21, tzinfo=UTC)
-    table = pd.DataFrame({
-        "user_id": [1, 1, 2], "rank": pd.array([1, 2, 1], dtype="int16"), "movie_id": [10, 11, 10],
-        "title": ["Ten", "Eleven", "Ten"], "score": pd.array([0.9, 0.5, 0.7], dtype="float32"),
-        "predicted_rating": pd.array([4.5, 4.0, None], dtype="Float32"), "model": "m@v1", "run_id": "r",
-        "generated_at": pd.Timestamp(now).as_unit("us"),
-    })
+    table = pd.DataFrame(
+        {
+            "user_id": [1, 1, 2],
+            "rank": pd.array([1, 2, 1], dtype="int16"),
+            "movie_id": [10, 11, 10],
+            "title": ["Ten", "Eleven", "Ten"],
+            "score": pd.array([0.9, 0.5, 0.7], dtype="float32"),
+            "predicted_rating": pd.array([4.5, 4.0, None], dtype="Float32"),
+            "model": "m@v1",
+            "run_id": "r",
+            "generated_at": pd.Timestamp(now).as_unit("us"),
+        }
+    )
     folder = write_part(table, run_partition(tmp_path, "r", now)).parent
     write_manifest(tmp_path, {"run_id": "r", "path": str(folder), "users": 2, "model": "m@v1"})
     result = runner.invoke(app, ["recommend", "--user", "1", "--data-dir", str(tmp_path)])
@@ -71,7 +78,19 @@ def test_evaluate_prints_one_json_object(tiny_ml100k, tmp_path):
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
-    for key in ("rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage", "k", "model", "split", "train_seconds"):
+    for key in (
+        "rmse",
+        "mae",
+        "precision_at_k",
+        "recall_at_k",
+        "ndcg_at_k",
+        "map_at_k",
+        "coverage",
+        "k",
+        "model",
+        "split",
+        "train_seconds",
+    ):
         assert key in metrics
     assert metrics["split"] == "u1" and metrics["k"] == 10
 

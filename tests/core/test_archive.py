@@ -99,9 +99,7 @@ def test_zip_bomb_total_size_is_refused(tiny_ml100k: Path) -> None:
 
 
 def test_find_member_prefers_the_release_folder_and_skips_macos_forks(tmp_path: Path) -> None:
-    zpath = build_ml100k_zip(
-        tmp_path / "a.zip", folds=False, extra={"__MACOSX/ml-100k/u.user": b"junk"}
-    )
+    zpath = build_ml100k_zip(tmp_path / "a.zip", folds=False, extra={"__MACOSX/ml-100k/u.user": b"junk"})
     with open_release(zpath) as zf:
         assert find_member(zf, "u.user", required=False) is None
         with pytest.raises(ArchiveError, match=r"has no ratings\.csv.*--dataset"):

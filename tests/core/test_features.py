@@ -10,12 +10,14 @@ from recsys_core.features import YEAR_EDGES, build_item_features, feature_names
 
 
 def movies_frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "movie_id": [30, 10, 20, 40],
-        "title": ["c", "a", "b", "d"],
-        "year": pd.array([1995, 1939, None, 2023], dtype="Int16"),
-        "genres": [["Drama", "Comedy"], ["Action"], ["(no genres listed)"], []],
-    })
+    return pd.DataFrame(
+        {
+            "movie_id": [30, 10, 20, 40],
+            "title": ["c", "a", "b", "d"],
+            "year": pd.array([1995, 1939, None, 2023], dtype="Int16"),
+            "genres": [["Drama", "Comedy"], ["Action"], ["(no genres listed)"], []],
+        }
+    )
 
 
 def test_features_shape_and_names() -> None:

@@ -36,14 +36,19 @@ FAST: dict[str, dict] = {
     "mult_dae": {"epochs": 2, "hidden": [8]},
     "ease": {"lambdas": [1.0, 10.0]},
     "item_knn": {"k": 5, "shrinkage": 10.0},
-    "blend": {"members": [
-        {"name": "autorec", "params": {"epochs": 2, "hidden": 8}},
-        {"name": "hybrid_mf", "params": {"epochs": 2, "dim": 4}},
-    ]},
-    "rank_blend": {"members": [
-        {"name": "ease", "params": {"lambdas": [10.0]}},
-        {"name": "mult_dae", "params": {"epochs": 2, "hidden": [8]}},
-    ], "step": 0.5},
+    "blend": {
+        "members": [
+            {"name": "autorec", "params": {"epochs": 2, "hidden": 8}},
+            {"name": "hybrid_mf", "params": {"epochs": 2, "dim": 4}},
+        ]
+    },
+    "rank_blend": {
+        "members": [
+            {"name": "ease", "params": {"lambdas": [10.0]}},
+            {"name": "mult_dae", "params": {"epochs": 2, "hidden": [8]}},
+        ],
+        "step": 0.5,
+    },
     "combined": {
         "ranker": "mult_dae",
         "rater": "hybrid_mf",
@@ -58,12 +63,14 @@ def data() -> dict:
     ratings = synth_ratings(n_users=30, n_movies=40, per_user=12, seed=3)
     vocab = fit_vocabulary(ratings)
     train_df, val_df = holdout_validation(ratings, 0.2, seed=0)
-    movies = pd.DataFrame({
-        "movie_id": vocab.movie_ids,
-        "title": [f"m{m}" for m in vocab.movie_ids],
-        "year": pd.array([1950 + int(m) % 60 if m % 7 else None for m in vocab.movie_ids], dtype="Int16"),
-        "genres": [["Drama"] if m % 2 else ["Comedy", "Action"] for m in vocab.movie_ids],
-    })
+    movies = pd.DataFrame(
+        {
+            "movie_id": vocab.movie_ids,
+            "title": [f"m{m}" for m in vocab.movie_ids],
+            "year": pd.array([1950 + int(m) % 60 if m % 7 else None for m in vocab.movie_ids], dtype="Int16"),
+            "genres": [["Drama"] if m % 2 else ["Comedy", "Action"] for m in vocab.movie_ids],
+        }
+    )
     return {
         "train": to_interactions(train_df, vocab),
         "validation": to_interactions(val_df, vocab),

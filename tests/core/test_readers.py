@@ -87,9 +87,7 @@ def test_ml1m_layout_reads_double_colon_files_and_latin1_titles(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("folder", ["ml-latest-small", "ml-25m", "ml-32m"])
-def test_csv_layouts_read_half_stars_quoted_titles_and_pipe_genres(
-    tmp_path: Path, folder: str
-) -> None:
+def test_csv_layouts_read_half_stars_quoted_titles_and_pipe_genres(tmp_path: Path, folder: str) -> None:
     ratings = synth_ratings(half_stars=True)
     zpath = build_csv_zip(tmp_path / f"{folder}.zip", ratings, folder=folder)
     release = read_release(zpath, "csv")
@@ -160,18 +158,14 @@ def test_missing_u_data_names_the_file(tmp_path: Path) -> None:
 
 
 def test_missing_ratings_csv_names_the_file(tmp_path: Path) -> None:
-    zpath = write_zip(
-        tmp_path / "a.zip", {"x/movies.csv": "movieId,title,genres\n1,A (1999),Drama\n"}
-    )
+    zpath = write_zip(tmp_path / "a.zip", {"x/movies.csv": "movieId,title,genres\n1,A (1999),Drama\n"})
     with pytest.raises(ArchiveError, match=r"ratings\.csv"):
         read_release(zpath, "csv")
 
 
 def test_wrong_separator_in_u_data_is_a_contract_error(tmp_path: Path) -> None:
     ratings = synth_ratings()
-    data = "".join(
-        f"{r.user_id},{r.movie_id},{int(r.rating)},{r.timestamp}\n" for r in ratings.itertuples()
-    )
+    data = "".join(f"{r.user_id},{r.movie_id},{int(r.rating)},{r.timestamp}\n" for r in ratings.itertuples())
     zpath = build_ml100k_zip(tmp_path / "a.zip", folds=False)
     zpath = write_zip(
         tmp_path / "b.zip",

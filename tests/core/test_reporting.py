@@ -79,14 +79,24 @@ def test_report_html_shows_every_plot_from_the_run_folder(tmp_path: Path) -> Non
     write_metrics(tmp_path, "20260101T030000Z-aaaaaa", 1.0)
     write_metrics(tmp_path, "20260102T030000Z-bbbbbb", 0.9)
     run_folder = tmp_path / "runs" / "20260102T030000Z-bbbbbb"
-    report = RunReport(run_id=run_folder.name, dataset="ml-100k", model="biased_mf@v1", split="random",
-                       counts={"raw ratings": 8}, history={"loss": [2.0, 1.0]},
-                       metrics={"rmse": 0.9, "ndcg_at_k": 0.1}, baselines={"popularity": {"ndcg_at_k": 0.08}},
-                       timings=[{"stage": "train-abc", "seconds": 1.25, "state": "Completed"}],
-                       links={"Data Docs (validation)": "validation.html", "table": str(tmp_path / "t")})
+    report = RunReport(
+        run_id=run_folder.name,
+        dataset="ml-100k",
+        model="biased_mf@v1",
+        split="random",
+        counts={"raw ratings": 8},
+        history={"loss": [2.0, 1.0]},
+        metrics={"rmse": 0.9, "ndcg_at_k": 0.1},
+        baselines={"popularity": {"ndcg_at_k": 0.08}},
+        timings=[{"stage": "train-abc", "seconds": 1.25, "state": "Completed"}],
+        links={"Data Docs (validation)": "validation.html", "table": str(tmp_path / "t")},
+    )
     report.plots = write_plots(
-        run_folder, history=report.history, ratings=pd.Series([1.0, 4.0, 5.0]),
-        table=pd.DataFrame({"score": [0.5, 0.4], "rank": [1, 2]}), past_metrics=collect_run_metrics(tmp_path),
+        run_folder,
+        history=report.history,
+        ratings=pd.Series([1.0, 4.0, 5.0]),
+        table=pd.DataFrame({"score": [0.5, 0.4], "rank": [1, 2]}),
+        past_metrics=collect_run_metrics(tmp_path),
     )
     assert len(report.plots) == 4
     html_path = write_report(run_folder, report)
@@ -101,16 +111,45 @@ def test_report_html_shows_every_plot_from_the_run_folder(tmp_path: Path) -> Non
 
 
 def test_markdown_report_has_every_section() -> None:
-    report = RunReport(run_id="r1", dataset="ml-100k", model="m@v1", split="u1",
-                       counts={"raw ratings": 100_000, "rejected ratings": 2},
-                       reject_reasons={"rating off the scale": 2},
-                       validation=[{"suite": "ratings", "rows": 100_000, "success": True, "failed": []}],
-                       history={"loss": [2.0, 1.5, 1.6]}, metrics={"rmse": 0.93}, baselines={"bias": {"rmse": 0.95}},
-                       timings=[{"stage": "train-1", "seconds": 20.0, "state": "Completed"}],
-                       table_path="/d/recommendations/dt=2026-01-01/run_id=r1",
-                       manifest_path="/d/recommendations/_latest.json")
+    report = RunReport(
+        run_id="r1",
+        dataset="ml-100k",
+        model="m@v1",
+        split="u1",
+        counts={"raw ratings": 100_000, "rejected ratings": 2},
+        reject_reasons={"rating off the scale": 2},
+        validation=[{"suite": "ratings", "rows": 100_000, "success": True, "failed": []}],
+        history={"loss": [2.0, 1.5, 1.6]},
+        metrics={"rmse": 0.93},
+        baselines={"bias": {"rmse": 0.95}},
+        timings=[{"stage": "train-1", "seconds": 20.0, "state": "Completed"}],
+        table_path="/d/recommendations/dt=2026-01-01/run_id=r1",
+        manifest_path="/d/recommendations/_latest.json",
+    )
     md = render_markdown(report)
-    for part in ("## Data", "100,000", "rating off the scale", "## Validation", "## Metrics", "0.9300",
-                 "baseline: bias", "## Training history", "| loss | 3 | 2.0000 | 1.5000 | 1.6000 |",
-                 "## Timings per stage", "| train-1 | 20.0 |", "run_id=r1", "_latest.json"):
+    for part in (
+        "## Data",
+        "100,000",
+        "rating off the scale",
+        "## Validation",
+        "## Metrics",
+        "0.9300",
+        "baseline: bias",
+        "## Training history",
+        "| loss | 3 | 2.0000 | 1.5000 | 1.6000 |",
+        "## Timings per stage",
+        "| train-1 | 20.0 |",
+        "run_id=r1",
+        "_latest.json",
+    ):
         assert part in md, part
+
+
+def test_history_keys_pair_validation_with_training_curves(tmp_path):
+    from recsys_core.reporting import _train_key, plot_training_history
+
+    assert _train_key("val_rmse") == "rmse"
+    assert _train_key("rater_m1_dot_bias_val_rmse") == "rater_m1_dot_bias_rmse"
+    assert _train_key("loss") == "loss"
+    history = {f"part{i}_loss": [1.0, 0.5] for i in range(6)} | {f"part{i}_val_loss": [1.1, 0.7] for i in range(6)}
+    assert plot_training_history(history, tmp_path / "h.png").stat().st_size > 0

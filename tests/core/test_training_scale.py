@@ -65,8 +65,16 @@ def test_should_stream_by_size_or_flag() -> None:
 
 def test_streamed_biased_mf_learns_saves_loads_and_cleans_up(tmp_path: Path) -> None:
     train, val = split(tiny_interactions())
-    params = {"stream": True, "per_example_l2": True, "l2": 0.01, "dim": 4, "epochs": 3, "batch_size": 64,
-              "learning_rate": 1e-2, "patience": 5}
+    params = {
+        "stream": True,
+        "per_example_l2": True,
+        "l2": 0.01,
+        "dim": 4,
+        "epochs": 3,
+        "batch_size": 64,
+        "learning_rate": 1e-2,
+        "patience": 5,
+    }
     model = create_model("biased_mf", seed=5, **params)
     model.set_work_dir(tmp_path / "run")
     model.fit(train, val)
@@ -96,8 +104,11 @@ def test_scale_params_grow_with_data() -> None:
 
 def test_combined_picks_the_scalable_rater_on_large_data_and_reloads_it(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(combined_module, "LARGE_RATINGS", 10)  # tiny data counts as large
-    monkeypatch.setattr(combined_module, "scale_rater_params",
-                        lambda n: {"dim": 4, "epochs": 2, "batch_size": 64, "per_example_l2": True, "stream": True})
+    monkeypatch.setattr(
+        combined_module,
+        "scale_rater_params",
+        lambda n: {"dim": 4, "epochs": 2, "batch_size": 64, "per_example_l2": True, "stream": True},
+    )
     train, val = split(tiny_interactions())
     model = create_model("combined", seed=0, ranker_params={"lambdas": [10.0]})
     model.set_work_dir(tmp_path)

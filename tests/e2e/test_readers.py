@@ -75,8 +75,9 @@ def publish_args(data_dir: Path, top_n: int) -> tuple:
     interactions = to_interactions(ratings, vocab)
     model = BiasBaseline().fit(interactions)
     top = recommend_top_n(model, interactions.to_csr(), top_n)
-    archive = FetchedArchive(path=data_dir / "none.zip", source="test", md5="", sha256="0" * 64, size=0,
-                             from_cache=True)
+    archive = FetchedArchive(
+        path=data_dir / "none.zip", source="test", md5="", sha256="0" * 64, size=0, from_cache=True
+    )
     evaluation = {"metrics": {"rmse": 1.0, "k": 10}, "split": "random", "baselines": {}}
     return [top], vocab, movies, ratings, model, start_run(data_dir), "ml-100k", top_n, evaluation, archive
 
@@ -106,8 +107,12 @@ def publish_once(data_dir: Path, top_n: int, mode: str = "normal") -> dict[str, 
         os.kill(os.getpid(), signal.SIGKILL)
         return real_promote(staging, final)
 
-    swaps = {"publish_markdown": lambda *a, **k: None, "logger": lambda: logging.getLogger("test-publisher"),
-             "publish_lock": timed_lock, **({"promote": killing_promote} if mode == "kill" else {})}
+    swaps = {
+        "publish_markdown": lambda *a, **k: None,
+        "logger": lambda: logging.getLogger("test-publisher"),
+        "publish_lock": timed_lock,
+        **({"promote": killing_promote} if mode == "kill" else {}),
+    }
     with mock.patch.multiple(publish, **swaps):  # restored afterwards: other tests use the real module
         manifest = publish.publish_recommendations.fn(*publish_args(data_dir, top_n))
     return {"run_id": manifest["run_id"], "rows": manifest["rows"], **events}
@@ -116,7 +121,10 @@ def publish_once(data_dir: Path, top_n: int, mode: str = "normal") -> dict[str, 
 def start_publisher(data_dir: Path, top_n: int, mode: str = "normal") -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.e2e.test_readers", "publish", str(data_dir), str(top_n), mode],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"},
     )
 
@@ -132,8 +140,12 @@ def test_reader_sees_old_or_new_table_never_a_mix(tmp_path: Path) -> None:
     data_dir, stop = tmp_path / "data", tmp_path / "stop"
     first = publish_once(data_dir, 3)  # a first table, so the reader always has one
     ready = tmp_path / "ready"
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(data_dir), str(stop), str(ready)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(data_dir), str(stop), str(ready)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not ready.exists():  # publish only once the reader is reading

@@ -125,7 +125,8 @@ def prefect_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]
     env = prefect_env(tmp_path / "prefect-home", api)
     server = spawn(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
-        env, logs / "server.log",
+        env,
+        logs / "server.log",
     )
 
     def healthy() -> bool:
@@ -200,8 +201,11 @@ def test_nightly_deployment_runs_on_a_real_server(prefect_server, tmp_path: Path
     broken = tmp_path / "broken.zip"
     broken.write_text("not a zip archive")
     before = (data_dir / "recommendations" / "_latest.json").read_bytes()
-    bad = client.post(f"/deployments/{dep['id']}/create_flow_run",
-                      json={"parameters": {**params, "source": str(broken)}}).raise_for_status().json()
+    bad = (
+        client.post(f"/deployments/{dep['id']}/create_flow_run", json={"parameters": {**params, "source": str(broken)}})
+        .raise_for_status()
+        .json()
+    )
     state = run_with_worker(client, bad["id"], env, logs / "worker-2.log")
     assert state["type"] == "FAILED", state
     assert "zip" in state["message"].lower() and str(broken) in state["message"], state["message"]
@@ -212,8 +216,14 @@ def test_serve_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:
     """An ephemeral server never fires schedules, so `recsys serve` must refuse and explain."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
-    done = subprocess.run([sys.executable, "-m", "recsys_cli.main", "serve"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "recsys_cli.main", "serve"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr
     assert "PREFECT_API_URL is not set" in done.stderr and "make server" in done.stderr
     assert "export PREFECT_API_URL=http://127.0.0.1:4200/api" in done.stderr

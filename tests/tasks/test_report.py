@@ -52,8 +52,12 @@ def test_write_run_report(tmp_path: Path, captured: dict[str, Any]) -> None:
     final = promote(staging_dir(tmp_path, run.run_id), run_partition(tmp_path, run.run_id, run.started_at))
     manifest = {"run_id": run.run_id, "path": str(final), "rows": len(table), "users": 30}
     write_manifest(tmp_path, manifest)
-    evaluation = {"model": model.label, "split": "random", "metrics": {"rmse": 1.1, "ndcg_at_k": 0.2},
-                  "baselines": {"popularity": {"ndcg_at_k": 0.15}}}
+    evaluation = {
+        "model": model.label,
+        "split": "random",
+        "metrics": {"rmse": 1.1, "ndcg_at_k": 0.2},
+        "baselines": {"popularity": {"ndcg_at_k": 0.15}},
+    }
     write_json_atomic(run.folder / "metrics.json", evaluation)  # as the evaluate stage does
 
     html_path = report_task.write_run_report.fn(
@@ -62,12 +66,21 @@ def test_write_run_report(tmp_path: Path, captured: dict[str, Any]) -> None:
 
     assert html_path == run.folder / "report.html"
     assert {p.name for p in (run.folder / "plots").glob("*.png")} == {
-        "training_history.png", "rating_distribution.png", "score_distribution.png", "metrics_over_runs.png"}
+        "training_history.png",
+        "rating_distribution.png",
+        "score_distribution.png",
+        "metrics_over_runs.png",
+    }
     assert len(pd.read_parquet(run.folder / "movies.parquet")) == 40  # titles for `recsys similar`
     md = captured["markdown"]
     assert captured["key"] == "run-report"
-    expected = ("rejected ratings | 2", "rating off the scale", "| train-1a2 | 3.5 |", str(final),
-                "baseline: popularity")
+    expected = (
+        "rejected ratings | 2",
+        "rating off the scale",
+        "| train-1a2 | 3.5 |",
+        str(final),
+        "baseline: popularity",
+    )
     for part in expected:
         assert part in md, part
     assert captured["links"]["run-report-html"] == html_path.resolve().as_uri()
