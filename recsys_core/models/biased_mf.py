@@ -7,20 +7,14 @@ factors directly, so ranking every movie for a user is one matrix product.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from recsys_core.interactions import Interactions
-from recsys_core.models.base import Recommender
-from recsys_core.models.keras_utils import fit_keras, load_keras, save_keras, seed_everything
-from recsys_core.models.pair_net import embedding
-from recsys_core.models.pair_training import fit_streamed
-from recsys_core.models.streaming import should_stream
+from recsys_core.models.pair_net import PairNetModel, embedding
 
 
-class BiasedMF(Recommender):
+class BiasedMF(PairNetModel):
     name = "biased_mf"
+    default_epochs = 40
     description = "Keras biased matrix factorisation (global mean, user/movie biases, L2), MSE."
 
     def _build(self, n_users: int, n_movies: int):
@@ -50,48 +44,8 @@ class BiasedMF(Recommender):
         )
         return model
 
-    def fit(self, train: Interactions, validation: Interactions | None = None) -> BiasedMF:
-        seed_everything(self.seed)
-        self.n_users, self.n_movies = train.n_users, train.n_movies
-        self.mu = float(train.rating.mean())
-        self.net = self._build(train.n_users, train.n_movies)
-        if should_stream(len(train), self.params):
-            self.history = fit_streamed(
-                self,
-                self.net,
-                train,
-                validation,
-                self._pairs,
-                epochs=int(self.params.get("epochs", 40)),
-                batch_size=int(self.params.get("batch_size", 512)),
-                patience=int(self.params.get("patience", 3)),
-                monitor="rmse",
-            )
-            self._cache_factors()
-            return self
-        val = None
-        if validation is not None:
-            val = ({"user": validation.user_idx, "movie": validation.movie_idx}, validation.rating - self.mu)
-        self.history = fit_keras(
-            self.net,
-            {"user": train.user_idx, "movie": train.movie_idx},
-            train.rating - self.mu,
-            validation=val,
-            epochs=int(self.params.get("epochs", 40)),
-            batch_size=int(self.params.get("batch_size", 512)),
-            patience=int(self.params.get("patience", 3)),
-            monitor="rmse",
-            seed=self.seed,
-        )
-        self._cache_factors()
-        return self
-
-    def _pairs(self, user_idx: np.ndarray, movie_idx: np.ndarray, rating: np.ndarray) -> tuple[dict, np.ndarray]:
-        """(inputs, targets) for one batch: ids as int32, the rating's residual around mu."""
-        inputs = {"user": np.asarray(user_idx, np.int32), "movie": np.asarray(movie_idx, np.int32)}
-        return inputs, (np.asarray(rating, np.float32) - np.float32(self.mu)).astype(np.float32)
-
-    def _cache_factors(self) -> None:
+    def _after_fit(self) -> None:
+        """Keep the learned tables as numpy: predict and factors() need no Keras call."""
         w = {layer.name: layer.get_weights()[0] for layer in self.net.layers if layer.get_weights()}
         self._p, self._q = w["user_factors"], w["movie_factors"]
         self._bu, self._bi = w["user_bias"][:, 0], w["movie_bias"][:, 0]
@@ -111,14 +65,3 @@ class BiasedMF(Recommender):
         users = np.hstack([self._p, (self._bu + self.mu)[:, None], ones_u]).astype(np.float32)
         movies = np.hstack([self._q, ones_m, self._bi[:, None]]).astype(np.float32)
         return users, movies
-
-    def _json_state(self) -> dict:
-        return {"mu": self.mu}
-
-    def _save_state(self, directory: Path) -> None:
-        save_keras(self.net, directory)
-
-    def _load_state(self, directory: Path, state: dict) -> None:
-        self.mu = float(state["mu"])
-        self.net = load_keras(directory)
-        self._cache_factors()

@@ -143,3 +143,33 @@ def embedding(
         activity_regularizer=l2(reg) if per_example else None,
         name=name,
     )
+
+
+def build_pair_tower(
+    n_users: int, n_movies: int, params: dict[str, Any], seed: int, default_hidden: list[int]
+) -> tuple[Any, Any, Any]:
+    """Inputs and the shared trunk of the MLP models (classifier, ncf): user and movie
+    embeddings concatenated, dropout, then a seeded dense ReLU stack. Returns (user, movie, x);
+    each model adds its own output layer and loss."""
+    import keras
+    from keras import layers
+
+    dim = int(params.get("dim", 32))
+    reg = float(params.get("l2", 1e-5))
+    user = keras.Input(shape=(), dtype="int32", name="user")
+    movie = keras.Input(shape=(), dtype="int32", name="movie")
+    x = layers.Concatenate()(
+        [
+            embedding(n_users, dim, "user_embedding", reg, seed)(user),
+            embedding(n_movies, dim, "movie_embedding", reg, seed + 1)(movie),
+        ]
+    )
+    x = layers.Dropout(float(params.get("dropout", 0.2)), seed=seed)(x)
+    for j, units in enumerate(params.get("hidden", default_hidden)):
+        x = layers.Dense(
+            units,
+            activation="relu",
+            kernel_regularizer=l2(reg),
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 10 + j),
+        )(x)
+    return user, movie, x
