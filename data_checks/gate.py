@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from data_checks.runner import SuiteReport, SuiteSession
-from recsys_core.errors import DataContractError
+from recsys_core.errors import ConfigError, DataContractError
 
 EARLIEST_TIMESTAMP = 788_918_400  # 1995-01-01 UTC: MovieLens collection began after this
 
@@ -106,4 +106,14 @@ def _raise_on_contract(report: SuiteReport, what: str) -> None:
         raise DataContractError(
             f"The {what} break the data contract ({report.suite}): {details}. The run stopped "
             "before training; check that --dataset matches the archive and that the files are intact."
+        )
+
+
+def check_top_n_fits(top_n: int, movies: pd.DataFrame, dataset: str) -> None:
+    """A list longer than the catalogue cannot be filled: say so before training, not at publish."""
+    n_movies = int(movies["movie_id"].nunique())
+    if top_n > n_movies:
+        raise ConfigError(
+            f"--top-n {top_n} is above the {n_movies:,} movies in this {dataset} release's catalogue. "
+            f"Pass --top-n {n_movies} or less."
         )

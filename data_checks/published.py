@@ -16,11 +16,14 @@ def check_recommendations(
     top_n: int,
     n_users: int,
     n_movies: int,
+    n_catalogue: int | None = None,
 ) -> SuiteReport:
     """Validate the table against what users rated (``seen_pairs``: user_id, movie_id).
 
-    Expected: every user with at least one unseen movie, min(N, unseen) rows each.
+    Expected: every user with at least one unseen rated movie, min(N, unseen) rows each; a user
+    who rated every rated movie gets min(N, never-rated catalogue movies) fallback rows.
     """
+    n_catalogue = n_movies if n_catalogue is None else n_catalogue
     df = table.reset_index(drop=True)
     ordered = df.sort_values(["user_id", "rank"], kind="stable")
     flags = pd.DataFrame(index=ordered.index)
@@ -29,15 +32,18 @@ def check_recommendations(
     flags["score_not_increasing"] = (prev.isna() | (ordered["score"] <= prev + 1e-6)).to_numpy()
     rows = ordered.groupby("user_id")["user_id"].transform("size")
     seen_count = seen_pairs.groupby("user_id").size()
-    expected = np.minimum(top_n, n_movies - ordered["user_id"].map(seen_count).fillna(0).to_numpy())
+    user_seen = ordered["user_id"].map(seen_count).fillna(0).to_numpy()
+    expected = np.where(
+        user_seen >= n_movies, np.minimum(top_n, n_catalogue - n_movies), np.minimum(top_n, n_movies - user_seen)
+    )
     flags["rows_per_user_ok"] = rows.to_numpy() == expected
     big = np.int64(1) << 32
     seen_keys = seen_pairs["user_id"].to_numpy(np.int64) * big + seen_pairs["movie_id"].to_numpy(np.int64)
     keys = ordered["user_id"].to_numpy(np.int64) * big + ordered["movie_id"].to_numpy(np.int64)
     flags["seen"] = np.isin(keys, seen_keys)
     checked = pd.concat([df, flags.reindex(df.index)], axis=1)
-    # A user who has rated every movie has nothing left to recommend and rightly gets no list.
-    exhausted = int((seen_count >= n_movies).sum())
+    # A user who has rated every rated movie gets the fallback list, or none if the catalogue has no other movie.
+    exhausted = int((seen_count >= n_movies).sum()) if n_catalogue <= n_movies else 0
     return run_suite(checked, "recommendations", {"top_n": top_n, "n_users": n_users - exhausted})
 
 

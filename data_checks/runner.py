@@ -108,7 +108,8 @@ class SuiteSession:
         self._ctx = self._gx.get_context(mode="ephemeral")
         _silence(self._ctx)
         self._source = self._ctx.data_sources.add_pandas("pandas")
-        self.docs_dir = docs_dir
+        # Great Expectations refuses a relative Data Docs folder (STACK.md): resolve it here too.
+        self.docs_dir = docs_dir = Path(docs_dir).resolve() if docs_dir is not None else None
         if docs_dir is not None:
             self._ctx.add_data_docs_site(
                 site_name="run",

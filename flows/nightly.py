@@ -1,10 +1,9 @@
-"""The nightly flow: download -> load -> validate -> merge/average -> encode -> split ->
+"""The nightly flow: check config -> download -> load -> validate -> merge/average -> encode -> split ->
 train -> evaluate -> quality gate -> (refit on all data) -> score -> publish -> retention ->
 report."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
@@ -13,11 +12,12 @@ from tasks.clean import merge_and_average
 from tasks.download import download_archive
 from tasks.encode import encode_ids
 from tasks.evaluate import check_quality_gate, evaluate_run
+from tasks.failure import report_failure
 from tasks.load import load_release
 from tasks.publish import publish_recommendations
 from tasks.report import write_run_report
 from tasks.retention import prune_published_runs
-from tasks.run import open_run, read_champion
+from tasks.run import check_config, open_run, read_champion
 from tasks.score import prepare_scoring, score_in_shards, score_task_runner, threads_per_shard
 from tasks.split import split_ratings
 from tasks.train import DEFAULT_MODEL, decide_refit, train_model
@@ -26,7 +26,13 @@ from tasks.validate import validate_release
 FLOW_NAME = "nightly-recommendations"
 
 
-@flow(name=FLOW_NAME, log_prints=True)
+@flow(
+    name=FLOW_NAME,
+    log_prints=True,
+    on_failure=[report_failure],
+    on_crashed=[report_failure],
+    on_cancellation=[report_failure],
+)
 def nightly_recommendations(
     dataset: str = "ml-100k",
     source: str | None = None,
@@ -47,36 +53,49 @@ def nightly_recommendations(
     n_shards: int = 1,
     dask_address: str | None = None,
 ) -> dict[str, Any]:
-    """One nightly run; returns the manifest of the published table."""
-    root = Path(data_dir)
-    run = open_run(root)
-    archive = download_archive(dataset, source, run.cache_dir, offline=offline)
-    release = load_release(archive.path, dataset)
-    gated = validate_release(release, dataset, run.folder, reject_threshold)
+    """One nightly run; returns the manifest of the published table.
+
+    The parameters become one validated ``NightlyConfig`` first (relative paths resolve against
+    the working directory: the clone, for a deployment), so a bad value fails in seconds.
+    """
+    params = dict(locals())
+    params["shards"] = params.pop("n_shards")
+    cfg = check_config(params)
+    run = open_run(cfg.data_dir)
+    archive = download_archive(cfg.dataset, cfg.source, cfg.cache_dir, offline=cfg.offline)
+    release = load_release(archive.path, cfg.dataset)
+    gated = validate_release(release, cfg.dataset, run.folder, cfg.reject_threshold, top_n=cfg.top_n)
     ratings = merge_and_average(gated.ratings, gated.movies)
     vocab = encode_ids(ratings, run.folder)
-    parts = split_ratings(ratings, release, split, seed)
-    refit = decide_refit(len(ratings), refit_full, refit_max_ratings)
+    parts = split_ratings(ratings, release, cfg.split, cfg.seed)
+    refit = decide_refit(len(ratings), cfg.refit_full, cfg.refit_max_ratings)
     candidate = train_model(
-        parts.train, vocab, gated.movies, model, dataset, seed, None if refit else run.folder / "model", run.folder
+        parts.train,
+        vocab,
+        gated.movies,
+        cfg.model,
+        cfg.dataset,
+        cfg.seed,
+        None if refit else run.folder / "model",
+        run.folder,
     )
-    champion = read_champion(root, dataset, split)
-    evaluation = evaluate_run(candidate, parts, vocab, dataset, k, run.folder, champion)
-    check_quality_gate(evaluation, champion, gate_margin, enabled=quality_gate)
+    champion = read_champion(cfg.data_dir, cfg.dataset, cfg.split)
+    evaluation = evaluate_run(candidate, parts, vocab, cfg.dataset, cfg.k, run.folder, champion)
+    check_quality_gate(evaluation, champion, cfg.gate_margin, enabled=cfg.quality_gate)
     final = (
         train_model.with_options(name="refit-all")(
-            ratings, vocab, gated.movies, model, dataset, seed, run.folder / "model", run.folder
+            ratings, vocab, gated.movies, cfg.model, cfg.dataset, cfg.seed, run.folder / "model", run.folder
         )
         if refit
         else candidate
     )
     scorer, seen = prepare_scoring(final, ratings, vocab)
-    tops = score_in_shards.with_options(task_runner=score_task_runner(dask_address, n_shards))(
-        scorer, seen, top_n, n_shards, memory_budget_mb, threads_per_shard(n_shards, dask_address)
+    tops = score_in_shards.with_options(task_runner=score_task_runner(cfg.dask_address, cfg.shards))(
+        scorer, seen, cfg.top_n, cfg.shards, cfg.memory_budget_mb, threads_per_shard(cfg.shards, cfg.dask_address)
     )
     manifest = publish_recommendations(
-        tops, vocab, gated.movies, ratings, final, run, dataset, top_n, evaluation, archive
+        tops, vocab, gated.movies, ratings, final, run, cfg.dataset, cfg.top_n, evaluation, archive
     )
-    prune_published_runs(root, retention)
-    write_run_report(run, dataset, release, gated, ratings, parts, final, evaluation, manifest)
+    prune_published_runs(cfg.data_dir, cfg.retention)
+    write_run_report(run, cfg.dataset, release, gated, ratings, parts, final, evaluation, manifest)
     return manifest

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,8 +22,9 @@ DatasetOpt = Annotated[
     str | None, typer.Option("--dataset", help="ml-100k, ml-1m, ml-latest-small, ml-25m, ml-32m [env RECSYS_DATASET]")
 ]
 SourceOpt = Annotated[str | None, typer.Option("--source", help="Mirror URL or local archive path [env RECSYS_SOURCE]")]
+# A str, not a Path: typer turns '' into Path('.') and an empty --data-dir must be refused.
 DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="Where caches, runs and tables live [env RECSYS_DATA_DIR]")
+    str | None, typer.Option("--data-dir", help="Where caches, runs and tables live [env RECSYS_DATA_DIR]")
 ]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Model name; see `recsys models` [env RECSYS_MODEL]")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for splits and training")]
@@ -37,12 +39,46 @@ def main(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebac
     state["debug"] = debug
 
 
+# Set before Prefect or TensorFlow is imported; a value already in the environment wins.
+RUN_ENVIRONMENT = {
+    # Library logs reach the Prefect UI only when named as extra loggers (STACK.md).
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "recsys_core",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # The temporary server's default 20 s start-up wait fails on a busy 2-core machine (STACK.md).
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    # TensorFlow's C++ and oneDNN start-up banners are noise on a terminal.
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+}
+
+
+def _prepare_environment() -> None:
+    for key, value in RUN_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+
+
 def _prepare_logging() -> None:
-    """Library logs reach the Prefect UI only when named as extra loggers (STACK.md)."""
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "recsys_core")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _prepare_environment()
     logging.getLogger("recsys_core").setLevel(logging.DEBUG if state["debug"] else logging.INFO)
+
+
+def _config(**flags: Any) -> Any:
+    """The validated run configuration, or one paragraph on stderr and exit 2 (nothing started)."""
+    from recsys_core.config import load_config
+    from recsys_core.errors import ConfigError
+
+    try:
+        return load_config(**flags)
+    except ConfigError as exc:
+        if state["debug"]:
+            raise
+        typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+def _data_dir(data_dir: str | None) -> Path:
+    """Only the data dir, validated like the rest (for the read commands)."""
+    return _config(data_dir=data_dir, check_paths=False).data_dir
 
 
 def _quiet_tracebacks() -> None:
@@ -82,15 +118,65 @@ def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
     try:
         return fn(*args, **kwargs)
-    except (RecsysError, KeyboardInterrupt) as exc:
+    except RecsysError as exc:
         _fail(exc)
-    except Exception as exc:  # noqa: BLE001 - report anything unexpected without a traceback
-        if state["debug"]:
+    except KeyboardInterrupt as exc:
+        raise _interrupted(exc) from None
+    except BaseException as exc:
+        if type(exc).__name__ != "TerminationSignal":  # Prefect's SIGTERM, raised inside the flow
+            if isinstance(exc, Exception):
+                return _unexpected(exc)
             raise
-        typer.secho(
-            f"Error: {type(exc).__name__}: {exc} (rerun with --debug for details)", fg=typer.colors.RED, err=True
-        )
-        raise typer.Exit(1) from None
+        raise _interrupted(exc) from None
+
+
+def _unexpected(exc: Exception) -> Any:
+    if state["debug"]:
+        raise exc
+    typer.secho(f"Error: {type(exc).__name__}: {exc} (rerun with --debug for details)", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1) from None
+
+
+def _interrupted(exc: BaseException) -> typer.Exit:
+    """Ctrl-C or SIGTERM: the flow run is already marked Crashed/Cancelled; stop the temporary server."""
+    _stop_temporary_servers()
+    typer.secho(
+        "Stopped: the run was interrupted; nothing was published and the previous table is unchanged.",
+        fg=typer.colors.RED,
+        err=True,
+    )
+    return typer.Exit(143 if isinstance(exc, _Terminated) or type(exc).__name__ == "TerminationSignal" else 130)
+
+
+def _stop_temporary_servers() -> None:
+    """Prefect stops its temporary server at interpreter exit; after a signal, stop it now."""
+    try:
+        from prefect.logging.handlers import APILogHandler
+        from prefect.server.api.server import SubprocessASGIServer
+    except ImportError:
+        return
+    try:
+        APILogHandler.flush()  # send the run's last logs while the server still answers
+    except Exception:  # noqa: BLE001 - best effort while exiting
+        pass
+    for server in list(getattr(SubprocessASGIServer, "_instances", {}).values()):
+        try:
+            server.stop()
+        except Exception:  # noqa: BLE001 - best effort while exiting
+            pass
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be so the same cleanup runs; exit status 143."""
+
+
+def _terminate_on_sigterm() -> None:
+    """SIGTERM outside the flow's own handler ends the command like Ctrl-C (cleanup runs)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 @app.command()
@@ -130,9 +216,7 @@ def run(
     ] = None,
 ) -> None:
     """Run the nightly flow once, now, and publish the table."""
-    from recsys_core.settings import load_settings
-
-    s = load_settings(
+    cfg = _config(
         dataset=dataset,
         source=source,
         data_dir=data_dir,
@@ -146,8 +230,10 @@ def run(
         dask_address=dask_address,
         retention=retention,
         memory_budget_mb=memory_budget_mb,
+        quality_gate=quality_gate,
     )
     _prepare_logging()
+    _terminate_on_sigterm()
     from prefect.logging.configuration import setup_logging
 
     from data_checks.runner import preload_in_background
@@ -159,29 +245,30 @@ def run(
     _quiet_tracebacks()
     manifest = _guard(
         nightly_recommendations,
-        dataset=s.dataset,
-        source=s.source,
-        data_dir=str(s.data_dir),
-        model=s.model,
-        top_n=s.top_n,
-        split=s.split,
-        seed=s.seed,
-        k=s.k,
-        reject_threshold=s.reject_threshold,
-        memory_budget_mb=s.memory_budget_mb,
-        offline=s.offline,
-        quality_gate=quality_gate,
-        n_shards=s.shards,
-        dask_address=s.dask_address,
-        retention=s.retention,
+        dataset=cfg.dataset,
+        source=cfg.source,
+        data_dir=str(cfg.data_dir),
+        model=cfg.model,
+        top_n=cfg.top_n,
+        split=cfg.split,
+        seed=cfg.seed,
+        k=cfg.k,
+        reject_threshold=cfg.reject_threshold,
+        memory_budget_mb=cfg.memory_budget_mb,
+        offline=cfg.offline,
+        quality_gate=cfg.quality_gate,
+        n_shards=cfg.shards,
+        dask_address=cfg.dask_address,
+        retention=cfg.retention,
     )
     typer.echo(f"\nPublished {manifest['rows']:,} rows for {manifest['users']:,} users")
     typer.echo(f"  table:    {manifest['path']}")
-    typer.echo(f"  manifest: {Path(s.data_dir).resolve() / 'recommendations' / '_latest.json'}")
+    typer.echo(f"  manifest: {cfg.data_dir / 'recommendations' / '_latest.json'}")
     typer.echo(f"  model:    {manifest['model']}  (split {manifest['split']}, k={manifest['metrics']['k']})")
     typer.echo(
         "  metrics:  " + json.dumps({k: round(v, 4) for k, v in manifest["metrics"].items() if isinstance(v, float)})
     )
+    typer.echo(f"  report:   {Path(manifest['run_folder']) / 'report.html'}")
 
 
 @app.command()
@@ -195,10 +282,8 @@ def evaluate(
     k: Annotated[int, typer.Option("--k", help="Ranking cut-off")] = 10,
 ) -> None:
     """Train and evaluate without publishing; prints one JSON object of metrics."""
-    from recsys_core.settings import load_settings
-
-    s = load_settings(dataset=dataset, source=source, data_dir=data_dir, model=model, seed=seed)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    cfg = _config(dataset=dataset, source=source, data_dir=data_dir, model=model, seed=seed, split=split, k=k)
+    _prepare_environment()
     logging.basicConfig(level=logging.DEBUG if state["debug"] else logging.WARNING, stream=sys.stderr)
 
     def work() -> dict[str, Any]:
@@ -206,44 +291,52 @@ def evaluate(
         from recsys_core.download import fetch_archive
         from recsys_core.experiment import run_experiment
 
-        spec = get_dataset(s.dataset)
-        src = s.source or spec.url
+        spec = get_dataset(cfg.dataset)
+        src = cfg.source or spec.url
         md5, size = pinned_digests(spec, src)
-        archive = fetch_archive(src, s.data_dir / "cache", expected_md5=md5, expected_size=size, offline=s.offline)
-        return run_experiment(archive.path, spec, split=split, model=s.model, seed=s.seed, k=k)
+        archive = fetch_archive(src, cfg.cache_dir, expected_md5=md5, expected_size=size, offline=cfg.offline)
+        return run_experiment(archive.path, spec, split=cfg.split, model=cfg.model, seed=cfg.seed, k=cfg.k)
 
     result = _guard(work)
     typer.echo(json.dumps(result, default=float))
 
 
+def _latest_manifest(data_dir: Path) -> dict[str, Any]:
+    """The manifest of the latest run whose table files exist, or a RecsysError saying what to do."""
+    from recsys_core.errors import RecsysError
+    from recsys_core.publishing import read_manifest, require_table_files
+
+    manifest = read_manifest(data_dir)
+    if manifest is None:
+        raise RecsysError(
+            f"No published run in {data_dir / 'recommendations'}. Run `recsys run` first, or pass --data-dir."
+        )
+    require_table_files(manifest, data_dir)
+    return manifest
+
+
 @app.command()
 def recommend(
     user: Annotated[int, typer.Option("--user", help="MovieLens user id")],
+    top_n: Annotated[int | None, typer.Option("--top-n", min=1, help="Show only the first N (default: all)")] = None,
     data_dir: DataDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table")] = False,
 ) -> None:
     """Show a user's list from the latest published table."""
-    from recsys_core.settings import load_settings
-
-    s = load_settings(data_dir=data_dir)
+    root = _data_dir(data_dir)
 
     def work() -> tuple[dict[str, Any], Any]:
         import pyarrow.parquet as pq
 
         from recsys_core.errors import RecsysError
-        from recsys_core.publishing import read_manifest
 
-        manifest = read_manifest(s.data_dir)
-        if manifest is None:
-            raise RecsysError(
-                f"No published run in {s.data_dir / 'recommendations'}. Run `recsys run` first, or pass --data-dir."
-            )
+        manifest = _latest_manifest(root)
         rows = pq.read_table(manifest["path"], filters=[("user_id", "=", user)]).to_pandas().sort_values("rank")
         if rows.empty:
             raise RecsysError(
                 f"User {user} is not in the latest table (run {manifest['run_id']}, {manifest['users']:,} users)."
             )
-        return manifest, rows
+        return manifest, rows.head(top_n) if top_n else rows
 
     manifest, rows = _guard(work)
     if as_json:
@@ -262,11 +355,14 @@ def recommend(
 
 @app.command()
 def models() -> None:
-    """List the models `--model` accepts."""
+    """List the models `--model` accepts (* marks the default)."""
+    from recsys_core.model_names import DEFAULT_MODEL
     from recsys_core.models import MODELS
 
     for name, cls in sorted(MODELS.items()):
-        typer.echo(f"{name:<14} {cls.description}")
+        mark = "*" if name == DEFAULT_MODEL else " "
+        default = " (default)" if name == DEFAULT_MODEL else ""
+        typer.echo(f"{mark} {name:<14} {cls.description}{default}")
 
 
 NO_SERVER_HELP = (
@@ -309,9 +405,7 @@ def serve(
     quality_gate: Annotated[bool, typer.Option("--quality-gate/--no-quality-gate")] = True,
 ) -> None:
     """Run the nightly schedule in this process against a Prefect server (Ctrl-C stops it)."""
-    from recsys_core.settings import load_settings
-
-    s = load_settings(dataset=dataset, source=source, data_dir=data_dir, model=model, top_n=top_n, split=split)
+    cfg = _config(dataset=dataset, source=source, data_dir=data_dir, model=model, top_n=top_n, split=split)
     _prepare_logging()
     url = _require_server()
     from prefect.schedules import Cron
@@ -319,12 +413,12 @@ def serve(
     from flows.nightly import nightly_recommendations
 
     params = {
-        "dataset": s.dataset,
-        "source": s.source,
-        "data_dir": str(Path(s.data_dir).resolve()),
-        "model": s.model,
-        "top_n": s.top_n,
-        "split": s.split,
+        "dataset": cfg.dataset,
+        "source": cfg.source,
+        "data_dir": str(cfg.data_dir),
+        "model": cfg.model,
+        "top_n": cfg.top_n,
+        "split": cfg.split,
         "quality_gate": quality_gate,
     }
     typer.echo(f"Serving nightly-recommendations/nightly on {url} ({cron} UTC); UI: {url.removesuffix('/api')}")
@@ -344,66 +438,82 @@ def runs(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run")] = False,
 ) -> None:
     """List published runs (newest first) with their metrics; * marks the one _latest.json names."""
-    from recsys_core.settings import load_settings
-
-    s = load_settings(data_dir=data_dir)
+    root = _data_dir(data_dir)
+    from recsys_core.errors import RecsysError
     from recsys_core.retention import describe_published_runs
 
-    rows = _guard(describe_published_runs, s.data_dir)
+    problem: RecsysError | None = None
+    try:  # an unreadable manifest or missing table must be said, but the run list still helps
+        _latest_manifest(root)
+    except RecsysError as exc:
+        problem = exc if (root / "recommendations" / "_latest.json").exists() else None
+    rows = _guard(describe_published_runs, root, ignore_manifest_errors=True)
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row, default=str))
-        return
-    if not rows:
-        typer.echo(f"No published runs under {s.data_dir / 'recommendations'}.")
-        return
-    typer.echo(
-        f"  {'run_id':<26} {'dt':<10} {'rows':>9}  {'model':<16} {'split':<10} {'rmse':>7} {'ndcg@k':>7} {'cover':>6}"
+    elif not rows:
+        typer.echo(f"No published runs under {root / 'recommendations'}.")
+    else:
+        typer.echo(format_runs_table(rows))
+    if problem is not None:
+        typer.secho(f"Error: {problem}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+
+
+def format_runs_table(rows: list[dict[str, Any]]) -> str:
+    """Columns sized to their widest value, numbers right-aligned."""
+
+    def num(row: dict[str, Any], key: str) -> str:
+        v = (row["metrics"] or {}).get(key)
+        return f"{v:.4f}" if isinstance(v, float) else "-"
+
+    header = ["", "run_id", "dt", "rows", "model", "split", "rmse", "ndcg@k", "cover"]
+    body = [
+        [
+            "*" if r["latest"] else "",
+            r["run_id"],
+            r["dt"],
+            f"{r['rows']:,}",
+            r["model"] or "-",
+            r["split"] or "-",
+            num(r, "rmse"),
+            num(r, "ndcg_at_k"),
+            num(r, "coverage"),
+        ]
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    right = {3, 6, 7, 8}
+    return "\n".join(
+        "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in [header, *body]
     )
-    for r in rows:
-        m = r["metrics"] or {}
-
-        def num(key: str, m: dict[str, Any] = m) -> str:
-            v = m.get(key)
-            return f"{v:.4f}" if isinstance(v, float) else "-"
-
-        typer.echo(
-            f"{'*' if r['latest'] else ' '} {r['run_id']:<26} {r['dt']:<10} {r['rows']:>9,}  "
-            f"{r['model'] or '-':<16} {r['split'] or '-':<10} "
-            f"{num('rmse'):>7} {num('ndcg_at_k'):>7} {num('coverage'):>6}"
-        )
 
 
 @app.command()
 def similar(
     movie: Annotated[int, typer.Option("--movie", help="MovieLens movie id")],
-    n: Annotated[int, typer.Option("--n", help="How many movies")] = 10,
+    top_n: Annotated[int, typer.Option("--top-n", min=1, help="How many movies")] = 10,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Movies nearest to MOVIE by the published model's learned embedding (cosine)."""
-    from recsys_core.settings import load_settings
+    root = _data_dir(data_dir)
+    _prepare_environment()
 
-    s = load_settings(data_dir=data_dir)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    def work() -> tuple[dict[str, Any], Any]:
+        from recsys_core.publishing import read_table
+        from recsys_core.similarity import similar_from_run
 
-    def work() -> tuple[Any, Any]:
-        from recsys_core.errors import RecsysError
-        from recsys_core.publishing import read_manifest, read_table
-        from recsys_core.similarity import load_published_model, similar_movies
-
-        manifest = read_manifest(s.data_dir)
-        if manifest is None:
-            raise RecsysError(
-                f"No published run in {s.data_dir / 'recommendations'}. Run `recsys run` first, or pass --data-dir."
-            )
-        folder = Path(manifest.get("run_folder") or s.data_dir / "runs" / manifest["run_id"])
+        manifest = _latest_manifest(root)
+        folder = Path(manifest.get("run_folder") or root / "runs" / manifest["run_id"])
         titles = read_table(Path(manifest["path"]))[["movie_id", "title"]].drop_duplicates("movie_id")
-        published = load_published_model(folder, manifest["run_id"], titles)
-        return published, similar_movies(published, movie, n)
+        return manifest, similar_from_run(folder, manifest["run_id"], movie, top_n, titles)
 
-    published, rows = _guard(work)
-    name = published.titles.get(movie, f"movie {movie}")
-    typer.echo(f"Nearest to {name} [{movie}] by {published.model.label} (run {published.run_id}):")
+    manifest, rows = _guard(work)
+    named = rows.attrs.get("query_title") or f"movie {movie}"
+    typer.echo(f"Nearest to {named} [{movie}] by {manifest['model']} (run {manifest['run_id']}):")
     for i, r in enumerate(rows.itertuples(), 1):
         typer.echo(f"{i:>3}. {r.title} [{r.movie_id}]  cosine {r.similarity:.3f}")
 

@@ -26,6 +26,7 @@ class DatasetSpec:
     size: int | None = None
     folds: tuple[str, ...] = ()
     encoding: str = "utf-8"  # of the text files holding titles
+    n_movies: int | None = None  # catalogue size of a fixed release (None: it changes over time)
 
     @property
     def rating_min(self) -> float:
@@ -54,6 +55,7 @@ DATASETS: dict[str, DatasetSpec] = {
         size=4_924_029,
         folds=("u1", "u2", "u3", "u4", "u5", "ua", "ub"),
         encoding="latin-1",
+        n_movies=1_682,
     ),
     "ml-1m": DatasetSpec(
         name="ml-1m",
@@ -62,6 +64,7 @@ DATASETS: dict[str, DatasetSpec] = {
         rating_values=_WHOLE_STARS,
         md5="c4d9eecfca2ab87c1945afe126590906",
         encoding="latin-1",
+        n_movies=3_883,
     ),
     "ml-latest-small": DatasetSpec(
         name="ml-latest-small",
@@ -76,6 +79,7 @@ DATASETS: dict[str, DatasetSpec] = {
         rating_values=_HALF_STARS,
         md5="6b51fb2759a8657d3bfcbfc42b592ada",
         size=261_978_986,
+        n_movies=62_423,
     ),
     "ml-32m": DatasetSpec(
         name="ml-32m",
@@ -84,6 +88,7 @@ DATASETS: dict[str, DatasetSpec] = {
         rating_values=_HALF_STARS,
         md5="d472be332d4daa821edc399621853b57",
         size=238_950_008,
+        n_movies=87_585,
     ),
 }
 

@@ -5,6 +5,14 @@ class RecsysError(Exception):
     """Base class: the CLI prints these as one paragraph, without a traceback."""
 
 
+class ConfigError(RecsysError):
+    """An option or setting is invalid; found before anything runs (the CLI exits 2)."""
+
+
+class StorageError(RecsysError):
+    """The disk is full, read-only or not writable where the run needs to write."""
+
+
 class DownloadError(RecsysError):
     """The release archive could not be fetched or failed verification."""
 
@@ -23,3 +31,7 @@ class ModelError(RecsysError):
 
 class PublishError(RecsysError):
     """The recommendation table failed its checks or could not be made visible."""
+
+
+class ManifestError(PublishError):
+    """``_latest.json`` exists but cannot be read; the next run replaces it."""

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from recsys_core.atomic import write_json_atomic
 from recsys_core.encoding import IdVocabulary
-from recsys_core.errors import PublishError
+from recsys_core.errors import ManifestError, PublishError
 from recsys_core.models.base import Recommender
 from recsys_core.schema import RECOMMENDATIONS_SCHEMA
 from recsys_core.scoring import TopN
@@ -117,14 +117,60 @@ def discard_staging(data_dir: Path, run_id: str) -> None:
     shutil.rmtree(staging_dir(data_dir, run_id), ignore_errors=True)
 
 
+def manifest_path(data_dir: Path) -> Path:
+    return recommendations_root(data_dir) / MANIFEST
+
+
 def read_manifest(data_dir: Path) -> dict[str, Any] | None:
-    path = recommendations_root(data_dir) / MANIFEST
+    """The manifest, None when nothing was published; ManifestError when it is unreadable."""
+    path = manifest_path(data_dir)
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except FileNotFoundError:
         return None
-    except ValueError as exc:
-        raise PublishError(f"{path} is not valid JSON ({exc}); restore it or publish a new run.") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ManifestError(
+            f"The manifest {path} is unreadable (not valid JSON: {exc}). The next `recsys run` "
+            "replaces it; to keep serving the previous table meanwhile, restore the file from a "
+            "backup or rewrite it from a run folder's table path."
+        ) from None
+    if not isinstance(manifest, dict) or not manifest.get("run_id") or not manifest.get("path"):
+        raise ManifestError(
+            f"The manifest {path} is unreadable (it lacks run_id or path). The next `recsys run` replaces it."
+        )
+    return manifest
+
+
+def require_table_files(manifest: dict[str, Any], data_dir: Path) -> Path:
+    """The run folder the manifest names, after checking its Parquet parts are there."""
+    folder = Path(manifest["path"])
+    if not folder.is_dir() or not any(folder.glob("part-*.parquet")):
+        raise PublishError(
+            f"The manifest {manifest_path(data_dir)} names run {manifest.get('run_id')} at {folder}, "
+            "but that folder has no part-*.parquet files (deleted or moved?). Restore the folder, "
+            "or run `recsys run` to publish a new table."
+        )
+    return folder
+
+
+def sweep_stale_staging(data_dir: Path) -> list[str]:
+    """Remove staging folders left by killed runs; skipped while another run is publishing.
+
+    Staging folders exist only while their run holds the publish lock, so any staging folder
+    found while we hold it belongs to a run that died mid-publish.
+    """
+    staging_root = recommendations_root(data_dir) / "_staging"
+    if not staging_root.is_dir():
+        return []
+    try:
+        with publish_lock(data_dir, wait=False):
+            stale = sorted(p.name for p in staging_root.iterdir())
+            for name in stale:
+                target = staging_root / name
+                shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+            return stale
+    except PublishError:
+        return []
 
 
 def write_manifest(data_dir: Path, manifest: dict[str, Any]) -> Path:
@@ -141,7 +187,7 @@ def read_latest(data_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
             f"No published run under {recommendations_root(data_dir)} (no {MANIFEST}). "
             "Run `recsys run` first, or pass --data-dir where a run published."
         )
-    return manifest, read_table(Path(manifest["path"]))
+    return manifest, read_table(require_table_files(manifest, data_dir))
 
 
 @contextlib.contextmanager

@@ -1,14 +1,15 @@
 """The run report: PNG plots in the run folder and a static ``report.html`` that shows them.
 
 People would rather look at curves than logs, and the Prefect UI cannot show images, so each
-run writes ``<run_folder>/plots/*.png`` and a self-contained ``report.html`` that links them
-relatively (the folder can be copied or served as it is). The same facts also go out as a
+run writes ``<run_folder>/plots/*.png`` and a self-contained ``report.html`` with the plots
+inlined (it opens offline, mailed or copied alone). The same facts also go out as a
 markdown artifact (``render_markdown``). Matplotlib is used through ``Figure`` with the Agg
 canvas only: no pyplot, no display, no global state, safe in worker threads.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.atomic import write_bytes_atomic
+from recsys_core.history import build_panels, summarise_history
 
 PLOTS_DIR = "plots"
 REPORT_FILE = "report.html"
@@ -60,36 +62,34 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def _train_key(key: str) -> str:
-    """'val_rmse' -> 'rmse' and 'rater_m1_val_rmse' -> 'rater_m1_rmse': the curve it pairs with."""
-    if key.startswith("val_"):
-        return key[4:]
-    head, sep, tail = key.partition("_val_")
-    return f"{head}_{tail}" if sep else key
-
-
 def plot_training_history(history: dict[str, list[float]], path: Path, max_cols: int = 4) -> Path | None:
-    """One panel per metric (loss, rmse, a part model's metric...), train and validation
-    curves together, in a grid so that models with many parts stay readable."""
-    panels: dict[str, dict[str, list[float]]] = {}
-    for key, values in history.items():
-        if values:
-            base = _train_key(key)
-            panels.setdefault(base, {})["validation" if base != key else "train"] = values
+    """One panel per metric and model part (train and validation together), in a grid so that
+    models with many parts stay readable; the point the model kept is marked."""
+    panels = build_panels(history)
     if not panels:
         return None
     cols = min(max_cols, len(panels))
     rows = -(-len(panels) // cols)
-    fig = _new_figure(4.0 * cols, 3.0 * rows)
+    fig = _new_figure(4.2 * cols, 3.2 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax, (name, curves) in zip(axes, panels.items(), strict=False):
+    for ax, panel in zip(axes, panels, strict=False):
         for label in ("train", "validation"):
-            values = curves.get(label) or []
+            values = panel.curves.get(label) or []
             if values:
-                ax.plot(range(1, len(values) + 1), values, marker="." if len(values) < 30 else None, label=label)
-        ax.set(title=name, xlabel="epoch")
+                xs = panel.x or list(range(1, len(values) + 1))
+                ax.plot(xs, values, marker="." if len(values) < 30 else None, label=label)
+        chosen = panel.chosen
+        if chosen is not None:
+            what = "chosen lambda" if panel.x else "best epoch"
+            ax.axvline(chosen[0], color="grey", linestyle=":", linewidth=1)
+            ax.plot([chosen[0]], [chosen[1]], "o", color="black", label=f"{what}: {chosen[0]:g}")
+        if panel.x:
+            ax.set_xscale("log")
+        better = "higher is better" if panel.higher_is_better else "lower is better"
+        ax.set(title=panel.title, xlabel=panel.x_label, ylabel=f"{panel.metric} ({better})")
+        ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=7)
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     return _save(fig, path)
@@ -206,7 +206,7 @@ def _metric_names(report: RunReport) -> list[str]:
 
 
 def _history_summary(history: dict[str, list[float]]) -> list[tuple[str, int, float, float, float]]:
-    return [(k, len(v), v[0], min(v), v[-1]) for k, v in history.items() if v]
+    return summarise_history(history)
 
 
 def render_markdown(report: RunReport) -> str:
@@ -241,7 +241,7 @@ def render_markdown(report: RunReport) -> str:
             "",
             "## Training history",
             "",
-            "| metric | epochs | first | best | last |",
+            "| metric | points | first | best | last |",
             "| --- | ---: | ---: | ---: | ---: |",
         ]
         out += [f"| {k} | {n} | {a:.4f} | {b:.4f} | {c:.4f} |" for k, n, a, b, c in _history_summary(report.history)]
@@ -269,8 +269,16 @@ text-align:left}th{background:#f3f3f3}figure{margin:1rem 0}img{max-width:100%;bo
 code{background:#f6f6f6;padding:0 .2rem}"""
 
 
+def inline_png(path: Path) -> str:
+    """A data URI, so report.html opens anywhere (mail, another machine, offline) with its plots."""
+    try:
+        return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    except OSError:
+        return path.name
+
+
 def render_html(report: RunReport) -> str:
-    """A static page; images are relative links into ``plots/`` next to it."""
+    """A self-contained static page: CSS and plots inlined, no network, no neighbouring files."""
     e = html.escape
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>Run {e(report.run_id)}</title>"
@@ -284,7 +292,8 @@ def render_html(report: RunReport) -> str:
             f"Manifest: <code>{e(str(report.manifest_path))}</code></p>"
         )
     for title, rel in report.plots.items():
-        parts.append(f"<figure><img src='{e(rel)}' alt='{e(title)}'><figcaption>{e(title)}</figcaption></figure>")
+        src = inline_png(Path(report.run_folder) / rel) if report.run_folder else rel
+        parts.append(f"<figure><img src='{e(src)}' alt='{e(title)}'><figcaption>{e(title)}</figcaption></figure>")
     parts += ["<h2>Data</h2>", _table(["what", "count"], [[k, v] for k, v in report.counts.items()])]
     if report.reject_reasons:
         parts.append(_table(["reject reason", "rows"], [[r, n] for r, n in report.reject_reasons.items()]))
@@ -308,7 +317,7 @@ def render_html(report: RunReport) -> str:
     if report.history:
         parts += [
             "<h2>Training history</h2>",
-            _table(["metric", "epochs", "first", "best", "last"], [list(r) for r in _history_summary(report.history)]),
+            _table(["metric", "points", "first", "best", "last"], [list(r) for r in _history_summary(report.history)]),
         ]
     if report.timings:
         parts += [

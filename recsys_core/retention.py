@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from recsys_core.errors import ManifestError
 from recsys_core.publishing import publish_lock, read_manifest, recommendations_root
 
 TRASH = "_trash"
@@ -105,9 +106,14 @@ def _remove_if_empty(folder: Path) -> None:
         pass
 
 
-def describe_published_runs(data_dir: Path) -> list[dict[str, Any]]:
+def describe_published_runs(data_dir: Path, *, ignore_manifest_errors: bool = False) -> list[dict[str, Any]]:
     """One row per published run for `recsys runs`: rows from Parquet footers, metrics from the run folder."""
-    manifest = read_manifest(Path(data_dir))
+    try:
+        manifest = read_manifest(Path(data_dir))
+    except ManifestError:
+        if not ignore_manifest_errors:
+            raise
+        manifest = None
     latest = manifest.get("run_id") if manifest else None
     rows = []
     for run in list_published_runs(data_dir):

@@ -13,6 +13,7 @@ from recsys_core.errors import ModelError, RecsysError
 from recsys_core.models.base import Recommender
 
 MOVIES_FILE = "movies.parquet"
+EMBEDDING_FILE = "movie_embedding.npz"
 
 
 @dataclass(frozen=True)
@@ -87,10 +88,51 @@ def similar_movies(published: PublishedModel, movie_id: int, n: int = 10) -> pd.
         raise RecsysError(f"Movie {movie_id} is not in the model of run {published.run_id} (no ratings for it).")
     idx, sims = nearest_movies(embedding, int(known[0]), n)
     ids = published.vocab.decode_movies(idx).astype(np.int64)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "movie_id": ids,
             "title": [published.titles.get(int(i), f"movie {i}") for i in ids],
             "similarity": sims,
         }
     )
+    frame.attrs["query_title"] = published.titles.get(int(movie_id))
+    return frame
+
+
+def write_movie_embedding(run_folder: Path, model: Recommender, vocab: IdVocabulary) -> Path | None:
+    """Save the published model's movie vectors beside it, so `recsys similar` needs no TensorFlow."""
+    embedding = movie_embedding(model)
+    if embedding is None:
+        return None
+    path = Path(run_folder) / EMBEDDING_FILE
+    np.savez(path, movie_ids=vocab.movie_ids.astype(np.int64), embedding=embedding.astype(np.float32))
+    return path
+
+
+def known_movie_ids(run_folder: Path) -> np.ndarray | None:
+    """Movie ids the run's model knows (from the saved vocabulary), read without loading the model."""
+    for candidate in (Path(run_folder) / "model" / "vocabulary.json", Path(run_folder) / "vocabulary.json"):
+        if candidate.is_file():
+            return IdVocabulary.load(candidate).movie_ids
+    return None
+
+
+def similar_from_run(run_folder: Path, run_id: str, movie_id: int, n: int, table_titles: pd.DataFrame) -> pd.DataFrame:
+    """Nearest movies for ``movie_id``: from the saved embedding (fast), else by loading the model."""
+    run_folder = Path(run_folder)
+    known = known_movie_ids(run_folder)
+    if known is not None and not np.isin(movie_id, known):
+        raise RecsysError(f"Movie {movie_id} is not in the model of run {run_id} (no ratings for it).")
+    path = run_folder / EMBEDDING_FILE
+    if not path.is_file():
+        return similar_movies(load_published_model(run_folder, run_id, table_titles), movie_id, n)
+    with np.load(path) as saved:
+        movie_ids, embedding = saved["movie_ids"], saved["embedding"]
+    idx, sims = nearest_movies(embedding, int(np.flatnonzero(movie_ids == movie_id)[0]), n)
+    titles = read_titles(run_folder, table_titles)
+    ids = movie_ids[idx].astype(np.int64)
+    frame = pd.DataFrame(
+        {"movie_id": ids, "title": [titles.get(int(i), f"movie {i}") for i in ids], "similarity": sims}
+    )
+    frame.attrs["query_title"] = titles.get(int(movie_id))
+    return frame

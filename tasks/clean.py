@@ -7,9 +7,10 @@ from prefect import task
 
 from recsys_core.cleaning import clean_ratings
 from tasks.artifacts import logger
+from tasks.failure import remember_failed_stage
 
 
-@task(name="merge-average")
+@task(name="merge-average", on_failure=[remember_failed_stage])
 def merge_and_average(ratings: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
     clean = clean_ratings(ratings, movies)
     logger().info("%s ratings after averaging duplicates (from %s)", f"{len(clean):,}", f"{len(ratings):,}")

@@ -12,7 +12,9 @@ from prefect.context import TaskRunContext
 
 from recsys_core.datasets import get_dataset, pinned_digests
 from recsys_core.download import FetchedArchive, cached_archive_path, fetch_archive, is_url, make_terminal_progress
+from recsys_core.failures import converts_storage_errors
 from tasks.artifacts import logger
+from tasks.failure import remember_failed_stage
 
 
 def archive_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
@@ -40,10 +42,12 @@ def archive_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> st
 
 @task(
     name="download",
+    on_failure=[remember_failed_stage],
     cache_key_fn=archive_cache_key,
     cache_expiration=timedelta(days=7),
     persist_result=True,
 )
+@converts_storage_errors
 def download_archive(dataset: str, source: str | None, cache_dir: Path, offline: bool = False) -> FetchedArchive:
     """Default source is the official GroupLens URL, whose pinned checksum is then enforced.
 

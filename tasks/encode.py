@@ -8,10 +8,13 @@ import pandas as pd
 from prefect import task
 
 from recsys_core.encoding import IdVocabulary, fit_vocabulary
+from recsys_core.failures import converts_storage_errors
 from tasks.artifacts import logger
+from tasks.failure import remember_failed_stage
 
 
-@task(name="encode")
+@task(name="encode", on_failure=[remember_failed_stage])
+@converts_storage_errors
 def encode_ids(ratings: pd.DataFrame, run_folder: Path) -> IdVocabulary:
     vocab = fit_vocabulary(ratings)
     vocab.save(run_folder / "vocabulary.json")

@@ -17,13 +17,14 @@ from recsys_core.models.base import Recommender
 from recsys_core.quality import decide_publish
 from recsys_core.splitting import Split
 from tasks.artifacts import fmt, logger, publish_markdown, publish_table
+from tasks.failure import remember_failed_stage
 
 
 class QualityGateError(RecsysError):
     """The new model is not good enough to replace the published table."""
 
 
-@task(name="evaluate")
+@task(name="evaluate", on_failure=[remember_failed_stage])
 def evaluate_run(
     model: Recommender,
     split: Split,
@@ -55,7 +56,7 @@ def evaluate_run(
     return result
 
 
-@task(name="quality-gate")
+@task(name="quality-gate", on_failure=[remember_failed_stage])
 def check_quality_gate(
     evaluation: dict[str, Any], previous: dict[str, Any] | None, margin: float, enabled: bool = True
 ) -> None:

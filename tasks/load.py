@@ -9,9 +9,10 @@ from prefect import task
 from recsys_core.datasets import get_dataset
 from recsys_core.readers import Release, read_release
 from tasks.artifacts import logger
+from tasks.failure import remember_failed_stage
 
 
-@task(name="load")
+@task(name="load", on_failure=[remember_failed_stage])
 def load_release(archive: Path, dataset: str) -> Release:
     release = read_release(archive, get_dataset(dataset).layout)
     logger().info(

@@ -7,10 +7,10 @@ from typing import Any
 
 import pandas as pd
 from prefect import task
-from prefect.artifacts import create_link_artifact
 from prefect.runtime import flow_run
 
 from data_checks.gate import GateResult
+from recsys_core.failures import converts_storage_errors
 from recsys_core.models.base import Recommender
 from recsys_core.publishing import MANIFEST, read_table, recommendations_root
 from recsys_core.readers import Release
@@ -25,6 +25,7 @@ from recsys_core.runs import RunContext
 from recsys_core.similarity import MOVIES_FILE
 from recsys_core.splitting import Split
 from tasks.artifacts import logger, publish_markdown
+from tasks.failure import remember_failed_stage
 
 
 def read_stage_timings(flow_run_id: Any) -> list[dict[str, Any]]:
@@ -64,6 +65,7 @@ def build_report(
         f"test ratings ({parts.name})": len(parts.test),
         "published rows": int(manifest.get("rows", 0)),
         "published users": int(manifest.get("users", 0)),
+        **manifest.get("catalogue_gaps", {}),
     }
     reasons = gated.rejects["reason"].value_counts().head(10).to_dict() if "reason" in gated.rejects else {}
     validation = [
@@ -96,7 +98,8 @@ def build_report(
     )
 
 
-@task(name="report")
+@task(name="report", on_failure=[remember_failed_stage])
+@converts_storage_errors
 def write_run_report(
     run: RunContext,
     dataset: str,
@@ -125,18 +128,8 @@ def write_run_report(
     )
     html_path = write_report(run.folder, report)
     report.links["report.html"] = str(html_path.resolve())
+    # The UI cannot open file:// links, so the report goes out as markdown; report.html (plots
+    # inlined) is for a browser on the machine that ran the flow, or mailed as one file.
     publish_markdown("run-report", render_markdown(report), f"Run {run.run_id}: data, checks, training, timings")
-    create_link_artifact(
-        key="run-report-html",
-        link=html_path.resolve().as_uri(),
-        link_text=f"report.html of {run.run_id}",
-        description="Static report with plots (open from the machine that ran the flow)",
-    )
-    create_link_artifact(
-        key="data-docs",
-        link=(run.folder / "data_docs" / "index.html").resolve().as_uri(),
-        link_text=f"Data Docs of {run.run_id}",
-        description="Great Expectations Data Docs",
-    )
     logger().info("run report: %s (%d plots)", html_path, len(report.plots))
     return html_path

@@ -8,9 +8,10 @@ from prefect import task
 
 from recsys_core.retention import apply_retention
 from tasks.artifacts import logger
+from tasks.failure import remember_failed_stage
 
 
-@task(name="retention")
+@task(name="retention", on_failure=[remember_failed_stage])
 def prune_published_runs(data_dir: Path, keep: int) -> list[str]:
     """Disk stays bounded across nights; readers of the latest table are never affected."""
     removed = apply_retention(Path(data_dir), keep)

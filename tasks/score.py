@@ -21,9 +21,10 @@ from recsys_core.models.base import Recommender
 from recsys_core.scorers import to_portable_scorer
 from recsys_core.scoring import TopN, choose_n_threads, recommend_top_n, shard_users
 from tasks.artifacts import logger
+from tasks.failure import remember_failed_stage
 
 
-@task(name="score-shard")
+@task(name="score-shard", on_failure=[remember_failed_stage])
 def score_shard(
     scorer: Any, seen: sp.csr_matrix, users: np.ndarray, top_n: int, memory_budget_mb: int, n_threads: int | None
 ) -> TopN:
@@ -50,7 +51,7 @@ def score_in_shards(
     return results
 
 
-@task(name="prepare-scoring")
+@task(name="prepare-scoring", on_failure=[remember_failed_stage])
 def prepare_scoring(model: Recommender, ratings: pd.DataFrame, vocab: IdVocabulary) -> tuple[Any, sp.csr_matrix]:
     """Seen movies come from every cleaned rating, so no one is offered what they rated."""
     seen = to_interactions(ratings, vocab).to_csr()

@@ -8,9 +8,10 @@ from prefect import task
 from recsys_core.readers import Release
 from recsys_core.splitting import Split, make_split
 from tasks.artifacts import logger
+from tasks.failure import remember_failed_stage
 
 
-@task(name="split")
+@task(name="split", on_failure=[remember_failed_stage])
 def split_ratings(ratings: pd.DataFrame, release: Release, name: str, seed: int, test_fraction: float = 0.2) -> Split:
     split = make_split(ratings, name, folds=release.folds, test_fraction=test_fraction, seed=seed)
     logger().info("split %s: %s train, %s test", name, f"{len(split.train):,}", f"{len(split.test):,}")

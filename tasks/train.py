@@ -9,15 +9,18 @@ from prefect import task
 
 from recsys_core.datasets import get_dataset
 from recsys_core.encoding import IdVocabulary
+from recsys_core.failures import converts_storage_errors
 from recsys_core.models import DEFAULT_MODEL
 from recsys_core.models.base import Recommender
 from recsys_core.training import fit_model
 from tasks.artifacts import logger
+from tasks.failure import remember_failed_stage
 
 __all__ = ["DEFAULT_MODEL", "decide_refit", "train_model"]
 
 
-@task(name="train")
+@task(name="train", on_failure=[remember_failed_stage])
+@converts_storage_errors
 def train_model(
     ratings: pd.DataFrame,
     vocab: IdVocabulary,
@@ -52,7 +55,7 @@ def train_model(
     return model
 
 
-@task(name="decide-refit")
+@task(name="decide-refit", on_failure=[remember_failed_stage])
 def decide_refit(n_ratings: int, refit_full: bool, refit_max_ratings: int | None) -> bool:
     """Refit on all ratings unless disabled or the release is larger than ``refit_max_ratings``.
 

@@ -6,18 +6,25 @@ from pathlib import Path
 
 from prefect import task
 
-from data_checks.gate import GateResult, check_raw_data
+from data_checks.gate import GateResult, check_raw_data, check_top_n_fits
 from data_checks.runner import render_reports_html
 from recsys_core.atomic import write_bytes_atomic
 from recsys_core.datasets import get_dataset
+from recsys_core.failures import converts_storage_errors
 from recsys_core.readers import Release
 from tasks.artifacts import logger, publish_markdown
+from tasks.failure import remember_failed_stage
 
 
-@task(name="validate")
-def validate_release(release: Release, dataset: str, run_folder: Path, reject_threshold: float = 0.01) -> GateResult:
+@task(name="validate", on_failure=[remember_failed_stage])
+@converts_storage_errors
+def validate_release(
+    release: Release, dataset: str, run_folder: Path, reject_threshold: float = 0.01, top_n: int | None = None
+) -> GateResult:
     """Contract breaks raise (the run fails with the report); bad rows go to rejects.parquet."""
     spec = get_dataset(dataset)
+    if top_n is not None:
+        check_top_n_fits(top_n, release.movies, dataset)
     result = check_raw_data(
         release.ratings,
         release.movies,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from recsys_core.errors import ModelError
+from recsys_core.model_names import BASELINES, DEFAULT_MODEL
 from recsys_core.models.autorec import ItemAutoRec
 from recsys_core.models.base import Recommender, read_model_meta
 from recsys_core.models.baselines import BiasBaseline, GlobalMean, Popularity
@@ -42,8 +43,6 @@ MODELS: dict[str, type[Recommender]] = {
         Popularity,
     )
 }
-BASELINES = ("global_mean", "bias", "popularity")
-DEFAULT_MODEL = "combined"
 
 
 def create_model(name: str, **kwargs) -> Recommender:

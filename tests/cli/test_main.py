@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from recsys_cli.main import app
+from recsys_core.config import load_config
 from recsys_core.publishing import run_partition, write_manifest, write_part
-from recsys_core.settings import load_settings
 
 runner = CliRunner()
 
@@ -19,9 +20,10 @@ runner = CliRunner()
 def test_flags_override_environment(monkeypatch):
     monkeypatch.setenv("RECSYS_TOP_N", "7")
     monkeypatch.setenv("RECSYS_DATASET", "ml-1m")
-    s = load_settings(top_n=None, dataset="ml-100k")
+    s = load_config(top_n=None, dataset="ml-100k", check_paths=False)
     assert s.top_n == 7 and s.dataset == "ml-100k"
-    assert str(load_settings().data_dir) == "data"
+    monkeypatch.delenv("RECSYS_DATASET")
+    assert load_config(check_paths=False).data_dir == Path.cwd() / "data"
 
 
 def test_models_lists_the_registry():
@@ -97,4 +99,4 @@ def test_evaluate_prints_one_json_object(tiny_ml100k, tmp_path):
 
 def test_unknown_dataset_and_model_are_clear(tmp_path):
     r = runner.invoke(app, ["evaluate", "--dataset", "ml-7", "--data-dir", str(tmp_path)])
-    assert r.exit_code == 1 and "Known releases" in r.output
+    assert r.exit_code == 2 and "known releases" in r.output and "--dataset" in r.output

@@ -136,7 +136,7 @@ def test_markdown_report_has_every_section() -> None:
         "0.9300",
         "baseline: bias",
         "## Training history",
-        "| loss | 3 | 2.0000 | 1.5000 | 1.6000 |",
+        "| model: loss (train) | 3 | 2.0000 | 1.5000 | 1.6000 |",
         "## Timings per stage",
         "| train-1 | 20.0 |",
         "run_id=r1",
@@ -146,10 +146,12 @@ def test_markdown_report_has_every_section() -> None:
 
 
 def test_history_keys_pair_validation_with_training_curves(tmp_path):
-    from recsys_core.reporting import _train_key, plot_training_history
+    from recsys_core.history import split_key
+    from recsys_core.reporting import plot_training_history
 
-    assert _train_key("val_rmse") == "rmse"
-    assert _train_key("rater_m1_dot_bias_val_rmse") == "rater_m1_dot_bias_rmse"
-    assert _train_key("loss") == "loss"
+    assert split_key("val_rmse") == ("", "rmse", True)
+    assert split_key("rater_m1_dot_bias_val_rmse") == ("rater_m1_dot_bias", "rmse", True)
+    assert split_key("rater_m1_dot_bias_rmse") == ("rater_m1_dot_bias", "rmse", False)
+    assert split_key("loss") == ("", "loss", False)
     history = {f"part{i}_loss": [1.0, 0.5] for i in range(6)} | {f"part{i}_val_loss": [1.1, 0.7] for i in range(6)}
     assert plot_training_history(history, tmp_path / "h.png").stat().st_size > 0

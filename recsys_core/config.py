@@ -1,0 +1,240 @@
+"""The one run configuration: built from flags, ``RECSYS_*`` variables and defaults, validated once.
+
+Every entry point (the CLI, the nightly flow, a deployment's parameters) turns what it was given
+into a :class:`NightlyConfig` before anything downloads or trains. Validation happens here, at the
+edge, so a typo costs seconds, not a training run; paths are made absolute here, so nothing
+downstream depends on the working directory (Great Expectations, for one, refuses relative
+folders).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recsys_core.datasets import DATASETS
+from recsys_core.download import is_url
+from recsys_core.errors import ConfigError
+from recsys_core.model_names import DEFAULT_MODEL, MODEL_NAMES
+from recsys_core.splitting import SPLITS
+
+# How each field is spelled on the command line and in the environment, for error messages.
+OPTION_NAMES: dict[str, str] = {
+    "data_dir": "--data-dir",
+    "dataset": "--dataset",
+    "source": "--source",
+    "model": "--model",
+    "top_n": "--top-n",
+    "split": "--split",
+    "seed": "--seed",
+    "k": "--k",
+    "reject_threshold": "--reject-threshold",
+    "memory_budget_mb": "--memory-budget",
+    "offline": "--offline",
+    "shards": "--shards",
+    "dask_address": "--dask-address",
+    "retention": "--retention",
+    "quality_gate": "--quality-gate",
+    "gate_margin": "gate_margin",
+    "refit_full": "refit_full",
+    "refit_max_ratings": "refit_max_ratings",
+}
+
+
+class NightlyConfig(BaseModel):
+    """What one nightly run needs to know. Frozen: a run never changes its own configuration."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Field(Path("data"), description="Where caches, runs and tables live.")
+    dataset: str = Field("ml-100k", description="MovieLens release name.")
+    source: str | None = Field(None, description="Mirror URL or local archive; default: GroupLens.")
+    model: str = Field(DEFAULT_MODEL, description="Model registry name (`recsys models`).")
+    top_n: int = Field(10, ge=1, description="Recommendations per user (at most the catalogue).")
+    split: str = Field("stratified", description="Evaluation split.")
+    seed: int = Field(42, ge=0, description="Seed for splits and training.")
+    k: int = Field(10, ge=1, le=1000, description="Cut-off of the ranking metrics.")
+    reject_threshold: float = Field(0.01, ge=0, le=1, description="Largest share of rejected rows.")
+    memory_budget_mb: int = Field(2048, ge=16, description="Scoring memory budget per shard.")
+    offline: bool = Field(False, description="Use the cached archive only.")
+    shards: int = Field(1, ge=1, le=4096, description="User shards scored in parallel.")
+    dask_address: str | None = Field(None, description="Existing Dask scheduler, e.g. tcp://host:8786.")
+    retention: int = Field(14, ge=1, description="Published runs to keep.")
+    quality_gate: bool = Field(True, description="Refuse to publish a model worse than baselines or champion.")
+    gate_margin: float = Field(0.05, ge=0, le=1, description="Allowed relative drop against the champion.")
+    refit_full: bool = Field(True, description="Retrain on all ratings before scoring.")
+    refit_max_ratings: int | None = Field(25_000_000, ge=1, description="Skip the refit above this many ratings.")
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value not in DATASETS:
+            raise ValueError(f"unknown dataset {value!r}; known releases: {', '.join(sorted(DATASETS))}")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in MODEL_NAMES:
+            raise ValueError(f"unknown model {value!r}; known models: {', '.join(sorted(MODEL_NAMES))}")
+        return value
+
+    @field_validator("split")
+    @classmethod
+    def _known_split(cls, value: str) -> str:
+        if value not in SPLITS:
+            raise ValueError(f"unknown split {value!r}; choose one of: {', '.join(SPLITS)}")
+        return value
+
+    @field_validator("source", "dask_address", mode="before")
+    @classmethod
+    def _not_blank(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; pass a URL or a path, or leave the option (and its RECSYS_ variable) unset")
+        return value
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir_not_blank(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str | Path) and not str(value).strip()):
+            raise ValueError("is empty; pass a folder (default ./data) or unset RECSYS_DATA_DIR")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_the_release(self) -> NightlyConfig:
+        spec = DATASETS[self.dataset]
+        if self.split in spec_folds_all() and self.split not in spec.folds:
+            raise ValueError(
+                f"split {self.split!r} is a predefined fold that {self.dataset} does not ship "
+                f"(--split); use random, stratified or temporal"
+                + (f", or one of {', '.join(spec.folds)}" if spec.folds else "")
+            )
+        if spec.n_movies is not None and self.top_n > spec.n_movies:
+            raise ValueError(f"--top-n {self.top_n} is above the {spec.n_movies:,} movies of {self.dataset}")
+        return self
+
+    def resolved(self, base: Path | None = None) -> NightlyConfig:
+        """A copy with ``data_dir`` and a local ``source`` made absolute against ``base`` (the cwd)."""
+        base = Path(base or Path.cwd())
+        updates: dict[str, Any] = {"data_dir": absolute(self.data_dir, base)}
+        if self.source is not None and not is_url(self.source):
+            updates["source"] = str(absolute(Path(self.source), base))
+        return self.model_copy(update=updates)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly view for logs, manifests and the UI."""
+        return self.model_dump(mode="json")
+
+
+def spec_folds_all() -> set[str]:
+    """Every predefined fold name any release ships."""
+    return {fold for spec in DATASETS.values() for fold in spec.folds}
+
+
+class Settings(BaseSettings):
+    """Raw ``RECSYS_<FIELD>`` values from the environment; validated by :class:`NightlyConfig`."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore")
+
+    data_dir: str | None = None
+    dataset: str | None = None
+    source: str | None = None
+    model: str | None = None
+    top_n: str | None = None
+    split: str | None = None
+    seed: str | None = None
+    k: str | None = None
+    reject_threshold: str | None = None
+    memory_budget_mb: str | None = None
+    offline: str | None = None
+    shards: str | None = None
+    dask_address: str | None = None
+    retention: str | None = None
+
+
+def absolute(path: Path, base: Path) -> Path:
+    """``~`` expanded, made absolute against ``base``, normalised (symlinks kept)."""
+    path = Path(path).expanduser()
+    return Path(os.path.normpath(path if path.is_absolute() else base / path))
+
+
+def load_config(*, check_paths: bool = True, base: Path | None = None, **flags: Any) -> NightlyConfig:
+    """Defaults, then ``RECSYS_*`` variables, then non-None ``flags``; validated, paths absolute.
+
+    Raises :class:`ConfigError` (one paragraph naming the option) on any bad value.
+    """
+    env = {k: v for k, v in Settings().model_dump().items() if v is not None}
+    given = {k: v for k, v in flags.items() if v is not None}
+    return build_config({**env, **given}, check_paths=check_paths, base=base)
+
+
+def build_config(values: dict[str, Any], *, check_paths: bool = True, base: Path | None = None) -> NightlyConfig:
+    """Validate ``values`` (flow parameters or merged settings) into an absolute-path config."""
+    try:
+        config = NightlyConfig(**values).resolved(base)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    if check_paths:
+        check_data_dir(config.data_dir)
+        check_source(config)
+    return config
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Pydantic's errors as one sentence per option, named as the user typed it."""
+    parts = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        option = OPTION_NAMES.get(field, field)
+        env = f" / RECSYS_{field.upper()}" if field in Settings.model_fields else ""
+        message = err["msg"].removeprefix("Value error, ")
+        given = err.get("input")
+        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        label = f"{option}{env}" if option else "configuration"
+        parts.append(f"{label}: {message}{shown}")
+    return "Invalid configuration. " + "; ".join(parts) + ". Fix the option and run again (`recsys run --help`)."
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """The data dir is a folder we can write to, or can be created; nothing is left behind."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError(
+            f"--data-dir {data_dir} is a file, not a folder. Pass a folder for caches, runs and tables "
+            "(default ./data), or move the file away."
+        )
+    probe_at = data_dir
+    while not probe_at.exists():
+        probe_at = probe_at.parent
+    if not probe_at.is_dir():
+        raise ConfigError(f"--data-dir {data_dir} cannot be created: {probe_at} is a file. Pass another folder.")
+    try:
+        with tempfile.TemporaryFile(dir=probe_at, prefix=".recsys-write-probe-"):
+            pass
+    except OSError as exc:
+        what = "is not writable" if probe_at == data_dir else f"cannot be created ({probe_at} is not writable)"
+        raise ConfigError(
+            f"--data-dir {data_dir} {what}: {exc.strerror or exc}. Pass a folder you can write to "
+            "(--data-dir or RECSYS_DATA_DIR), or fix its permissions."
+        ) from None
+
+
+def check_source(config: NightlyConfig) -> None:
+    """A local ``--source`` must exist now, not after the run folder was made."""
+    if config.source is None or is_url(config.source):
+        return
+    path = Path(config.source)
+    if not path.is_file():
+        state = "is a folder" if path.is_dir() else "does not exist"
+        raise ConfigError(
+            f"--source {path} {state}. Pass the path of a MovieLens release archive (.zip) or an "
+            "http(s) mirror URL, or unset RECSYS_SOURCE to download from GroupLens."
+        )

@@ -1,0 +1,75 @@
+"""SIGTERM during `recsys run`: the flow run ends Crashed, the temporary Prefect server stops too."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.builders import build_ml100k_zip
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc, no extra dependency)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_sigterm_crashes_the_run_and_stops_the_temporary_server(tmp_path):
+    archive = build_ml100k_zip(tmp_path / "ml-100k.zip")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    log = tmp_path / "run.log"
+    args = ["run", "--source", str(archive), "--split", "random", "--no-quality-gate", "--data-dir", "data"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "recsys_cli.main", *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 180
+        while "Task run 'train" not in log.read_text(errors="replace"):
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        servers = descendants(proc.pid)
+        assert servers, "the temporary Prefect server should run as a child process"
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=90)
+    text = log.read_text(errors="replace")
+    assert code == 143, text[-3000:]
+    assert "Crashed" in text and "Stopping temporary server" in text, text[-3000:]
+    assert "nothing was published" in text
+    time.sleep(1)
+    assert not [p for p in servers if alive(p)], "the temporary server outlived `recsys run`"
+    assert not (tmp_path / "data" / "recommendations" / "_latest.json").exists()
+    [folder] = (tmp_path / "data" / "runs").iterdir()
+    assert (folder / "failure.json").is_file() and not (folder / "model").exists()
