@@ -26,6 +26,7 @@ from recsys_core.publishing import (
 from recsys_core.runs import RunContext
 from recsys_core.schema import RECOMMENDATIONS_SCHEMA_VERSION
 from recsys_core.scoring import TopN
+from recsys_core.serving.catalog import write_catalog
 from tasks.artifacts import logger, publish_markdown
 
 
@@ -79,6 +80,7 @@ def publish_recommendations(
             "archive_sha256": archive.sha256,
             "run_folder": str(run.folder.resolve()),
         }
+        write_catalog(run.folder, movies, ratings)  # titles, years, genres, counts for the API
         write_manifest(run.data_dir, manifest)
     publish_markdown(
         "published-table",
