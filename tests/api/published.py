@@ -37,6 +37,7 @@ def publish_run(
     top_n: int = 10,
     generated_at: datetime | None = None,
     catalog: bool = True,
+    n_threads: int = 1,
 ) -> dict[str, Any]:
     """Score every user, publish the table and replace _latest.json; returns the manifest."""
     generated_at = generated_at or datetime.now(UTC)
@@ -45,7 +46,7 @@ def publish_run(
     vocab.save(folder / "model" / "vocabulary.json")
     vocab.save(folder / "vocabulary.json")
     seen = to_interactions(ratings, vocab).to_csr()
-    top = recommend_top_n(model, seen, top_n, n_threads=1)
+    top = recommend_top_n(model, seen, top_n, n_threads=n_threads)
     table = build_table(top, vocab, movies, model, run_id=run_id, generated_at=generated_at)
     staging = staging_dir(data_dir, run_id)
     write_part(table, staging)
