@@ -203,9 +203,11 @@ def main() -> None:
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="recsys-api-bench-"))
     data_dir = work / "data"
-    built: dict[str, Any] = {}
+    built_file = work / "build.json"
     if not (data_dir / "recommendations" / "_latest.json").is_file():
         built = build_published_table(data_dir, args.users, args.movies, args.ratings)
+        built_file.write_text(json.dumps({k: v for k, v in built.items() if k != "manifest"}))
+    built = json.loads(built_file.read_text()) if built_file.is_file() else {}
     manifest = json.loads((data_dir / "recommendations" / "_latest.json").read_text())
     popular = np.load(data_dir / "popular_ids.npy")
     user_ids = np.arange(1, args.users + 1)
