@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_LOGGING_EXTRA_LOGGERS ?= recsys_core
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: run test lint venv clean-data
+.PHONY: run test lint venv clean-data api
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,13 @@ test: $(STAMP)  ## the whole suite (real-data tests skip when ../shared/datasets
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check recsys_core data_checks tasks flows recsys_cli tests benchmarks
+	$(BIN)/ruff check recsys_core data_checks tasks flows recsys_cli recsys_api tests benchmarks
+
+API_HOST ?= 127.0.0.1
+API_PORT ?= 8000
+
+api: $(STAMP)  ## the HTTP API and page on http://$(API_HOST):$(API_PORT)/ (follows new nights, no restart)
+	$(BIN)/recsys api --host $(API_HOST) --port $(API_PORT)
 
 clean-data:
 	rm -rf data

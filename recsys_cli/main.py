@@ -545,5 +545,34 @@ def synth(
     )
 
 
+@app.command()
+def api(
+    data_dir: DataDirOpt = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Interface to listen on (127.0.0.1: this machine only)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", help="Seconds between checks of _latest.json for a new night")
+    ] = 1.0,
+) -> None:
+    """Serve the latest published lists over HTTP (page at /, OpenAPI docs at /docs)."""
+    data = _data_dir(data_dir)
+    _prepare_environment()
+    logging.basicConfig(
+        level=logging.DEBUG if state["debug"] else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+    def work() -> None:
+        import uvicorn
+
+        from recsys_api.app import create_app
+
+        typer.echo(f"Serving {data / 'recommendations'} on http://{host}:{port}/ (docs: /docs); Ctrl-C stops it")
+        uvicorn.run(create_app(data, poll_interval=poll_interval), host=host, port=port, log_level="info")
+
+    _guard(work)
+
+
 if __name__ == "__main__":
     app()

@@ -134,17 +134,17 @@ def read_manifest(data_dir: Path) -> dict[str, Any] | None:
             "replaces it; to keep serving the previous table meanwhile, restore the file from a "
             "backup or rewrite it from a run folder's table path."
         ) from None
-    if not isinstance(manifest, dict) or not manifest.get("run_id") or not manifest.get("path"):
+    if not isinstance(manifest, dict):
         raise ManifestError(
-            f"The manifest {path} is unreadable (it lacks run_id or path). The next `recsys run` replaces it."
+            f"The manifest {path} is unreadable (not a JSON object). The next `recsys run` replaces it."
         )
     return manifest
 
 
 def require_table_files(manifest: dict[str, Any], data_dir: Path) -> Path:
     """The run folder the manifest names, after checking its Parquet parts are there."""
-    folder = Path(manifest["path"])
-    if not folder.is_dir() or not any(folder.glob("part-*.parquet")):
+    folder = Path(manifest.get("path") or "")
+    if not manifest.get("path") or not folder.is_dir() or not any(folder.glob("part-*.parquet")):
         raise PublishError(
             f"The manifest {manifest_path(data_dir)} names run {manifest.get('run_id')} at {folder}, "
             "but that folder has no part-*.parquet files (deleted or moved?). Restore the folder, "

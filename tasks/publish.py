@@ -28,6 +28,7 @@ from recsys_core.publishing import (
 from recsys_core.runs import RunContext
 from recsys_core.schema import RECOMMENDATIONS_SCHEMA_VERSION
 from recsys_core.scoring import TopN
+from recsys_core.serving.catalog import write_catalog
 from recsys_core.similarity import write_movie_embedding
 from tasks.artifacts import logger, publish_markdown
 from tasks.failure import remember_failed_stage
@@ -99,6 +100,7 @@ def publish_recommendations(
             "run_folder": str(run.folder.resolve()),
             "catalogue_gaps": gaps.counts(),
         }
+        write_catalog(run.folder, movies, ratings)  # titles, years, genres, counts for the API
         write_manifest(run.data_dir, manifest)
     publish_markdown(
         "published-table",

@@ -74,3 +74,23 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _prefect_logging_on_a_live_stream() -> Iterator[None]:
+    """`recsys run` under CliRunner configures Prefect's console handler on the runner's captured
+    stream, which closes when the invocation ends; later flow logs would then fail (and, inside a
+    flow with log_prints, recurse). Re-configure logging after any test that left such a handler."""
+    yield
+    import logging
+    import sys
+
+    if "prefect" not in sys.modules:
+        return
+    for handler in logging.getLogger("prefect").handlers + logging.getLogger().handlers:
+        stream = getattr(handler, "stream", None)
+        if stream is not None and getattr(stream, "closed", False):
+            from prefect.logging.configuration import setup_logging
+
+            setup_logging(incremental=False)
+            return

@@ -100,3 +100,40 @@ def test_evaluate_prints_one_json_object(tiny_ml100k, tmp_path):
 def test_unknown_dataset_and_model_are_clear(tmp_path):
     r = runner.invoke(app, ["evaluate", "--dataset", "ml-7", "--data-dir", str(tmp_path)])
     assert r.exit_code == 2 and "known releases" in r.output and "--dataset" in r.output
+
+
+def test_models_marks_the_default():
+    lines = runner.invoke(app, ["models"]).output.splitlines()
+    [default] = [line for line in lines if line.startswith("*")]
+    assert default.split()[1] == "combined" and default.endswith("(default)")
+
+
+def test_runs_columns_stay_aligned_whatever_the_model_label():
+    from recsys_cli.main import format_runs_table
+
+    rows = [
+        {
+            "latest": True,
+            "run_id": "20261122T030000Z-aaaaaa",
+            "dt": "2026-11-22",
+            "rows": 9430,
+            "model": "combined@v1[ease@v1+blend@v1(autorec,dot_bias,hybrid_mf)]",
+            "split": "stratified",
+            "metrics": {"rmse": 0.88, "ndcg_at_k": 0.43, "coverage": 0.2},
+        },
+        {
+            "latest": False,
+            "run_id": "20261121T030000Z-bbbbbb",
+            "dt": "2026-11-21",
+            "rows": 10,
+            "model": "bias@v1",
+            "split": "random",
+            "metrics": {},
+        },
+    ]
+    lines = format_runs_table(rows).splitlines()
+    starts = [line.index("2026-11-2") for line in lines[1:]]
+    assert len(set(starts)) == 1 and lines[0].index("dt") == starts[0]
+    assert lines[1].split()[-1] == "0.2000" and lines[2].split()[-1] == "-"
+    split_col = lines[0].index("split")
+    assert lines[1][split_col:].startswith("stratified") and lines[2][split_col:].startswith("random")

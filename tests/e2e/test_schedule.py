@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,12 +28,13 @@ import httpx
 import pytest
 
 from recsys_core.publishing import read_latest
+from tests.conftest import SHARED_DATASETS
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOYMENT = "nightly-recommendations/nightly"
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
-pytestmark = [pytest.mark.flow, pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.flow, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def free_port() -> int:
@@ -57,10 +59,10 @@ def prefect_env(home: Path, api_url: str) -> dict[str, str]:
     return env
 
 
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+def spawn(args: list[str], env: dict[str, str], log: Path, cwd: Path = REPO) -> subprocess.Popen:
     """A background process in its own group so teardown can end it and its children."""
     fh = open(log, "wb")  # noqa: SIM115 - closed with the process in stop()
-    return subprocess.Popen(args, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(args, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -82,9 +84,9 @@ def tail(path: Path, n: int = 4000) -> str:
     return path.read_text(errors="replace")[-n:] if path.exists() else "(no log)"
 
 
-def prefect_cli(args: list[str], env: dict[str, str], timeout: int = 120) -> str:
+def prefect_cli(args: list[str], env: dict[str, str], timeout: int = 120, cwd: Path = REPO) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "prefect", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "prefect", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
     assert done.returncode == 0, f"prefect {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
@@ -100,9 +102,12 @@ def wait_until(check: Any, timeout: float, what: str, interval: float = 1.0) -> 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def run_with_worker(client: httpx.Client, flow_run_id: str, env: dict[str, str], log: Path) -> dict[str, Any]:
+def run_with_worker(
+    client: httpx.Client, flow_run_id: str, env: dict[str, str], log: Path, cwd: Path = REPO
+) -> dict[str, Any]:
     """Start a worker on pool `local`, wait for the flow run to end, stop the worker; its state."""
-    worker = spawn([sys.executable, "-m", "prefect", "worker", "start", "--pool", "local", "--limit", "1"], env, log)
+    args = [sys.executable, "-m", "prefect", "worker", "start", "--pool", "local", "--limit", "1"]
+    worker = spawn(args, env, log, cwd=cwd)
 
     def finished() -> dict[str, Any] | None:
         assert worker.poll() is None, f"worker exited:\n{tail(log)}"
@@ -110,7 +115,7 @@ def run_with_worker(client: httpx.Client, flow_run_id: str, env: dict[str, str],
         return state if state and state["type"] in TERMINAL else None
 
     try:
-        return wait_until(finished, 240, f"flow run {flow_run_id} to finish", interval=2)
+        return wait_until(finished, 420, f"flow run {flow_run_id} to finish", interval=2)
     finally:
         stop(worker)
 
@@ -143,16 +148,30 @@ def prefect_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]
         stop(server)
 
 
+def copy_clone(target: Path) -> Path:
+    """The repository's tracked files in a fresh folder: a clone whose `./data` is the test's own."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for rel in filter(None, files.decode().split("\0")):
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if (REPO / rel).is_file():
+            shutil.copy2(REPO / rel, dest)
+    return target
+
+
 def test_nightly_deployment_runs_on_a_real_server(prefect_server, tmp_path: Path) -> None:
+    """Deployed from a clone with prefect.yaml's own parameters; only `source` is overridden."""
     from tests.builders import build_ml100k_zip
 
     api, env, logs = prefect_server
-    archive = build_ml100k_zip(tmp_path / "ml-100k.zip")
-    data_dir = tmp_path / "data"
+    clone = copy_clone(tmp_path / "clone")
+    real = SHARED_DATASETS / "ml-100k.zip"
+    archive = real if real.is_file() else build_ml100k_zip(tmp_path / "ml-100k.zip")
+    data_dir = clone / "data"  # prefect.yaml's relative `data_dir: data`, resolved in the clone
     client = httpx.Client(base_url=api, timeout=30)
 
-    prefect_cli(["work-pool", "create", "local", "--type", "process", "--overwrite"], env)
-    out = prefect_cli(["--no-prompt", "deploy", "--all"], env, timeout=180)
+    prefect_cli(["work-pool", "create", "local", "--type", "process", "--overwrite"], env, cwd=clone)
+    out = prefect_cli(["--no-prompt", "deploy", "--all"], env, timeout=180, cwd=clone)
     assert DEPLOYMENT in out, out
 
     # The deployment is what prefect.yaml says, and its pull step points at this clone.
@@ -165,7 +184,8 @@ def test_nightly_deployment_runs_on_a_real_server(prefect_server, tmp_path: Path
     assert sched["active"] is True and sched["slug"] == "nightly-0300-utc"
     assert sched["schedule"]["cron"] == "0 3 * * *" and sched["schedule"]["timezone"] == "UTC"
     [pull] = dep["pull_steps"]
-    assert Path(pull["prefect.deployments.steps.set_working_directory"]["directory"]) == REPO
+    assert Path(pull["prefect.deployments.steps.set_working_directory"]["directory"]) == clone
+    assert dep["parameters"]["data_dir"] == "data" and dep["parameters"]["model"] == "combined"
 
     # The scheduler is alive (SQLAlchemy pin): it creates the 03:00 UTC runs by itself.
     def scheduled_runs() -> list[dict[str, Any]]:
@@ -176,24 +196,26 @@ def test_nightly_deployment_runs_on_a_real_server(prefect_server, tmp_path: Path
     starts = [datetime.fromisoformat(r["expected_start_time"].replace("Z", "+00:00")) for r in runs]
     assert all((t.hour, t.minute, t.utcoffset().total_seconds()) == (3, 0, 0) for t in starts), starts
 
-    # Trigger one run now, on the tiny archive, and let a worker execute it.
-    params = {"source": str(archive), "data_dir": str(data_dir), "split": "random", "quality_gate": False, "top_n": 5}
+    # Trigger one run now with the deployment's own parameters, only `source` overridden (the
+    # real release when ../shared is there; the tiny synthetic one cannot pass the quality gate).
+    params = {"source": str(archive)} if real.is_file() else {"source": str(archive), "quality_gate": False}
     run = client.post(f"/deployments/{dep['id']}/create_flow_run", json={"parameters": params})
     run = run.raise_for_status().json()
-    state = run_with_worker(client, run["id"], env, logs / "worker.log")
+    state = run_with_worker(client, run["id"], env, logs / "worker.log", cwd=clone)
     assert state["type"] == "COMPLETED", f"{state}\nworker log:\n{tail(logs / 'worker.log', 8000)}"
 
     # Published: the manifest names a complete table produced by this run.
     manifest, table = read_latest(data_dir)
     assert manifest["rows"] == len(table) > 0
     assert table["run_id"].unique().tolist() == [manifest["run_id"]]
-    assert set(table["rank"]) == set(range(1, 6))
+    assert set(table["rank"]) == set(range(1, 11)) and manifest["model"].startswith("combined")
+    assert Path(manifest["path"]).is_relative_to(data_dir)
     assert json.loads((data_dir / "recommendations" / "_latest.json").read_text())["run_id"] == manifest["run_id"]
 
     # The UI has the run's artifacts under their stable keys.
     body = {"flow_runs": {"id": {"any_": [run["id"]]}}}
     keys = {a["key"] for a in client.post("/artifacts/filter", json=body).raise_for_status().json()}
-    assert {"metrics", "published-table", "validation-summary", "run-report", "run-report-html"} <= keys, keys
+    assert {"metrics", "published-table", "validation-summary", "run-report"} <= keys, keys
     assert (Path(manifest["run_folder"]) / "report.html").is_file()
 
     # A permanent failure (the source is not a MovieLens archive): the run is Failed with the
@@ -206,10 +228,13 @@ def test_nightly_deployment_runs_on_a_real_server(prefect_server, tmp_path: Path
         .raise_for_status()
         .json()
     )
-    state = run_with_worker(client, bad["id"], env, logs / "worker-2.log")
+    state = run_with_worker(client, bad["id"], env, logs / "worker-2.log", cwd=clone)
     assert state["type"] == "FAILED", state
     assert "zip" in state["message"].lower() and str(broken) in state["message"], state["message"]
     assert (data_dir / "recommendations" / "_latest.json").read_bytes() == before
+    body = {"flow_runs": {"id": {"any_": [bad["id"]]}}, "artifacts": {"key": {"any_": ["failure"]}}}
+    [failure] = client.post("/artifacts/filter", json=body).raise_for_status().json()
+    assert "at stage `" in failure["data"] and str(broken) in failure["data"], failure["data"]
 
 
 def test_serve_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""HTTP API over the published lists: `recsys api` (FastAPI + uvicorn)."""

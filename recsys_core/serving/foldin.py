@@ -1,0 +1,198 @@
+"""Fold-in: a list for a visitor who is not in the model, computed from the published weights.
+
+Nothing is retrained. Each model family folds a handful of (movie, rating) pairs in the way
+its own scores are built:
+
+- EASE (``ease``, and ``combined`` whose ranker is EASE): a user's scores are their binary
+  row times B, so the visitor's scores are the sum of B's rows of the rated movies that B
+  covers (which movies were rated counts, not the stars, as in training). Movies outside B's
+  coverage are not candidates. It can say which rated movies contributed most to each item.
+- Factor models whose dot product is the rating (``biased_mf``, ``hybrid_mf``, ``mf``,
+  ``autorec``) and ``dot_bias`` (dot product = logit of the scaled rating): a ridge solve of
+  the visitor's vector against the rated movies' factor rows, shrunk towards the average user
+  vector, u = u0 + (V_R'V_R + lambda I)^-1 V_R'(t - V_R u0); scores are V u and predicted
+  ratings follow from them.
+- Every other model (Mult-DAE, rank_blend, item kNN, classifier, ncf, blend, baselines) has no
+  cheap fold-in: the API answers the popularity list and says so in ``note``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys_core.models.base import Recommender
+
+RATING_SCALE_FACTOR_MODELS = frozenset({"biased_mf", "hybrid_mf", "mf", "autorec"})
+RIDGE_STRENGTH = 1.0  # lambda in units of the mean squared norm of a movie vector
+
+
+@dataclass(frozen=True)
+class FoldInScores:
+    """Scores over the whole vocabulary (-inf: not a candidate) and predicted ratings if any."""
+
+    scores: np.ndarray
+    predicted: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class NoFoldIn:
+    """Models without a cheap fold-in: the caller answers the popularity list."""
+
+    note: str
+    family: str = "popularity"
+
+    def fold_in(self, movie_idx: np.ndarray, ratings: np.ndarray) -> FoldInScores | None:
+        return None
+
+    def contributors(self, rated_idx: np.ndarray, target_idx: int, limit: int = 3) -> np.ndarray:
+        return np.empty(0, np.int64)
+
+    def user_rated(self, user_idx: int) -> np.ndarray:
+        return np.empty(0, np.int64)
+
+
+@dataclass(frozen=True)
+class EaseFoldIn:
+    """Visitor row times B, over the movies B covers."""
+
+    b: np.ndarray  # (covered, covered) float32
+    active: np.ndarray  # vocabulary index of each covered movie
+    n_movies: int
+    rows: sp.csr_matrix | None = None  # users' rated movies, for "because you rated"
+    note: str = "EASE fold-in: the visitor's rated movies (not the stars) times B."
+    family: str = "ease"
+    position: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        position = np.full(self.n_movies, -1, np.int64)
+        position[self.active] = np.arange(len(self.active))
+        object.__setattr__(self, "position", position)
+
+    def fold_in(self, movie_idx: np.ndarray, ratings: np.ndarray) -> FoldInScores | None:
+        """None when no rated movie is covered by B (nothing to fold in)."""
+        pos = self.position[np.asarray(movie_idx, np.int64)]
+        pos = pos[pos >= 0]
+        if not len(pos):
+            return None
+        scores = np.full(self.n_movies, -np.inf, np.float32)
+        scores[self.active] = self.b[pos].sum(axis=0)
+        return FoldInScores(scores, None)
+
+    def contributors(self, rated_idx: np.ndarray, target_idx: int, limit: int = 3) -> np.ndarray:
+        """Rated movies (vocabulary idx) with the largest positive weight towards the target."""
+        target = self.position[target_idx]
+        rated = np.asarray(rated_idx, np.int64)
+        pos = self.position[rated]
+        keep = pos >= 0
+        if target < 0 or not keep.any():
+            return np.empty(0, np.int64)
+        rated, weights = rated[keep], self.b[pos[keep], target]
+        order = np.argsort(-weights, kind="stable")[:limit]
+        return rated[order][weights[order] > 0]
+
+    def user_rated(self, user_idx: int) -> np.ndarray:
+        """The movies a user of the model rated (empty when the rows were not kept)."""
+        if self.rows is None or not 0 <= user_idx < self.rows.shape[0]:
+            return np.empty(0, np.int64)
+        return self.rows.indices[self.rows.indptr[user_idx] : self.rows.indptr[user_idx + 1]].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class FactorFoldIn:
+    """Ridge solve of the visitor's vector against the movie factors, towards the mean user."""
+
+    movies: np.ndarray  # (n_movies, d) float32, score = u . movies[i]
+    prior: np.ndarray  # (d,) the average user vector
+    lam: float
+    to_target: Callable[[np.ndarray], np.ndarray]  # ratings -> the score scale
+    to_rating: Callable[[np.ndarray], np.ndarray]  # scores -> ratings on the dataset's scale
+    note: str = "Factor fold-in: ridge solve of the visitor's vector against the movie factors."
+    family: str = "factors"
+
+    def fold_in(self, movie_idx: np.ndarray, ratings: np.ndarray) -> FoldInScores | None:
+        if not len(movie_idx):
+            return None
+        v = self.movies[np.asarray(movie_idx, np.int64)].astype(np.float64)
+        residual = self.to_target(np.asarray(ratings, np.float64)) - v @ self.prior
+        gram = v.T @ v + self.lam * np.eye(v.shape[1])
+        user = self.prior + np.linalg.solve(gram, v.T @ residual)
+        scores = (self.movies @ user.astype(np.float32)).astype(np.float32)
+        return FoldInScores(scores, self.to_rating(scores))
+
+    def contributors(self, rated_idx: np.ndarray, target_idx: int, limit: int = 3) -> np.ndarray:
+        return np.empty(0, np.int64)
+
+    def user_rated(self, user_idx: int) -> np.ndarray:
+        return np.empty(0, np.int64)
+
+
+FoldIn = NoFoldIn | EaseFoldIn | FactorFoldIn
+
+
+def build_foldin(model: Recommender) -> FoldIn:
+    """The fold-in of a loaded model's family (see the module docstring)."""
+    from recsys_core.models.combined import Combined
+    from recsys_core.models.ease import EASE
+
+    if isinstance(model, Combined):  # ranks with its ranker
+        return build_foldin(model.ranker)
+    if isinstance(model, EASE):
+        return EaseFoldIn(np.asarray(model._b), np.asarray(model._active, np.int64), model.n_movies, model._rows)
+    if model.name in RATING_SCALE_FACTOR_MODELS or model.name == "dot_bias":
+        return factor_foldin(model)
+    return NoFoldIn(f"{model.name} has no fold-in for visitors; this is the night's popularity list.")
+
+
+def factor_foldin(model: Recommender) -> FactorFoldIn | NoFoldIn:
+    """Ridge fold-in for a factor model; dot_bias maps ratings to logits and back."""
+    f = model.factors()
+    if f is None:
+        return NoFoldIn(f"{model.name} exposes no factors; this is the night's popularity list.")
+    users, movies = (np.asarray(a, np.float32) for a in f)
+    prior = users.mean(axis=0).astype(np.float64)
+    lam = RIDGE_STRENGTH * float(np.mean(np.sum(movies.astype(np.float64) ** 2, axis=1))) + 1e-6
+    low, high = model.rating_min, model.rating_max
+
+    def clip(r: np.ndarray) -> np.ndarray:
+        return np.clip(r, low, high).astype(np.float32)
+
+    if model.name == "dot_bias":
+        offset = float(getattr(model, "_offset", 0.0))
+        span = high - low
+
+        def to_logit(r: np.ndarray) -> np.ndarray:
+            y = np.clip((r - low) / span, 0.02, 0.98)
+            return np.log(y / (1 - y)) - offset
+
+        def from_logit(s: np.ndarray) -> np.ndarray:
+            return clip(low + span / (1 + np.exp(-(s.astype(np.float64) + offset))))
+
+        return FactorFoldIn(movies, prior, lam, to_logit, from_logit, note=f"{model.name}: " + FactorFoldIn.note)
+    return FactorFoldIn(movies, prior, lam, lambda r: r, clip, note=f"{model.name}: " + FactorFoldIn.note)
+
+
+def load_foldin(model_dir: Path) -> tuple[Recommender, FoldIn]:
+    """Load what fold-in and neighbours need from a saved model, once per published run.
+
+    ``combined`` ranks with its ranker, so only the ranker is loaded: the rating part (Keras,
+    seconds to load and hundreds of MB) is not needed to rank a visitor's list.
+    """
+    from recsys_core.models import load_model
+    from recsys_core.models.base import read_model_meta
+    from recsys_core.models.combined import RANKER_DIR
+
+    if read_model_meta(model_dir).get("name") != "combined":
+        model = load_model(model_dir)
+        return model, build_foldin(model)
+    ranker = load_model(Path(model_dir) / RANKER_DIR)
+    foldin = build_foldin(ranker)
+    if isinstance(foldin, EaseFoldIn):
+        foldin = replace(foldin, note="combined: ranked by its EASE part (rated movies times B); no predicted rating.")
+    elif isinstance(foldin, NoFoldIn):
+        foldin = NoFoldIn(f"combined ranks with {ranker.name}, which has no fold-in; this is the popularity list.")
+    return ranker, foldin
