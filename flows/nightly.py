@@ -1,26 +1,29 @@
 """The nightly flow: check config -> download -> load -> validate -> merge/average -> encode -> split ->
-train -> evaluate -> quality gate -> (refit on all data) -> score -> publish -> retention ->
-report."""
+choose scale -> train -> evaluate -> quality gate -> (refit on all data) -> score -> publish ->
+retention -> report. Only wiring: each stage is a task in `tasks/` over `recsys_core.pipeline`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from prefect import flow
+from prefect.transactions import transaction
 
+from flows.scoring import score_in_shards, score_task_runner
+from recsys_core.scoring import threads_per_shard
 from tasks.clean import merge_and_average
 from tasks.download import download_archive
 from tasks.encode import encode_ids
 from tasks.evaluate import check_quality_gate, evaluate_run
 from tasks.failure import report_failure
 from tasks.load import load_release
-from tasks.publish import publish_recommendations
+from tasks.publish import check_staged_table, publish_recommendations, stage_recommendations
 from tasks.report import write_run_report
 from tasks.retention import prune_published_runs
 from tasks.run import check_config, open_run, read_champion
-from tasks.score import prepare_scoring, score_in_shards, score_task_runner, threads_per_shard
+from tasks.score import prepare_scoring
 from tasks.split import split_ratings
-from tasks.train import DEFAULT_MODEL, decide_refit, train_model
+from tasks.train import DEFAULT_MODEL, choose_scale_profile, train_model
 from tasks.validate import validate_release
 
 FLOW_NAME = "nightly-recommendations"
@@ -52,6 +55,7 @@ def nightly_recommendations(
     retention: int = 14,
     n_shards: int = 1,
     dask_address: str | None = None,
+    scale: str = "auto",
 ) -> dict[str, Any]:
     """One nightly run; returns the manifest of the published table.
 
@@ -68,7 +72,7 @@ def nightly_recommendations(
     ratings = merge_and_average(gated.ratings, gated.movies)
     vocab = encode_ids(ratings, run.folder)
     parts = split_ratings(ratings, release, cfg.split, cfg.seed)
-    refit = decide_refit(len(ratings), cfg.refit_full, cfg.refit_max_ratings)
+    profile = choose_scale_profile(ratings, vocab, cfg)
     candidate = train_model(
         parts.train,
         vocab,
@@ -76,7 +80,8 @@ def nightly_recommendations(
         cfg.model,
         cfg.dataset,
         cfg.seed,
-        None if refit else run.folder / "model",
+        profile,
+        None if profile.refit else run.folder / "model",
         run.folder,
     )
     champion = read_champion(cfg.data_dir, cfg.dataset, cfg.split)
@@ -84,18 +89,32 @@ def nightly_recommendations(
     check_quality_gate(evaluation, champion, cfg.gate_margin, enabled=cfg.quality_gate)
     final = (
         train_model.with_options(name="refit-all")(
-            ratings, vocab, gated.movies, cfg.model, cfg.dataset, cfg.seed, run.folder / "model", run.folder
+            ratings, vocab, gated.movies, cfg.model, cfg.dataset, cfg.seed, profile, run.folder / "model", run.folder
         )
-        if refit
+        if profile.refit
         else candidate
-    )
+    ).model
     scorer, seen = prepare_scoring(final, ratings, vocab)
     tops = score_in_shards.with_options(task_runner=score_task_runner(cfg.dask_address, cfg.shards))(
         scorer, seen, cfg.top_n, cfg.shards, cfg.memory_budget_mb, threads_per_shard(cfg.shards, cfg.dask_address)
     )
-    manifest = publish_recommendations(
-        tops, vocab, gated.movies, ratings, final, run, cfg.dataset, cfg.top_n, evaluation, archive
-    )
+    with transaction():  # a failed check or commit rolls the staged table back
+        staged = stage_recommendations(tops, vocab, gated.movies, ratings, final, run, cfg.top_n)
+        checks = check_staged_table(staged, ratings, vocab, cfg.top_n)
+        manifest = publish_recommendations(
+            staged,
+            checks,
+            vocab,
+            gated.movies,
+            ratings,
+            final,
+            run,
+            cfg.dataset,
+            cfg.top_n,
+            evaluation,
+            archive,
+            profile,
+        )
     prune_published_runs(cfg.data_dir, cfg.retention)
     write_run_report(run, cfg.dataset, release, gated, ratings, parts, final, evaluation, manifest)
     return manifest

@@ -29,6 +29,10 @@ DataDirOpt = Annotated[
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Model name; see `recsys models` [env RECSYS_MODEL]")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for splits and training")]
 TopNOpt = Annotated[int | None, typer.Option("--top-n", help="Recommendations per user [env RECSYS_TOP_N]")]
+ScaleOpt = Annotated[
+    str | None,
+    typer.Option("--scale", help="Scale profile: auto (from the data's shape), small or large [env RECSYS_SCALE]"),
+]
 SplitOpt = Annotated[
     str | None, typer.Option("--split", help="random, stratified, temporal, u1..u5, ua, ub [env RECSYS_SPLIT]")
 ]
@@ -214,6 +218,7 @@ def run(
     memory_budget_mb: Annotated[
         int | None, typer.Option("--memory-budget", help="Scoring memory budget in MB per shard (default 2048)")
     ] = None,
+    scale: ScaleOpt = None,
 ) -> None:
     """Run the nightly flow once, now, and publish the table."""
     cfg = _config(
@@ -231,6 +236,7 @@ def run(
         retention=retention,
         memory_budget_mb=memory_budget_mb,
         quality_gate=quality_gate,
+        scale=scale,
     )
     _prepare_logging()
     _terminate_on_sigterm()
@@ -260,6 +266,7 @@ def run(
         n_shards=cfg.shards,
         dask_address=cfg.dask_address,
         retention=cfg.retention,
+        scale=cfg.scale,
     )
     typer.echo(f"\nPublished {manifest['rows']:,} rows for {manifest['users']:,} users")
     typer.echo(f"  table:    {manifest['path']}")
@@ -280,22 +287,36 @@ def evaluate(
     data_dir: DataDirOpt = None,
     seed: SeedOpt = None,
     k: Annotated[int, typer.Option("--k", help="Ranking cut-off")] = 10,
+    scale: ScaleOpt = None,
 ) -> None:
     """Train and evaluate without publishing; prints one JSON object of metrics."""
-    cfg = _config(dataset=dataset, source=source, data_dir=data_dir, model=model, seed=seed, split=split, k=k)
+    cfg = _config(
+        dataset=dataset, source=source, data_dir=data_dir, model=model, seed=seed, split=split, k=k, scale=scale
+    )
     _prepare_environment()
     logging.basicConfig(level=logging.DEBUG if state["debug"] else logging.WARNING, stream=sys.stderr)
 
     def work() -> dict[str, Any]:
+        from data_checks.gate import check_raw_data
         from recsys_core.datasets import get_dataset, pinned_digests
         from recsys_core.download import fetch_archive
-        from recsys_core.experiment import run_experiment
+        from recsys_core.pipeline import run_experiment
 
         spec = get_dataset(cfg.dataset)
         src = cfg.source or spec.url
         md5, size = pinned_digests(spec, src)
         archive = fetch_archive(src, cfg.cache_dir, expected_md5=md5, expected_size=size, offline=cfg.offline)
-        return run_experiment(archive.path, spec, split=cfg.split, model=cfg.model, seed=cfg.seed, k=cfg.k)
+        return run_experiment(
+            archive.path,
+            spec,
+            check_raw_data,  # the nightly run's data gate, so both judge the same data
+            split=cfg.split,
+            model=cfg.model,
+            seed=cfg.seed,
+            k=cfg.k,
+            reject_threshold=cfg.reject_threshold,
+            scale=cfg.scale,
+        )
 
     result = _guard(work)
     typer.echo(json.dumps(result, default=float))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +43,7 @@ OPTION_NAMES: dict[str, str] = {
     "gate_margin": "gate_margin",
     "refit_full": "refit_full",
     "refit_max_ratings": "refit_max_ratings",
+    "scale": "--scale",
 }
 
 
@@ -69,6 +70,9 @@ class NightlyConfig(BaseModel):
     gate_margin: float = Field(0.05, ge=0, le=1, description="Allowed relative drop against the champion.")
     refit_full: bool = Field(True, description="Retrain on all ratings before scoring.")
     refit_max_ratings: int | None = Field(25_000_000, ge=1, description="Skip the refit above this many ratings.")
+    scale: Literal["auto", "small", "large"] = Field(
+        "auto", description="Scale profile: auto (from the data's shape), small or large (recsys_core/scale.py)."
+    )
 
     @field_validator("dataset")
     @classmethod
@@ -159,6 +163,7 @@ class Settings(BaseSettings):
     shards: str | None = None
     dask_address: str | None = None
     retention: str | None = None
+    scale: str | None = None
 
 
 def absolute(path: Path, base: Path) -> Path:

@@ -35,3 +35,7 @@ class PublishError(RecsysError):
 
 class ManifestError(PublishError):
     """``_latest.json`` exists but cannot be read; the next run replaces it."""
+
+
+class QualityGateError(RecsysError):
+    """The new model is not good enough to replace the published table."""

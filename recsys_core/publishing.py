@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -153,18 +154,29 @@ def require_table_files(manifest: dict[str, Any], data_dir: Path) -> Path:
     return folder
 
 
-def sweep_stale_staging(data_dir: Path) -> list[str]:
-    """Remove staging folders left by killed runs; skipped while another run is publishing.
+STALE_STAGING_S = 24 * 3600
 
-    Staging folders exist only while their run holds the publish lock, so any staging folder
-    found while we hold it belongs to a run that died mid-publish.
+
+def is_stale_staging(data_dir: Path, staging: Path, now: float | None = None) -> bool:
+    """Staging whose run is gone or failed, or untouched for a day (a run killed mid-publish)."""
+    run_folder = Path(data_dir) / "runs" / staging.name.removeprefix("run_id=")
+    if not run_folder.is_dir() or (run_folder / "failure.json").is_file():
+        return True
+    return staging.stat().st_mtime < (now or time.time()) - STALE_STAGING_S
+
+
+def sweep_stale_staging(data_dir: Path) -> list[str]:
+    """Remove staging folders left by killed or failed runs; a running run's staging is kept.
+
+    Under the publish lock, so no run promotes a folder while it is being judged; skipped while
+    another run is publishing.
     """
     staging_root = recommendations_root(data_dir) / "_staging"
     if not staging_root.is_dir():
         return []
     try:
         with publish_lock(data_dir, wait=False):
-            stale = sorted(p.name for p in staging_root.iterdir())
+            stale = sorted(p.name for p in staging_root.iterdir() if is_stale_staging(data_dir, p))
             for name in stale:
                 target = staging_root / name
                 shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)

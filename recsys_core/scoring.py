@@ -461,3 +461,10 @@ def _run_tiles(
                 advance(pending.pop(0).result())
         for fut in pending:
             advance(fut.result())
+
+
+def threads_per_shard(n_shards: int, dask_address: str | None) -> int | None:
+    """Local shards share this machine's cores; on Dask each worker uses its own (None)."""
+    if dask_address:
+        return None
+    return max(1, choose_n_threads() // max(1, n_shards))

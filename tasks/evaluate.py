@@ -7,26 +7,21 @@ from typing import Any
 
 from prefect import task
 
+from recsys_core import pipeline
 from recsys_core.atomic import write_json_atomic
 from recsys_core.datasets import get_dataset
 from recsys_core.encoding import IdVocabulary
-from recsys_core.errors import RecsysError
-from recsys_core.evaluation import METRIC_KEYS, evaluate_baselines, evaluate_model
-from recsys_core.interactions import to_interactions
-from recsys_core.models.base import Recommender
+from recsys_core.errors import QualityGateError
+from recsys_core.evaluation import METRIC_KEYS
 from recsys_core.quality import decide_publish
 from recsys_core.splitting import Split
 from tasks.artifacts import fmt, logger, publish_markdown, publish_table
 from tasks.failure import remember_failed_stage
 
 
-class QualityGateError(RecsysError):
-    """The new model is not good enough to replace the published table."""
-
-
 @task(name="evaluate", on_failure=[remember_failed_stage])
 def evaluate_run(
-    model: Recommender,
+    trained: pipeline.Trained,
     split: Split,
     vocab: IdVocabulary,
     dataset: str,
@@ -35,12 +30,8 @@ def evaluate_run(
     previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate the model and the baselines on the same split; write metrics.json."""
-    spec = get_dataset(dataset)
-    train, test = to_interactions(split.train, vocab), to_interactions(split.test, vocab)
-    metrics = evaluate_model(model, train, test, k=k)
-    metrics["train_seconds"] = round(float(getattr(model, "train_seconds", 0.0)), 2)
-    baselines = evaluate_baselines(train, test, k=k, rating_min=spec.rating_min, rating_max=spec.rating_max)
-    result = {"model": model.label, "split": split.name, "metrics": metrics, "baselines": baselines}
+    result = pipeline.evaluate(trained, split, vocab, get_dataset(dataset), k=k)
+    model, metrics, baselines = trained.model, result["metrics"], result["baselines"]
     write_json_atomic(run_folder / "metrics.json", result)
     rows = [{"model": model.label, **{m: fmt(metrics.get(m)) for m in METRIC_KEYS}}]
     rows += [{"model": f"baseline: {n}", **{m: fmt(b.get(m)) for m in METRIC_KEYS}} for n, b in baselines.items()]

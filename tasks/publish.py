@@ -1,43 +1,87 @@
-"""Stage 10: write the table to staging, validate it, promote it, replace _latest.json."""
+"""Stage 10: stage the table, check it with its suite, commit it (inside a Prefect transaction).
+
+The flow wraps the three tasks in ``transaction()``: when the check (or the commit) fails, the
+staging task's rollback hook removes the staged folder, and readers never saw any of it.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from prefect import task
+from prefect.transactions import Transaction, get_transaction
 
 from data_checks.published import check_recommendations, raise_if_invalid
 from recsys_core.download import FetchedArchive
 from recsys_core.encoding import IdVocabulary
-from recsys_core.evaluation import METRIC_KEYS
 from recsys_core.failures import converts_storage_errors
-from recsys_core.fallback import build_fallback_table, find_catalogue_gaps
 from recsys_core.models.base import Recommender
-from recsys_core.publishing import (
-    build_table,
-    discard_staging,
-    promote,
-    publish_lock,
-    read_table,
-    run_partition,
-    staging_dir,
-    write_manifest,
-    write_part,
-)
+from recsys_core.publish_steps import StagedTable, commit_table, stage_table
+from recsys_core.publishing import read_table
 from recsys_core.runs import RunContext
-from recsys_core.schema import RECOMMENDATIONS_SCHEMA_VERSION
+from recsys_core.scale import ScaleProfile
 from recsys_core.scoring import TopN
 from recsys_core.serving.catalog import write_catalog
 from recsys_core.similarity import write_movie_embedding
 from tasks.artifacts import logger, publish_markdown
 from tasks.failure import remember_failed_stage
 
+STAGING_KEY = "staging"
+
+
+@task(name="stage-table", on_failure=[remember_failed_stage])
+@converts_storage_errors
+def stage_recommendations(
+    tops: list[TopN],
+    vocab: IdVocabulary,
+    movies: pd.DataFrame,
+    ratings: pd.DataFrame,
+    model: Recommender,
+    run: RunContext,
+    top_n: int,
+) -> StagedTable:
+    """``tops`` are the scoring shards in user order; each becomes ``part-<i>.parquet`` in staging."""
+    staged = stage_table(tops, vocab, movies, ratings, model, run, top_n)
+    txn = get_transaction()
+    if txn is not None:
+        txn.set(STAGING_KEY, str(staged.path))
+    if len(staged.gaps.exhausted_user_ids) or len(staged.gaps.unrated_movie_ids):
+        logger().info("catalogue gaps: %s", staged.gaps.counts())
+    return staged
+
+
+@stage_recommendations.on_rollback
+def discard_staged_table(txn: Transaction) -> None:
+    """Rollback: the staged folder of a table that failed its check (or its commit) goes."""
+    import shutil
+
+    path = txn.get(STAGING_KEY, None)
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@task(name="check-table", on_failure=[remember_failed_stage])
+def check_staged_table(staged: StagedTable, ratings: pd.DataFrame, vocab: IdVocabulary, top_n: int) -> str:
+    """The published-table suite on what was staged; raising rolls the staging back."""
+    report = check_recommendations(
+        read_table(staged.path),
+        ratings[["user_id", "movie_id"]],
+        top_n=top_n,
+        n_users=vocab.n_users,
+        n_movies=vocab.n_movies,
+        n_catalogue=vocab.n_movies + len(staged.gaps.unrated_movie_ids),
+    )
+    raise_if_invalid(report, str(staged.path))
+    return report.to_markdown()
+
 
 @task(name="publish", on_failure=[remember_failed_stage])
 @converts_storage_errors
 def publish_recommendations(
-    tops: list[TopN],
+    staged: StagedTable,
+    checks: str,
     vocab: IdVocabulary,
     movies: pd.DataFrame,
     ratings: pd.DataFrame,
@@ -47,65 +91,28 @@ def publish_recommendations(
     top_n: int,
     evaluation: dict[str, Any],
     archive: FetchedArchive,
+    scale: ScaleProfile | None = None,
 ) -> dict[str, Any]:
-    """Everything before the final rename happens in staging; failure removes staging only.
-
-    ``tops`` are the scoring shards in user order; each becomes ``part-<i>.parquet``.
-    """
+    """Serving files first (movie embedding, catalogue), then the table and manifest become visible."""
     write_movie_embedding(run.folder, model, vocab)  # `recsys similar` reads it without TensorFlow
-    gaps = find_catalogue_gaps(ratings, movies, vocab)
-    if len(gaps.exhausted_user_ids) or len(gaps.unrated_movie_ids):
-        logger().info("catalogue gaps: %s", gaps.counts())
-    with publish_lock(run.data_dir):
-        staging = staging_dir(run.data_dir, run.run_id)
-        discard_staging(run.data_dir, run.run_id)
-        try:
-            for part, top in enumerate(tops):  # one Parquet file per scoring shard
-                table = build_table(top, vocab, movies, model, run_id=run.run_id, generated_at=run.started_at)
-                write_part(table, staging, part)
-            fallback = build_fallback_table(
-                gaps, ratings, movies, top_n, run_id=run.run_id, generated_at=run.started_at
-            )
-            if len(fallback):  # users with every rated movie seen: a list over never-rated movies
-                write_part(fallback, staging, len(tops))
-            written = read_table(staging)
-            report = check_recommendations(
-                written,
-                ratings[["user_id", "movie_id"]],
-                top_n=top_n,
-                n_users=vocab.n_users,
-                n_movies=vocab.n_movies,
-                n_catalogue=vocab.n_movies + len(gaps.unrated_movie_ids),
-            )
-            raise_if_invalid(report, str(staging))
-            final = promote(staging, run_partition(run.data_dir, run.run_id, run.started_at))
-        except BaseException:
-            discard_staging(run.data_dir, run.run_id)
-            raise
-        metrics = evaluation["metrics"]
-        manifest = {
-            "run_id": run.run_id,
+    write_catalog(run.folder, movies, ratings)  # titles, years, genres, counts for the API
+    manifest = commit_table(
+        staged,
+        run,
+        {
             "dataset": dataset,
-            "model": model.label,
+            "model_label": model.label,
             "top_n": top_n,
-            "path": str(final.resolve()),
-            "rows": len(written),
-            "users": int(written["user_id"].nunique()),
-            "generated_at": run.started_at.isoformat(),
-            "metrics": {key: metrics.get(key) for key in (*METRIC_KEYS, "k")},
-            "split": evaluation["split"],
-            "baselines": {n: {m: b.get(m) for m in METRIC_KEYS} for n, b in evaluation["baselines"].items()},
-            "schema_version": RECOMMENDATIONS_SCHEMA_VERSION,
+            "evaluation": evaluation,
             "archive_sha256": archive.sha256,
-            "run_folder": str(run.folder.resolve()),
-            "catalogue_gaps": gaps.counts(),
-        }
-        write_catalog(run.folder, movies, ratings)  # titles, years, genres, counts for the API
-        write_manifest(run.data_dir, manifest)
+            "scale": scale.summary() if scale is not None else None,
+        },
+    )
+    final = Path(manifest["path"])
     publish_markdown(
         "published-table",
         f"## Published {manifest['rows']:,} rows for {manifest['users']:,} users\n\n"
-        f"- table: `{final}`\n- model: `{model.label}`\n- run: `{run.run_id}`\n\n" + report.to_markdown(),
+        f"- table: `{final}`\n- model: `{model.label}`\n- run: `{run.run_id}`\n\n" + checks,
         "Where the new table is and its checks",
     )
     logger().info("published %s rows to %s", f"{manifest['rows']:,}", final)

@@ -1,7 +1,6 @@
-"""Stage 9: top-N of every user over every movie they have not rated, in parallel shards.
+"""Stage 9 tasks: the scorer and seen mask, and one shard of users' top-N.
 
-Users are split into shards; each shard is one mapped task run, so shards run on the
-flow's task runner: threads locally, or an existing Dask cluster (``dask_address``).
+The sub-flow that maps shards over a task runner is ``flows/scoring.py``.
 """
 
 from __future__ import annotations
@@ -11,15 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from prefect import flow, task, unmapped
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect import task
 
 from recsys_core.encoding import IdVocabulary
 from recsys_core.interactions import to_interactions
 from recsys_core.models.base import Recommender
 from recsys_core.scorers import to_portable_scorer
-from recsys_core.scoring import TopN, choose_n_threads, recommend_top_n, shard_users
+from recsys_core.scoring import TopN, recommend_top_n
 from tasks.artifacts import logger
 from tasks.failure import remember_failed_stage
 
@@ -34,23 +31,6 @@ def score_shard(
     )
 
 
-@flow(name="score-users")
-def score_in_shards(
-    scorer: Any, seen: sp.csr_matrix, top_n: int, n_shards: int, memory_budget_mb: int, threads_per_shard: int | None
-) -> list[TopN]:
-    """Map ``score_shard`` over the shards and gather them in shard order."""
-    shards = shard_users(seen.shape[0], n_shards)
-    progress_id = create_progress_artifact(
-        progress=0.0, description=f"scoring {seen.shape[0]:,} users in {n_shards} shard(s)"
-    )
-    futures = score_shard.map(unmapped(scorer), unmapped(seen), shards, top_n, memory_budget_mb, threads_per_shard)
-    results: list[TopN] = []
-    for i, future in enumerate(futures):
-        results.append(future.result())
-        update_progress_artifact(progress_id, progress=100.0 * (i + 1) / len(futures))
-    return results
-
-
 @task(name="prepare-scoring", on_failure=[remember_failed_stage])
 def prepare_scoring(model: Recommender, ratings: pd.DataFrame, vocab: IdVocabulary) -> tuple[Any, sp.csr_matrix]:
     """Seen movies come from every cleaned rating, so no one is offered what they rated."""
@@ -62,19 +42,3 @@ def prepare_scoring(model: Recommender, ratings: pd.DataFrame, vocab: IdVocabula
         f"{seen.nnz:,}",
     )
     return to_portable_scorer(model), seen
-
-
-def threads_per_shard(n_shards: int, dask_address: str | None) -> int | None:
-    """Local shards share this machine's cores; on Dask each worker uses its own (None)."""
-    if dask_address:
-        return None
-    return max(1, choose_n_threads() // max(1, n_shards))
-
-
-def score_task_runner(dask_address: str | None, n_shards: int) -> Any:
-    """Threads locally; prefect-dask's DaskTaskRunner against an existing cluster."""
-    if dask_address:
-        from prefect_dask import DaskTaskRunner
-
-        return DaskTaskRunner(address=dask_address)
-    return ThreadPoolTaskRunner(max_workers=max(1, n_shards))

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pandas as pd
 from prefect import task
 
+from recsys_core import pipeline
 from recsys_core.readers import Release
-from recsys_core.splitting import Split, make_split
+from recsys_core.splitting import Split
 from tasks.artifacts import logger
 from tasks.failure import remember_failed_stage
 
 
 @task(name="split", on_failure=[remember_failed_stage])
 def split_ratings(ratings: pd.DataFrame, release: Release, name: str, seed: int, test_fraction: float = 0.2) -> Split:
-    split = make_split(ratings, name, folds=release.folds, test_fraction=test_fraction, seed=seed)
+    split = pipeline.split_ratings(ratings, release, name, seed, test_fraction)
     logger().info("split %s: %s train, %s test", name, f"{len(split.train):,}", f"{len(split.test):,}")
     return split

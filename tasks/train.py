@@ -1,4 +1,4 @@
-"""Stage 7: train the chosen model (seeded, early stopping on a validation slice)."""
+"""Stage 7: the scale profile, then the chosen model (seeded, early stopping on a validation slice)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,40 @@ from pathlib import Path
 import pandas as pd
 from prefect import task
 
+from recsys_core import pipeline
+from recsys_core.config import NightlyConfig
 from recsys_core.datasets import get_dataset
 from recsys_core.encoding import IdVocabulary
 from recsys_core.failures import converts_storage_errors
-from recsys_core.models import DEFAULT_MODEL
-from recsys_core.models.base import Recommender
-from recsys_core.training import fit_model
-from tasks.artifacts import logger
+from recsys_core.model_names import DEFAULT_MODEL
+from recsys_core.scale import ScaleProfile
+from tasks.artifacts import logger, publish_markdown
 from tasks.failure import remember_failed_stage
 
-__all__ = ["DEFAULT_MODEL", "decide_refit", "train_model"]
+__all__ = ["DEFAULT_MODEL", "choose_scale_profile", "train_model"]
+
+
+@task(name="choose-scale", on_failure=[remember_failed_stage])
+def choose_scale_profile(ratings: pd.DataFrame, vocab: IdVocabulary, cfg: NightlyConfig) -> ScaleProfile:
+    """Every size-dependent choice of this run, made once and shown (models never look at sizes)."""
+    profile = pipeline.decide_scale(
+        ratings, vocab, forced=cfg.scale, refit_full=cfg.refit_full, refit_max_ratings=cfg.refit_max_ratings
+    )
+    logger().info("scale profile %s (%s): %s", profile.name, profile.reason, profile.summary())
+    if cfg.refit_full and not profile.refit:
+        logger().warning(
+            "refit on all ratings: skipped, %s ratings > refit_max_ratings=%s; publishing the candidate "
+            "trained on the split's train part",
+            f"{len(ratings):,}",
+            f"{cfg.refit_max_ratings:,}",
+        )
+    rows = "\n".join(f"| {k} | `{v}` |" for k, v in profile.summary().items())
+    publish_markdown(
+        "scale-profile",
+        f"## Scale profile: {profile.name}\n\n{profile.reason}\n\n| setting | value |\n| --- | --- |\n{rows}",
+        "Size-dependent settings of this run",
+    )
+    return profile
 
 
 @task(name="train", on_failure=[remember_failed_stage])
@@ -28,50 +52,26 @@ def train_model(
     model_name: str,
     dataset: str,
     seed: int,
+    scale: ScaleProfile,
     save_to: Path | None = None,
     work_dir: Path | None = None,
-) -> Recommender:
+) -> pipeline.Trained:
     """Fit on ``ratings``; with ``save_to`` the model is saved there for serving and audits.
 
-    ``work_dir`` (the run folder) receives the Parquet training pairs that large pair models
-    stream through tf.data; they are deleted after the fit."""
-    spec = get_dataset(dataset)
-    model, seconds = fit_model(
-        model_name,
-        ratings,
-        vocab,
-        movies=movies,
-        rating_min=spec.rating_min,
-        rating_max=spec.rating_max,
-        seed=seed,
-        work_dir=work_dir,
+    ``work_dir`` (the run folder) receives the Parquet training pairs that streamed pair models
+    read through tf.data; they are deleted after the fit."""
+    trained = pipeline.train(
+        model_name, ratings, vocab, spec=get_dataset(dataset), scale=scale, movies=movies, seed=seed, work_dir=work_dir
     )
-    model.train_seconds = seconds
     if save_to is not None:
-        model.save(save_to)
+        trained.model.save(save_to)
         vocab.save(save_to / "vocabulary.json")
-    epochs = {k: len(v) for k, v in model.history.items()}
-    logger().info("trained %s in %.1f s on %s ratings (history %s)", model.label, seconds, f"{len(ratings):,}", epochs)
-    return model
-
-
-@task(name="decide-refit", on_failure=[remember_failed_stage])
-def decide_refit(n_ratings: int, refit_full: bool, refit_max_ratings: int | None) -> bool:
-    """Refit on all ratings unless disabled or the release is larger than ``refit_max_ratings``.
-
-    Training twice at ml-25m size does not fit the nightly budget on this machine; above the
-    limit the candidate (trained on the split's train part) is published. Scoring still masks
-    every rating as seen, so nobody is offered a movie they rated.
-    """
-    if not refit_full:
-        logger().info("refit on all ratings: off (refit_full=False); publishing the candidate")
-        return False
-    if refit_max_ratings is not None and n_ratings > refit_max_ratings:
-        logger().warning(
-            "refit on all ratings: skipped, %s ratings > refit_max_ratings=%s; publishing the candidate "
-            "trained on the split's train part",
-            f"{n_ratings:,}",
-            f"{refit_max_ratings:,}",
-        )
-        return False
-    return True
+    epochs = {k: len(v) for k, v in trained.model.history.items()}
+    logger().info(
+        "trained %s in %.1f s on %s ratings (history %s)",
+        trained.model.label,
+        trained.seconds,
+        f"{len(ratings):,}",
+        epochs,
+    )
+    return trained

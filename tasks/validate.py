@@ -8,6 +8,7 @@ from prefect import task
 
 from data_checks.gate import GateResult, check_raw_data, check_top_n_fits
 from data_checks.runner import render_reports_html
+from recsys_core import pipeline
 from recsys_core.atomic import write_bytes_atomic
 from recsys_core.datasets import get_dataset
 from recsys_core.failures import converts_storage_errors
@@ -25,14 +26,8 @@ def validate_release(
     spec = get_dataset(dataset)
     if top_n is not None:
         check_top_n_fits(top_n, release.movies, dataset)
-    result = check_raw_data(
-        release.ratings,
-        release.movies,
-        rating_values=spec.rating_values,
-        reject_threshold=reject_threshold,
-        dataset=dataset,
-        malformed=release.malformed,
-        docs_dir=run_folder / "data_docs",
+    result = pipeline.gate_release(
+        release, spec, check_raw_data, reject_threshold=reject_threshold, docs_dir=run_folder / "data_docs"
     )
     run_folder.mkdir(parents=True, exist_ok=True)
     if len(result.rejects):

@@ -52,7 +52,8 @@ class Blend(Recommender):
     def _create(self, spec: dict[str, Any]) -> Recommender:
         from recsys_core.models import create_model
 
-        params = dict(spec.get("params", {}))
+        # the scale profile's settings per member family (recsys_core/scale.py), then the spec's own
+        params = {**self.params.get("member_params", {}).get(spec["name"], {}), **spec.get("params", {})}
         if spec["name"] == "autorec":
             params["input_with_validation"] = False
         model = create_model(

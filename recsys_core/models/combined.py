@@ -23,33 +23,8 @@ RANKER_DIR, RATER_DIR = "ranker", "rater"
 # training time (and 4x on ml-latest-small); the nightly flow trains the default every run,
 # so EASE ranks.
 DEFAULT_RANKER, DEFAULT_RATER = "ease", "blend"
-# Large releases (ml-10m and up): the blend's AutoRec needs a dense users x movies matrix and
-# its per-pair members train at batch 512, so the default rater becomes one biased MF with
-# per-example L2, a batch scaled with the data, and pairs streamed from Parquet.
-SCALE_RATER = "biased_mf"
-LARGE_RATINGS = 5_000_000
-
-
-def is_large(n_users: int, n_movies: int, n_ratings: int) -> bool:
-    """True where the small-data rater would refuse (dense matrix) or train too slowly."""
-    from recsys_core.models.interaction_utils import MAX_DENSE_CELLS
-
-    return n_users * n_movies > MAX_DENSE_CELLS or n_ratings > LARGE_RATINGS
-
-
-def scale_rater_params(n_ratings: int) -> dict[str, Any]:
-    """Biased-MF settings for a large release: batch ~ n/400 (512..65,536), Adam step sqrt-scaled."""
-    batch = int(np.clip(2 ** round(np.log2(max(1, n_ratings) / 400)), 512, 65_536))
-    return {
-        "dim": 32,
-        "per_example_l2": True,
-        "l2": 0.03,
-        "l2_bias": 0.005,
-        "batch_size": batch,
-        "learning_rate": float(min(1e-2, 2e-3 * np.sqrt(batch / 512))),
-        "epochs": 10,
-        "patience": 1,
-    }
+# The rater for large releases (biased MF, streamed) comes from the run's scale profile
+# (recsys_core/scale.py) as ``rater``/``rater_params``; this model never looks at data size.
 
 
 class Combined(Recommender):
@@ -61,7 +36,6 @@ class Combined(Recommender):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        self._auto_rater = "rater" not in self.params  # chosen from the data size in fit
         self.params.setdefault("ranker", DEFAULT_RANKER)
         self.params.setdefault("rater", DEFAULT_RATER)
         self.ranker = self._create(self.params["ranker"], self.params.get("ranker_params", {}))
@@ -93,25 +67,8 @@ class Combined(Recommender):
         for part in (self.ranker, self.rater):
             part.set_work_dir(directory)
 
-    def _choose_rater(self, train: Interactions) -> None:
-        """Default rater by data size; the choice lands in params, so load() rebuilds it."""
-        large = is_large(train.n_users, train.n_movies, len(train))
-        name, params = (SCALE_RATER, scale_rater_params(len(train))) if large else (DEFAULT_RATER, {})
-        self.params["scale"] = "large" if large else "small"
-        if name == self.params["rater"] and params == self.params.get("rater_params", {}):
-            return
-        self.params["rater"], self.params["rater_params"] = name, params
-        if not params:
-            self.params.pop("rater_params", None)
-        self.rater = self._create(name, params)
-        if self.rater.uses_item_features and self.item_features is not None:
-            self.rater.set_item_features(self.item_features)
-        self.rater.set_work_dir(self.work_dir)
-
     def fit(self, train: Interactions, validation: Interactions | None = None) -> Combined:
         self.n_users, self.n_movies = train.n_users, train.n_movies
-        if self._auto_rater:
-            self._choose_rater(train)
         self.ranker.fit(train, validation)
         self.rater.fit(train, validation)
         self.history = {f"ranker_{k}": v for k, v in self.ranker.history.items()}

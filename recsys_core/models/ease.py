@@ -29,8 +29,6 @@ MAX_MOVIES = 5_000  # movies covered by B (most rated first); the inverse is O(M
 # Above these sizes (ml-25m scale) dense per-user matrices no longer fit: lambda is chosen on a
 # seeded sample of validation users, and scoring multiplies the sparse rows by B per block
 # instead of exposing dense user factors (162k x 5,000 floats, and a 5,000-wide matmul).
-VALIDATION_CELLS = 100_000_000
-FACTOR_CELLS = 50_000_000
 
 
 def invert_spd(matrix: np.ndarray) -> np.ndarray:
@@ -43,7 +41,7 @@ def invert_spd(matrix: np.ndarray) -> np.ndarray:
     return np.triu(inverse) + np.triu(inverse, 1).T
 
 
-def gram_matrix(rows: sp.csr_matrix, *, dense_above: int = FACTOR_CELLS, block_rows: int = 16_384) -> np.ndarray:
+def gram_matrix(rows: sp.csr_matrix, *, blocked: bool = False, block_rows: int = 16_384) -> np.ndarray:
     """X^T X (float64, dense) of binary user rows; computed once per matrix, reused per lambda.
 
     Large matrices go through dense float32 blocks and BLAS (both cores): scipy's sparse
@@ -51,7 +49,7 @@ def gram_matrix(rows: sp.csr_matrix, *, dense_above: int = FACTOR_CELLS, block_r
     are integers below 2^24, so float32 accumulation is exact and both paths agree.
     """
     n_rows, n_cols = rows.shape
-    if n_rows * n_cols <= dense_above:
+    if not blocked:
         return (rows.T @ rows).toarray().astype(np.float64)
     gram = np.zeros((n_cols, n_cols), np.float32)
     for start in range(0, n_rows, block_rows):
@@ -60,9 +58,9 @@ def gram_matrix(rows: sp.csr_matrix, *, dense_above: int = FACTOR_CELLS, block_r
     return gram.astype(np.float64)
 
 
-def solve_ease(rows: sp.csr_matrix | np.ndarray, lam: float) -> np.ndarray:
+def solve_ease(rows: sp.csr_matrix | np.ndarray, lam: float, *, blocked: bool = False) -> np.ndarray:
     """The EASE weight matrix (float32, zero diagonal) for binary user rows (or their Gram)."""
-    gram = np.array(rows, dtype=np.float64) if isinstance(rows, np.ndarray) else gram_matrix(rows)
+    gram = np.array(rows, dtype=np.float64) if isinstance(rows, np.ndarray) else gram_matrix(rows, blocked=blocked)
     gram[np.diag_indices_from(gram)] += lam
     p = invert_spd(gram)
     b = -p / np.diag(p)
@@ -85,9 +83,10 @@ class EASE(Recommender):
         self.history = {"lambda": grid, "val_ndcg": []}
         self.lam = grid[len(grid) // 2]
         self._b_train = None
+        blocked = bool(self.params.get("blocked_gram", False))  # large profile: dense float32 blocks + BLAS
         if validation is not None and len(validation) and len(grid) > 1:
             k = int(self.params.get("k", 10))
-            gram = gram_matrix(seen[:, self._active])
+            gram = gram_matrix(seen[:, self._active], blocked=blocked)
             for lam in grid:
                 b = solve_ease(gram, lam)
                 ndcg = self._validation_ndcg(seen, b, validation, k)
@@ -95,18 +94,18 @@ class EASE(Recommender):
                     self.lam, self._b_train = lam, b
                 self.history["val_ndcg"].append(ndcg)
         if self._b_train is None:
-            self._b_train = solve_ease(seen[:, self._active], self.lam)
+            self._b_train = solve_ease(seen[:, self._active], self.lam, blocked=blocked)
         self._rows = union_interactions(train, validation).to_csr()
-        self._b = solve_ease(self._rows[:, self._active], self.lam)
+        self._b = solve_ease(self._rows[:, self._active], self.lam, blocked=blocked)
         return self
 
     def _validation_ndcg(self, seen: sp.csr_matrix, b: np.ndarray, validation: Interactions, k: int) -> float:
-        """Validation NDCG@k; on large releases over a seeded sample of the validation users."""
+        """Validation NDCG@k; over a seeded sample of ``validation_users`` users when the scale profile sets it."""
         users = np.unique(validation.user_idx)
-        cap = max(1_000, int(self.params.get("validation_cells", VALIDATION_CELLS)) // max(1, self.n_movies))
-        if len(users) <= cap:
+        cap = self.params.get("validation_users")
+        if cap is None or len(users) <= int(cap):
             return validation_ndcg(self._scatter(seen, b), seen, validation, k)
-        sample = np.sort(np.random.default_rng(self.seed).choice(users, size=cap, replace=False))
+        sample = np.sort(np.random.default_rng(self.seed).choice(users, size=int(cap), replace=False))
         position = np.full(self.n_users, -1, np.int64)
         position[sample] = np.arange(len(sample))
         keep = position[validation.user_idx] >= 0
@@ -137,8 +136,8 @@ class EASE(Recommender):
         return self._scatter(self._rows[np.asarray(user_idx)], self._b)
 
     def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
-        if self.n_users * len(self._active) > int(self.params.get("factor_cells", FACTOR_CELLS)):
-            return None  # score_users: sparse rows @ B per block, no dense user factors
+        if not self.params.get("dense_factors", True):
+            return None  # large profile: score_users multiplies sparse rows by B per block instead
         movies = np.zeros((self.n_movies, len(self._active)), np.float32)
         movies[self._active] = self._b.T
         return self._rows[:, self._active].toarray().astype(np.float32), movies

@@ -55,7 +55,7 @@ class PairNetModel(Recommender):
         self.n_users, self.n_movies = train.n_users, train.n_movies
         self.mu = float(train.rating.mean())
         self.net = self._build(train.n_users, train.n_movies)
-        if should_stream(len(train), self.params):
+        if should_stream(self.params):
             self.history = fit_streamed(
                 self,
                 self.net,

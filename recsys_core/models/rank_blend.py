@@ -56,7 +56,8 @@ class RankBlend(Recommender):
             rating_min=self.rating_min,
             rating_max=self.rating_max,
             seed=self.seed + int(spec.get("seed_offset", 0)),
-            **spec.get("params", {}),
+            # the scale profile's settings per member family (recsys_core/scale.py), then the spec's own
+            **{**self.params.get("member_params", {}).get(spec["name"], {}), **spec.get("params", {})},
         )
         if not hasattr(model, "validation_scores"):
             raise ModelError(f"rank_blend: member {spec['name']!r} has no validation_scores(rows).")

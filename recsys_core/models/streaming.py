@@ -21,7 +21,6 @@ from recsys_core.interactions import Interactions
 
 PAIRS_FILE = "train_pairs.parquet"
 ROW_GROUP_ROWS = 1_000_000
-STREAM_MIN_RATINGS = 2_000_000  # below this, in-memory arrays are faster and simpler
 
 # (user_idx, movie_idx, rating) -> (Keras inputs, targets)
 Transform = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[dict[str, np.ndarray], np.ndarray]]
@@ -86,9 +85,6 @@ def pairs_dataset(path: Path, batch_size: int, seed: int, transform: Transform) 
     return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
 
 
-def should_stream(n_ratings: int, params: dict[str, Any]) -> bool:
-    """Stream from Parquet at scale (or when asked); small data trains from arrays."""
-    flag = params.get("stream")
-    if flag is not None:
-        return bool(flag)
-    return n_ratings >= int(params.get("stream_min_ratings", STREAM_MIN_RATINGS))
+def should_stream(params: dict[str, Any]) -> bool:
+    """Stream from Parquet when the scale profile says so (``stream``); in-memory arrays otherwise."""
+    return bool(params.get("stream", False))

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from recsys_core.interactions import Interactions
-from recsys_core.models import combined as combined_module
 from recsys_core.models import create_model, load_model
 from recsys_core.models.streaming import iter_pair_batches, pairs_dataset, should_stream, write_pairs_parquet
+from recsys_core.scale import choose_scale, large_rater_params, model_params
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -56,11 +56,12 @@ def test_pairs_dataset_yields_typed_batches(tmp_path: Path) -> None:
     assert x["user"].dtype.name == "int32" and y.dtype.name == "float32"
 
 
-def test_should_stream_by_size_or_flag() -> None:
-    assert not should_stream(1_000, {})
-    assert should_stream(10, {"stream": True})
-    assert should_stream(5_000_000, {})
-    assert not should_stream(5_000_000, {"stream": False})
+def test_streaming_is_the_profiles_choice_not_the_data_size() -> None:
+    assert not should_stream({})
+    assert should_stream({"stream": True})
+    assert not should_stream({"stream": False})
+    assert choose_scale(5_000_001, 162_541, 59_047).stream_training
+    assert not choose_scale(1_000_000, 6_040, 3_706).stream_training
 
 
 def test_streamed_biased_mf_learns_saves_loads_and_cleans_up(tmp_path: Path) -> None:
@@ -95,22 +96,23 @@ def test_streamed_pair_net_model_fits() -> None:
 
 
 def test_scale_params_grow_with_data() -> None:
-    small, big = combined_module.scale_rater_params(1_000_000), combined_module.scale_rater_params(25_000_000)
+    small, big = large_rater_params(1_000_000), large_rater_params(25_000_000)
     assert 512 <= small["batch_size"] < big["batch_size"] <= 65_536
     assert small["learning_rate"] <= big["learning_rate"] <= 1e-2
-    assert not combined_module.is_large(943, 1682, 100_000)
-    assert combined_module.is_large(162_541, 59_047, 25_000_000)
+    assert choose_scale(100_000, 943, 1682).name == "small"
+    assert choose_scale(25_000_000, 162_541, 59_047).name == "large"
+    assert choose_scale(4_000_000, 100_000, 10_000).name == "large"  # 1e9 cells: no dense matrix
+    assert "cells" in choose_scale(4_000_000, 100_000, 10_000).reason
 
 
-def test_combined_picks_the_scalable_rater_on_large_data_and_reloads_it(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(combined_module, "LARGE_RATINGS", 10)  # tiny data counts as large
-    monkeypatch.setattr(
-        combined_module,
-        "scale_rater_params",
-        lambda n: {"dim": 4, "epochs": 2, "batch_size": 64, "per_example_l2": True, "stream": True},
-    )
+def test_combined_takes_the_scalable_rater_from_a_large_profile_and_reloads_it(tmp_path: Path) -> None:
     train, val = split(tiny_interactions())
-    model = create_model("combined", seed=0, ranker_params={"lambdas": [10.0]})
+    profile = choose_scale(len(train), train.n_users, train.n_movies, forced="large")
+    params = model_params(profile, "combined")
+    assert params["rater"] == "biased_mf" and params["rater_params"]["stream"] is True
+    params["rater_params"].update(dim=4, epochs=2, batch_size=64)  # tiny and quick
+    params["ranker_params"]["lambdas"] = [10.0]
+    model = create_model("combined", seed=0, **params)
     model.set_work_dir(tmp_path)
     model.fit(train, val)
     assert model.params["rater"] == "biased_mf" and model.params["scale"] == "large"
@@ -124,7 +126,9 @@ def test_combined_picks_the_scalable_rater_on_large_data_and_reloads_it(tmp_path
 def test_ease_large_paths_match_the_small_ones() -> None:
     train, val = split(tiny_interactions(n_users=60))
     small = create_model("ease", seed=0, lambdas=[1.0, 10.0]).fit(train, val)
-    large = create_model("ease", seed=0, lambdas=[1.0, 10.0], validation_cells=1, factor_cells=1).fit(train, val)
+    profile = choose_scale(len(train), train.n_users, train.n_movies, forced="large")
+    large_params = {**model_params(profile, "ease"), "validation_users": 5}  # sample 5 of 60 users
+    large = create_model("ease", seed=0, lambdas=[1.0, 10.0], **large_params).fit(train, val)
     assert small.factors() is not None and large.factors() is None
     users = np.arange(train.n_users)
     if large.lam == small.lam:
@@ -134,4 +138,13 @@ def test_ease_large_paths_match_the_small_ones() -> None:
 
 @pytest.mark.parametrize("n_ratings", [100_000, 1_000_000])
 def test_small_releases_keep_the_blend(n_ratings: int) -> None:
-    assert not combined_module.is_large(6_040, 3_706, n_ratings)
+    profile = choose_scale(n_ratings, 6_040, 3_706)
+    assert profile.name == "small" and model_params(profile, "combined")["rater"] == "blend"
+    assert model_params(profile, "ease")["validation_users"] is None
+
+
+def test_forced_profile_and_refit_limit() -> None:
+    assert choose_scale(100_000, 943, 1682, forced="large").name == "large"
+    assert not choose_scale(30_000_000, 10, 10, refit_max_ratings=25_000_000).refit
+    assert choose_scale(30_000_000, 10, 10, refit_max_ratings=None).refit
+    assert not choose_scale(10, 10, 10, refit_full=False).refit

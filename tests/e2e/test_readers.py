@@ -1,7 +1,7 @@
 """Downstream readers and publish faults, with real processes and the real publish task.
 
-Each publish runs ``tasks.publish.publish_recommendations.fn`` (staging, Great Expectations
-check, atomic rename, manifest replace, publish lock) on a small table scored by a bias
+Each publish runs the flow's publish tasks ``stage-table``, ``check-table`` and ``publish``
+(staging, Great Expectations check, atomic rename, manifest replace, publish lock) on a small table scored by a bias
 baseline; only its Prefect artifact and logger calls are swapped for plain ones. Publishers
 and readers run as separate processes, as downstream programs and concurrent runs would.
 
@@ -56,7 +56,7 @@ print(json.dumps({"reads": reads, "runs": sorted(seen), "problems": problems[:5]
 """
 
 
-def publish_args(data_dir: Path, top_n: int) -> tuple:
+def publish_args(data_dir: Path, top_n: int) -> dict[str, Any]:
     """Inputs of the publish task: a bias baseline's top-N on synthetic ratings (no TensorFlow)."""
     import numpy as np
     import pandas as pd
@@ -79,7 +79,29 @@ def publish_args(data_dir: Path, top_n: int) -> tuple:
         path=data_dir / "none.zip", source="test", md5="", sha256="0" * 64, size=0, from_cache=True
     )
     evaluation = {"metrics": {"rmse": 1.0, "k": 10}, "split": "random", "baselines": {}}
-    return [top], vocab, movies, ratings, model, start_run(data_dir), "ml-100k", top_n, evaluation, archive
+    return {
+        "tops": [top],
+        "vocab": vocab,
+        "movies": movies,
+        "ratings": ratings,
+        "model": model,
+        "run": start_run(data_dir),
+        "top_n": top_n,
+        "dataset": "ml-100k",
+        "evaluation": evaluation,
+        "archive": archive,
+    }
+
+
+def publish_steps(args: dict[str, Any]) -> dict[str, Any]:
+    """The flow's three publish tasks in order: stage, check, commit."""
+    import tasks.publish as publish
+
+    staging_keys = ("tops", "vocab", "movies", "ratings", "model", "run", "top_n")
+    staged = publish.stage_recommendations.fn(**{k: args[k] for k in staging_keys})
+    checks = publish.check_staged_table.fn(staged, args["ratings"], args["vocab"], args["top_n"])
+    rest = {k: v for k, v in args.items() if k != "tops"}
+    return publish.publish_recommendations.fn(staged, checks, **rest)
 
 
 def publish_once(data_dir: Path, top_n: int, mode: str = "normal") -> dict[str, Any]:
@@ -88,10 +110,11 @@ def publish_once(data_dir: Path, top_n: int, mode: str = "normal") -> dict[str, 
     import logging
     import signal
 
+    import recsys_core.publish_steps as steps
     import tasks.publish as publish
 
     events: dict[str, float] = {}
-    real_lock, real_promote = publish.publish_lock, publish.promote
+    real_lock, real_promote = steps.publish_lock, steps.promote
 
     @contextlib.contextmanager
     def timed_lock(*a: Any, **k: Any):
@@ -107,14 +130,11 @@ def publish_once(data_dir: Path, top_n: int, mode: str = "normal") -> dict[str, 
         os.kill(os.getpid(), signal.SIGKILL)
         return real_promote(staging, final)
 
-    swaps = {
-        "publish_markdown": lambda *a, **k: None,
-        "logger": lambda: logging.getLogger("test-publisher"),
-        "publish_lock": timed_lock,
-        **({"promote": killing_promote} if mode == "kill" else {}),
-    }
-    with mock.patch.multiple(publish, **swaps):  # restored afterwards: other tests use the real module
-        manifest = publish.publish_recommendations.fn(*publish_args(data_dir, top_n))
+    quiet = {"publish_markdown": lambda *a, **k: None, "logger": lambda: logging.getLogger("test-publisher")}
+    faults = {"publish_lock": timed_lock, **({"promote": killing_promote} if mode == "kill" else {})}
+    # restored afterwards: other tests use the real modules
+    with mock.patch.multiple(publish, **quiet), mock.patch.multiple(steps, **faults):
+        manifest = publish_steps(publish_args(data_dir, top_n))
     return {"run_id": manifest["run_id"], "rows": manifest["rows"], **events}
 
 

@@ -126,3 +126,18 @@ def test_quality_gate_failure_keeps_the_previous_table(published):
             refit_full=False,
         )
     assert _tree_digest(data_dir) == before
+
+
+def test_flow_parameters_default_to_the_config_defaults():
+    """The flow's parameters are NightlyConfig's fields with NightlyConfig's defaults (no drift)."""
+    import inspect
+
+    from recsys_core.config import NightlyConfig
+
+    signature = inspect.signature(nightly_recommendations.fn)
+    renamed = {"n_shards": "shards"}
+    for name, parameter in signature.parameters.items():
+        field = NightlyConfig.model_fields[renamed.get(name, name)]
+        default = field.default if not isinstance(field.default, Path) else str(field.default)
+        assert parameter.default == default, name
+    assert {renamed.get(n, n) for n in signature.parameters} == set(NightlyConfig.model_fields)

@@ -124,3 +124,27 @@ def test_failed_run_cleans_up_and_says_why_in_the_ui(tmp_path, archive):
     artifacts = flow_artifacts(flow_run_id)
     assert "failure" in artifacts, artifacts.keys()
     assert "`quality-gate`" in artifacts["failure"] and "unchanged" in artifacts["failure"]
+
+
+def test_a_table_failing_its_check_is_rolled_back(tmp_path, archive, monkeypatch):
+    """The publish transaction: check-table fails -> the staged folder goes, readers see nothing new."""
+    import tasks.publish as publish
+    from recsys_core.errors import PublishError
+
+    data_dir = tmp_path / "data"
+    first = nightly_recommendations(source=str(archive), data_dir=str(data_dir), **FAST)
+    before = (data_dir / "recommendations" / "_latest.json").read_bytes()
+
+    def broken_check(report, path):
+        assert Path(path).is_dir() and any(Path(path).glob("part-*.parquet"))  # it was staged
+        raise PublishError(f"The new recommendation table at {path} failed its checks (simulated).")
+
+    monkeypatch.setattr(publish, "raise_if_invalid", broken_check)
+    state = nightly_recommendations(source=str(archive), data_dir=str(data_dir), **FAST, return_state=True)
+    assert state.is_failed()
+    assert (data_dir / "recommendations" / "_latest.json").read_bytes() == before
+    staging_root = data_dir / "recommendations" / "_staging"
+    assert not staging_root.exists() or not list(staging_root.iterdir())
+    [failed] = [p for p in (data_dir / "runs").iterdir() if (p / FAILURE_FILE).is_file()]
+    assert json.loads((failed / FAILURE_FILE).read_text())["stage"] == "check-table"
+    assert read_latest(data_dir)[0]["run_id"] == first["run_id"]

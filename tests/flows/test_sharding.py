@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from flows.nightly import nightly_recommendations
+from flows.scoring import score_in_shards, score_task_runner
 from recsys_core.encoding import fit_vocabulary
 from recsys_core.interactions import to_interactions
 from recsys_core.publishing import read_latest
 from recsys_core.scorers import to_portable_scorer
 from recsys_core.scoring import concat_top_n, recommend_top_n
-from tasks.score import score_in_shards, score_task_runner
 from tests.builders import synth_ratings
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]

@@ -1,0 +1,191 @@
+"""The pipeline in plain Python: prepare -> train/evaluate -> score.
+
+The nightly flow's tasks, `recsys evaluate` and the benchmarks call these functions, so a
+model is trained and judged the same way everywhere. The data gate (Great Expectations, in
+``data_checks``) is passed in as a function: the library itself never imports it.
+
+    prepare:   read the release, gate it, merge titles and average duplicates, encode ids,
+               choose the scale profile
+    train:     fit a registry model with the profile's settings, timed
+    evaluate:  the model and the baselines on the same split
+    score:     every user x every unseen movie, top-N (``scoring.recommend_top_n``)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recsys_core.cleaning import clean_ratings
+from recsys_core.datasets import DatasetSpec
+from recsys_core.encoding import IdVocabulary, fit_vocabulary
+from recsys_core.evaluation import evaluate_baselines, evaluate_model
+from recsys_core.interactions import to_interactions
+from recsys_core.models import create_model
+from recsys_core.models.base import Recommender
+from recsys_core.readers import Release, read_release
+from recsys_core.scale import ScaleProfile, choose_scale, model_params
+from recsys_core.splitting import Split, holdout_validation, make_split
+
+log = logging.getLogger(__name__)
+
+# data_checks.gate.check_raw_data: (ratings, movies, **options) -> object with .ratings, .movies
+Gate = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A fitted model and what its fit measured."""
+
+    model: Recommender
+    seconds: float
+    n_ratings: int
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Clean, encoded data ready to split and train on, with the run's scale profile."""
+
+    release: Release
+    gated: Any
+    ratings: pd.DataFrame
+    vocab: IdVocabulary
+    scale: ScaleProfile
+
+
+def gate_release(release: Release, spec: DatasetSpec, gate: Gate, *, reject_threshold: float, **options: Any) -> Any:
+    """The raw-data contract: contract breaks raise, bad rows are quarantined by ``gate``."""
+    return gate(
+        release.ratings,
+        release.movies,
+        rating_values=spec.rating_values,
+        reject_threshold=reject_threshold,
+        dataset=spec.name,
+        malformed=release.malformed,
+        **options,
+    )
+
+
+def merge_and_average(ratings: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
+    """Titles joined, duplicate (user, movie) ratings averaged, the latest timestamp kept."""
+    return clean_ratings(ratings, movies)
+
+
+def decide_scale(
+    ratings: pd.DataFrame,
+    vocab: IdVocabulary,
+    *,
+    forced: str = "auto",
+    refit_full: bool = True,
+    refit_max_ratings: int | None = 25_000_000,
+) -> ScaleProfile:
+    """The run's scale profile, from the shape of the cleaned ratings (logged by the caller)."""
+    return choose_scale(
+        len(ratings),
+        vocab.n_users,
+        vocab.n_movies,
+        forced=forced,
+        refit_full=refit_full,
+        refit_max_ratings=refit_max_ratings,
+    )
+
+
+def prepare(
+    archive: Path,
+    spec: DatasetSpec,
+    gate: Gate,
+    *,
+    reject_threshold: float = 0.01,
+    scale: str = "auto",
+    docs_dir: Path | None = None,
+) -> Prepared:
+    """Everything before the split, as the nightly flow does it."""
+    release = read_release(archive, spec.layout)
+    gated = gate_release(release, spec, gate, reject_threshold=reject_threshold, docs_dir=docs_dir)
+    ratings = merge_and_average(gated.ratings, gated.movies)
+    vocab = fit_vocabulary(ratings)
+    return Prepared(release, gated, ratings, vocab, decide_scale(ratings, vocab, forced=scale))
+
+
+def split_ratings(ratings: pd.DataFrame, release: Release, name: str, seed: int, test_fraction: float = 0.2) -> Split:
+    return make_split(ratings, name, folds=release.folds, test_fraction=test_fraction, seed=seed)
+
+
+def train(
+    name: str,
+    ratings: pd.DataFrame,
+    vocab: IdVocabulary,
+    *,
+    spec: DatasetSpec,
+    scale: ScaleProfile,
+    movies: pd.DataFrame | None = None,
+    seed: int = 0,
+    validation_fraction: float = 0.05,
+    params: dict[str, Any] | None = None,
+    work_dir: Path | None = None,
+) -> Trained:
+    """Fit ``name`` on ``ratings``; early stopping uses a slice cut from these ratings only.
+
+    The scale profile's settings for this model are its parameters (recorded in model.json,
+    ``scale_profile`` holds the whole profile); ``params`` override them. ``work_dir`` (the run
+    folder) receives the Parquet pairs that streamed pair models read through tf.data.
+    """
+    settings = {**model_params(scale, name), "scale_profile": scale.summary(), **(params or {})}
+    model = create_model(name, rating_min=spec.rating_min, rating_max=spec.rating_max, seed=seed, **settings)
+    model.set_work_dir(work_dir)
+    if model.uses_item_features:
+        from recsys_core.features import build_item_features
+
+        if movies is None:
+            raise ValueError(f"model {name} needs the movies table for its item features")
+        model.set_item_features(build_item_features(movies, vocab))
+    fit_part, val_part = holdout_validation(ratings, validation_fraction, seed=seed)
+    start = time.perf_counter()
+    model.fit(to_interactions(fit_part, vocab), to_interactions(val_part, vocab) if len(val_part) else None)
+    seconds = time.perf_counter() - start
+    log.info("trained %s on %s ratings in %.1f s (scale %s)", model.label, f"{len(fit_part):,}", seconds, scale.name)
+    return Trained(model, seconds, len(ratings))
+
+
+def evaluate(trained: Trained, split: Split, vocab: IdVocabulary, spec: DatasetSpec, *, k: int = 10) -> dict[str, Any]:
+    """The model and the baselines on the same split: ``{"model", "split", "metrics", "baselines"}``."""
+    train_part, test_part = to_interactions(split.train, vocab), to_interactions(split.test, vocab)
+    metrics = evaluate_model(trained.model, train_part, test_part, k=k)
+    metrics["train_seconds"] = round(trained.seconds, 2)
+    baselines = evaluate_baselines(train_part, test_part, k=k, rating_min=spec.rating_min, rating_max=spec.rating_max)
+    return {"model": trained.model.label, "split": split.name, "metrics": metrics, "baselines": baselines}
+
+
+def run_experiment(
+    archive: Path,
+    spec: DatasetSpec,
+    gate: Gate,
+    *,
+    split: str,
+    model: str,
+    seed: int = 42,
+    k: int = 10,
+    reject_threshold: float = 0.01,
+    scale: str = "auto",
+) -> dict[str, Any]:
+    """`recsys evaluate`: the nightly preparation (data gate included), then train and evaluate once."""
+    data = prepare(archive, spec, gate, reject_threshold=reject_threshold, scale=scale)
+    parts = split_ratings(data.ratings, data.release, split, seed)
+    trained = train(model, parts.train, data.vocab, spec=spec, scale=data.scale, movies=data.gated.movies, seed=seed)
+    result = evaluate(trained, parts, data.vocab, spec, k=k)
+    return {
+        **result["metrics"],
+        "model": trained.model.label,
+        "split": split,
+        "dataset": spec.name,
+        "scale": data.scale.name,
+        "train_ratings": len(parts.train),
+        "test_ratings": len(parts.test),
+        "rejected_ratings": len(data.gated.rejects),
+    }
