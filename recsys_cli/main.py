@@ -64,6 +64,8 @@ def _prepare_environment() -> None:
 def _prepare_logging() -> None:
     _prepare_environment()
     logging.getLogger("recsys_core").setLevel(logging.DEBUG if state["debug"] else logging.INFO)
+    # Keras' tf.function retracing notices are advice for model authors, not for people running the flow.
+    logging.getLogger("tensorflow").setLevel(logging.DEBUG if state["debug"] else logging.ERROR)
 
 
 def _config(**flags: Any) -> Any:

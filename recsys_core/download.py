@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import httpx
+from filelock import FileLock, Timeout
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -247,31 +248,26 @@ def _accept(url: str, paths: _CachePaths, pins: dict, status: str) -> FetchedArc
 def cache_lock(cache_dir: Path) -> Iterator[None]:
     """One fetch per cache folder at a time, so two runs never write the same ``.part``.
 
-    An advisory ``flock`` on the folder itself: no lock file to leave behind, and the kernel
-    drops it if the holder dies. Where flock does not exist (Windows) this is a no-op.
+    A ``filelock`` lock file beside the cache folder (an OS lock: released if the holder dies),
+    so the cache itself holds only archives and their metadata.
     """
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(cache_dir, os.O_RDONLY)
     except OSError as exc:
         raise DownloadError(
             f"Cannot create or open the cache folder {cache_dir} ({exc}). Pass --data-dir with "
             "a writable folder, or --source with a local path to the archive."
         ) from exc
+    lock = FileLock(cache_dir.parent / f".{cache_dir.name}.lock")
     try:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            yield
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("Another run is fetching into %s; waiting for it to finish", cache_dir)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("Another run is fetching into %s; waiting for it to finish", cache_dir)
+        lock.acquire()
+    try:
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        lock.release()
 
 
 def _download(

@@ -11,7 +11,6 @@ sees the previous run or the new one, never a mix, and a failed run leaves both 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from filelock import FileLock, Timeout
 
 from recsys_core.atomic import write_json_atomic
 from recsys_core.encoding import IdVocabulary
@@ -207,13 +207,12 @@ def publish_lock(data_dir: Path, *, wait: bool = True) -> Iterator[None]:
     """One publisher at a time per data dir; a second run waits (or fails when wait=False)."""
     root = recommendations_root(data_dir)
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".publish.lock", "w") as fh:
-        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
-        try:
-            fcntl.flock(fh, flags)
-        except BlockingIOError:
-            raise PublishError(f"Another run is publishing into {root}; try again when it finishes.") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    lock = FileLock(root / ".publish.lock")
+    try:
+        lock.acquire(timeout=-1 if wait else 0)
+    except Timeout:
+        raise PublishError(f"Another run is publishing into {root}; try again when it finishes.") from None
+    try:
+        yield
+    finally:
+        lock.release()

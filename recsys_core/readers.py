@@ -551,20 +551,3 @@ def malformed_frame(rows: list[dict]) -> pd.DataFrame:
     for col in ("member", "reason", "text"):
         frame[col] = frame[col].astype("str")
     return frame
-
-
-def coerce_ratings(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Cast a string-typed ratings frame to canonical dtypes; bad values become nulls."""
-    out = pd.DataFrame(index=df.index)
-    for col in ("user_id", "movie_id", "timestamp"):
-        values = pd.to_numeric(df[col], errors="coerce")
-        out[col] = values.astype("Int64") if values.isna().any() else values.astype("int64")
-    out["rating"] = pd.to_numeric(df["rating"], errors="coerce").astype("float32")
-    if len(out) and out["rating"].isna().all():
-        raise DataContractError(f"{source}: no value in the rating column is numeric; check the file and separator.")
-    return out[list(RATINGS_DTYPES)].reset_index(drop=True)
-
-
-def ratings_dtype_ok(df: pd.DataFrame) -> bool:
-    """True when every ratings column has its canonical numpy dtype (no nullable leftovers)."""
-    return all(str(df[c].dtype) == t for c, t in RATINGS_DTYPES.items()) and not np.any(df.isna().to_numpy())

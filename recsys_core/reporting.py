@@ -10,7 +10,6 @@ canvas only: no pyplot, no display, no global state, safe in worker threads.
 from __future__ import annotations
 
 import base64
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,18 +256,6 @@ def render_markdown(report: RunReport) -> str:
     return "\n".join(out) + "\n"
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-_CSS = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .6rem;
-text-align:left}th{background:#f3f3f3}figure{margin:1rem 0}img{max-width:100%;border:1px solid #eee}
-code{background:#f6f6f6;padding:0 .2rem}"""
-
-
 def inline_png(path: Path) -> str:
     """A data URI, so report.html opens anywhere (mail, another machine, offline) with its plots."""
     try:
@@ -277,62 +264,34 @@ def inline_png(path: Path) -> str:
         return path.name
 
 
+def _template() -> Any:
+    """The Jinja2 template (autoescaped) in recsys_core/templates/report.html.j2."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("recsys_core", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env.filters["fmt"] = _fmt
+    env.filters["href"] = _href
+    return env.get_template("report.html.j2")
+
+
 def render_html(report: RunReport) -> str:
     """A self-contained static page: CSS and plots inlined, no network, no neighbouring files."""
-    e = html.escape
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>Run {e(report.run_id)}</title>"
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>Run <code>{e(report.run_id)}</code></h1>",
-        f"<p>{e(report.dataset)}, model <code>{e(report.model)}</code>, split <code>{e(report.split)}</code></p>",
-    ]
-    if report.table_path:
-        parts.append(
-            f"<p>Table: <code>{e(report.table_path)}</code><br>"
-            f"Manifest: <code>{e(str(report.manifest_path))}</code></p>"
-        )
-    for title, rel in report.plots.items():
-        src = inline_png(Path(report.run_folder) / rel) if report.run_folder else rel
-        parts.append(f"<figure><img src='{e(src)}' alt='{e(title)}'><figcaption>{e(title)}</figcaption></figure>")
-    parts += ["<h2>Data</h2>", _table(["what", "count"], [[k, v] for k, v in report.counts.items()])]
-    if report.reject_reasons:
-        parts.append(_table(["reject reason", "rows"], [[r, n] for r, n in report.reject_reasons.items()]))
-    if report.validation:
-        parts += [
-            "<h2>Validation</h2>",
-            _table(
-                ["suite", "rows", "result", "failed expectations"],
-                [
-                    [v["suite"], v["rows"], "passed" if v["success"] else "FAILED", ", ".join(v["failed"]) or "-"]
-                    for v in report.validation
-                ],
-            ),
-        ]
+    base = Path(report.run_folder) if report.run_folder else None
+    plots = [(title, inline_png(base / rel) if base else rel) for title, rel in report.plots.items()]
     names = _metric_names(report)
-    if names:
-        parts += [
-            "<h2>Metrics</h2>",
-            _table(["model", *names], [[label, *(m.get(n) for n in names)] for label, m in _metric_rows(report)]),
-        ]
-    if report.history:
-        parts += [
-            "<h2>Training history</h2>",
-            _table(["metric", "points", "first", "best", "last"], [list(r) for r in _history_summary(report.history)]),
-        ]
-    if report.timings:
-        parts += [
-            "<h2>Timings per stage</h2>",
-            _table(
-                ["stage", "seconds", "state"],
-                [[t["stage"], f"{float(t['seconds']):.1f}", t.get("state", "")] for t in report.timings],
-            ),
-        ]
-    if report.links:
-        items = "".join(f"<li>{e(n)}: <a href='{e(_href(t))}'>{e(t)}</a></li>" for n, t in report.links.items())
-        parts.append(f"<h2>Files</h2><ul>{items}</ul>")
-    parts += [f"<p><em>{e(n)}</em></p>" for n in report.notes]
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+    page = _template().render(
+        report=report,
+        plots=plots,
+        validation_rows=[
+            [v["suite"], v["rows"], "passed" if v["success"] else "FAILED", ", ".join(v["failed"]) or "-"]
+            for v in report.validation
+        ],
+        metric_names=names,
+        metric_rows=[[label, *(m.get(n) for n in names)] for label, m in _metric_rows(report)],
+        history_rows=[list(r) for r in _history_summary(report.history)],
+        timing_rows=[[t["stage"], f"{float(t['seconds']):.1f}", t.get("state", "")] for t in report.timings],
+    )
+    return page + "\n"
 
 
 def _href(target: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pyarrow as pa
 
 RATINGS_DTYPES: dict[str, str] = {
@@ -28,8 +27,3 @@ RECOMMENDATIONS_SCHEMA = pa.schema(
     ],
     metadata={"recsys.schema_version": RECOMMENDATIONS_SCHEMA_VERSION},
 )
-
-
-def empty_ratings() -> pd.DataFrame:
-    """A zero-row ratings frame with the canonical dtypes."""
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in RATINGS_DTYPES.items()})

@@ -94,12 +94,6 @@ def concat_top_n(parts: list[TopN]) -> TopN:
     )
 
 
-def mask_seen(scores: np.ndarray, seen_block: sp.csr_matrix) -> None:
-    """Set the scores of movies each user has already rated to -inf, in place."""
-    rows = np.repeat(np.arange(seen_block.shape[0]), np.diff(seen_block.indptr))
-    scores[rows, seen_block.indices] = -np.inf
-
-
 def select_top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and values of the n largest scores per row, best first; -1 / -inf pad.
 

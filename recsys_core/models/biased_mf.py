@@ -7,12 +7,11 @@ factors directly, so ranking every movie for a user is one matrix product.
 
 from __future__ import annotations
 
-import numpy as np
-
+from recsys_core.models.factor_tables import BiasedFactorTables, layer_weights
 from recsys_core.models.pair_net import PairNetModel, embedding
 
 
-class BiasedMF(PairNetModel):
+class BiasedMF(BiasedFactorTables, PairNetModel):
     name = "biased_mf"
     default_epochs = 40
     description = "Keras biased matrix factorisation (global mean, user/movie biases, L2), MSE."
@@ -46,22 +45,5 @@ class BiasedMF(PairNetModel):
 
     def _after_fit(self) -> None:
         """Keep the learned tables as numpy: predict and factors() need no Keras call."""
-        w = {layer.name: layer.get_weights()[0] for layer in self.net.layers if layer.get_weights()}
-        self._p, self._q = w["user_factors"], w["movie_factors"]
-        self._bu, self._bi = w["user_bias"][:, 0], w["movie_bias"][:, 0]
-
-    def predict(self, user_idx: np.ndarray, movie_idx: np.ndarray, chunk: int = 1_000_000) -> np.ndarray:
-        """Row-wise dot products in chunks: millions of test pairs stay within bounded memory."""
-        user_idx, movie_idx = np.asarray(user_idx), np.asarray(movie_idx)
-        dots = np.empty(len(user_idx), np.float32)
-        for start in range(0, len(user_idx), chunk):
-            u, m = user_idx[start : start + chunk], movie_idx[start : start + chunk]
-            dots[start : start + chunk] = np.einsum("ij,ij->i", self._p[u], self._q[m])
-        return self.clip(self.mu + self._bu[user_idx] + self._bi[movie_idx] + dots)
-
-    def factors(self) -> tuple[np.ndarray, np.ndarray]:
-        ones_u = np.ones((self.n_users, 1), np.float32)
-        ones_m = np.ones((self.n_movies, 1), np.float32)
-        users = np.hstack([self._p, (self._bu + self.mu)[:, None], ones_u]).astype(np.float32)
-        movies = np.hstack([self._q, ones_m, self._bi[:, None]]).astype(np.float32)
-        return users, movies
+        w = layer_weights(self.net)
+        self.set_tables(w["user_factors"][0], w["movie_factors"][0], w["user_bias"][0][:, 0], w["movie_bias"][0][:, 0])

@@ -20,7 +20,7 @@ import numpy as np
 from recsys_core.errors import ModelError
 from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
-from recsys_core.models.members import load_members, save_members
+from recsys_core.models.ensemble import Ensemble, load_members, save_members
 
 DEFAULT_MEMBERS: list[dict[str, Any]] = [
     {"name": "autorec"},
@@ -37,9 +37,8 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, f
     return w, y_mean - float(x_mean @ w)
 
 
-class Blend(Recommender):
+class Blend(Ensemble):
     name = "blend"
-    uses_item_features = True  # forwarded to the members that use them
     description = "Ridge blend of rating models (default: AutoRec, dot_bias, hybrid MF), weights from validation."
 
     def __init__(self, **kwargs: Any):
@@ -49,40 +48,23 @@ class Blend(Recommender):
         self.weights = np.full(len(self.members), 1.0 / len(self.members))
         self.intercept = 0.0
 
-    def _create(self, spec: dict[str, Any]) -> Recommender:
-        from recsys_core.models import create_model
+    def parts(self) -> list[Recommender]:
+        return self.members
 
-        # the scale profile's settings per member family (recsys_core/scale.py), then the spec's own
-        params = {**self.params.get("member_params", {}).get(spec["name"], {}), **spec.get("params", {})}
+    def _create(self, spec: dict[str, Any]) -> Recommender:
+        params = dict(spec.get("params", {}))
         if spec["name"] == "autorec":
             params["input_with_validation"] = False
-        model = create_model(
-            spec["name"],
-            rating_min=self.rating_min,
-            rating_max=self.rating_max,
-            seed=self.seed + int(spec.get("seed_offset", 0)),
-            **params,
-        )
+        model = self.create_part(spec["name"], params, int(spec.get("seed_offset", 0)))
         if not model.predicts_ratings:
             raise ModelError(f"blend: member {spec['name']!r} does not predict ratings.")
         return model
-
-    def set_item_features(self, features: np.ndarray) -> None:
-        super().set_item_features(features)
-        for member in self.members:
-            if member.uses_item_features:
-                member.set_item_features(features)
-
-    def set_work_dir(self, directory: Path | None) -> None:
-        super().set_work_dir(directory)
-        for member in self.members:
-            member.set_work_dir(directory)
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> Blend:
         self.n_users, self.n_movies = train.n_users, train.n_movies
         for j, member in enumerate(self.members):
             member.fit(train, validation)
-            self.history.update({f"m{j}_{member.name}_{k}": v for k, v in member.history.items()})
+            self.collect_history(f"m{j}_{member.name}", member)
         if validation is not None and len(validation) >= 10 * len(self.members):
             x = self._member_predictions(validation.user_idx, validation.movie_idx)
             y = validation.rating.astype(np.float64)

@@ -15,6 +15,8 @@ import numpy as np
 from recsys_core.errors import ModelError
 from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
+from recsys_core.models.ensemble import Ensemble
+from recsys_core.models.registry import load_model
 
 RANKER_DIR, RATER_DIR = "ranker", "rater"
 # Chosen on the validation slices of ml-100k (benchmarks/results/quality.md has the test
@@ -27,11 +29,10 @@ DEFAULT_RANKER, DEFAULT_RATER = "ease", "blend"
 # (recsys_core/scale.py) as ``rater``/``rater_params``; this model never looks at data size.
 
 
-class Combined(Recommender):
+class Combined(Ensemble):
     name = "combined"
     predicts_ratings = True
     ranks = True
-    uses_item_features = True  # forwarded to whichever part uses them
     description = "Ranks with one model (params.ranker) and predicts ratings with another (params.rater)."
 
     def __init__(self, **kwargs: Any):
@@ -49,30 +50,21 @@ class Combined(Recommender):
     def label(self) -> str:
         return f"{self.name}@v{self.version}({self.ranker.label}+{self.rater.label})"
 
-    def _create(self, name: str, params: dict[str, Any]) -> Recommender:
-        from recsys_core.models import create_model
+    def parts(self) -> list[Recommender]:
+        return [self.ranker, self.rater]
 
+    def _create(self, name: str, params: dict[str, Any]) -> Recommender:
         if name == self.name:
             raise ModelError("combined cannot contain another combined model.")
-        return create_model(name, rating_min=self.rating_min, rating_max=self.rating_max, seed=self.seed, **params)
-
-    def set_item_features(self, features: np.ndarray) -> None:
-        super().set_item_features(features)
-        for part in (self.ranker, self.rater):
-            if part.uses_item_features:
-                part.set_item_features(features)
-
-    def set_work_dir(self, directory: Path | None) -> None:
-        super().set_work_dir(directory)
-        for part in (self.ranker, self.rater):
-            part.set_work_dir(directory)
+        return self.create_part(name, params)
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> Combined:
         self.n_users, self.n_movies = train.n_users, train.n_movies
         self.ranker.fit(train, validation)
         self.rater.fit(train, validation)
-        self.history = {f"ranker_{k}": v for k, v in self.ranker.history.items()}
-        self.history.update({f"rater_{k}": v for k, v in self.rater.history.items()})
+        self.history = {}
+        self.collect_history("ranker", self.ranker)
+        self.collect_history("rater", self.rater)
         return self
 
     def predict(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:
@@ -89,7 +81,5 @@ class Combined(Recommender):
         self.rater.save(directory / RATER_DIR)
 
     def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
-        from recsys_core.models import load_model
-
         self.ranker = load_model(directory / RANKER_DIR)
         self.rater = load_model(directory / RATER_DIR)

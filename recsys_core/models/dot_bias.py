@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from recsys_core.models.factor_tables import layer_weights
 from recsys_core.models.pair_net import PairNetModel, embedding
 
 
@@ -50,7 +51,7 @@ class DotBias(PairNetModel):
         return model
 
     def _after_fit(self) -> None:
-        w = {layer.name: layer.get_weights() for layer in self.net.layers if layer.get_weights()}
+        w = layer_weights(self.net)
         self._p, self._q = w["user_factors"][0], w["movie_factors"][0]
         self._bu, self._bi = w["user_bias"][0][:, 0], w["movie_bias"][0][:, 0]
         self._scale, self._offset = float(w["offset"][0][0, 0]), float(w["offset"][1][0])

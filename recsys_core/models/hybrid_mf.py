@@ -14,10 +14,11 @@ import numpy as np
 
 from recsys_core.errors import ModelError
 from recsys_core.interactions import Interactions
+from recsys_core.models.factor_tables import BiasedFactorTables, layer_weights
 from recsys_core.models.pair_net import PairNetModel, embedding, l2
 
 
-class HybridMF(PairNetModel):
+class HybridMF(BiasedFactorTables, PairNetModel):
     name = "hybrid_mf"
     uses_item_features = True
     description = "Keras biased MF whose movie factors and bias add learned genre/year terms."
@@ -71,19 +72,11 @@ class HybridMF(PairNetModel):
         return model
 
     def _after_fit(self) -> None:
-        w = {layer.name: layer.get_weights() for layer in self.net.layers if layer.get_weights()}
-        self._p = w["user_factors"][0]
-        self._q = w["movie_factors"][0] + self.item_features @ w["feature_factors"][0]
-        self._bu = w["user_bias"][0][:, 0]
-        self._bi = w["movie_bias"][0][:, 0] + (self.item_features @ w["feature_bias"][0])[:, 0]
-
-    def predict(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:
-        dots = np.einsum("ij,ij->i", self._p[user_idx], self._q[movie_idx])
-        return self.clip(self.mu + self._bu[user_idx] + self._bi[movie_idx] + dots)
-
-    def factors(self) -> tuple[np.ndarray, np.ndarray]:
-        ones_u = np.ones((self.n_users, 1), np.float32)
-        ones_m = np.ones((self.n_movies, 1), np.float32)
-        users = np.hstack([self._p, (self._bu + self.mu)[:, None], ones_u])
-        movies = np.hstack([self._q, ones_m, self._bi[:, None]])
-        return users.astype(np.float32), movies.astype(np.float32)
+        """Fold the feature terms into the movie tables: inference is plain biased MF."""
+        w = layer_weights(self.net)
+        self.set_tables(
+            w["user_factors"][0],
+            w["movie_factors"][0] + self.item_features @ w["feature_factors"][0],
+            w["user_bias"][0][:, 0],
+            w["movie_bias"][0][:, 0] + (self.item_features @ w["feature_bias"][0])[:, 0],
+        )

@@ -18,8 +18,8 @@ import numpy as np
 from recsys_core.errors import ModelError
 from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
+from recsys_core.models.ensemble import Ensemble, load_members, save_members
 from recsys_core.models.interaction_utils import validation_ndcg
-from recsys_core.models.members import load_members, save_members
 
 DEFAULT_MEMBERS: list[dict[str, Any]] = [{"name": "ease"}, {"name": "mult_dae"}]
 
@@ -37,7 +37,7 @@ def simplex_grid(n: int, step: float) -> list[np.ndarray]:
     return [np.asarray(c, np.float64) / ticks for c in itertools.product(range(ticks + 1), repeat=n) if sum(c) == ticks]
 
 
-class RankBlend(Recommender):
+class RankBlend(Ensemble):
     name = "rank_blend"
     predicts_ratings = False
     description = "Weighted blend of per-user standardised implicit rankers (default EASE + Mult-DAE)."
@@ -48,17 +48,11 @@ class RankBlend(Recommender):
         self.members = [self._create(spec) for spec in self.params["members"]]
         self.weights = np.full(len(self.members), 1.0 / len(self.members))
 
-    def _create(self, spec: dict[str, Any]) -> Recommender:
-        from recsys_core.models import create_model
+    def parts(self) -> list[Recommender]:
+        return self.members
 
-        model = create_model(
-            spec["name"],
-            rating_min=self.rating_min,
-            rating_max=self.rating_max,
-            seed=self.seed + int(spec.get("seed_offset", 0)),
-            # the scale profile's settings per member family (recsys_core/scale.py), then the spec's own
-            **{**self.params.get("member_params", {}).get(spec["name"], {}), **spec.get("params", {})},
-        )
+    def _create(self, spec: dict[str, Any]) -> Recommender:
+        model = self.create_part(spec["name"], spec.get("params", {}), int(spec.get("seed_offset", 0)))
         if not hasattr(model, "validation_scores"):
             raise ModelError(f"rank_blend: member {spec['name']!r} has no validation_scores(rows).")
         return model
@@ -67,7 +61,7 @@ class RankBlend(Recommender):
         self.n_users, self.n_movies = train.n_users, train.n_movies
         for j, member in enumerate(self.members):
             member.fit(train, validation)
-            self.history.update({f"m{j}_{member.name}_{k}": v for k, v in member.history.items()})
+            self.collect_history(f"m{j}_{member.name}", member)
         if validation is not None and len(validation) and len(self.members) > 1:
             seen = train.to_csr()
             parts = [standardise_rows(m.validation_scores(seen)) for m in self.members]

@@ -249,3 +249,26 @@ def test_dense_models_refuse_huge_releases_with_advice() -> None:
     check_dense_size("mult_dae", 6040, 3706)  # ml-1m fits
     with pytest.raises(ModelError, match="biased_mf"):
         check_dense_size("mult_dae", 162_541, 59_047)  # ml-25m does not
+
+
+def test_model_names_match_the_registry_and_load_no_model_code():
+    """`--model` is validated from model_names without importing models (or TensorFlow)."""
+    import subprocess
+    import sys
+
+    from recsys_core.model_names import MODEL_NAMES
+    from recsys_core.models.registry import MODEL_PATHS
+
+    assert sorted(MODEL_NAMES) == sorted(MODEL_PATHS) == sorted(MODELS)
+    code = "import sys, recsys_core.models, recsys_core.config; print('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_every_ensemble_forwards_features_and_scratch_space_to_its_parts(tmp_path):
+    from recsys_core.models.ensemble import Ensemble
+
+    for name in ("blend", "rank_blend", "combined"):
+        model = create_model(name)
+        assert isinstance(model, Ensemble)
+        model.set_work_dir(tmp_path)
+        assert all(part.work_dir == tmp_path for part in model.parts()), name

@@ -106,7 +106,7 @@ def test_report_html_shows_every_plot_from_the_run_folder(tmp_path: Path) -> Non
     for src in parser.srcs:  # relative links resolve next to report.html: the page renders
         assert not Path(src).is_absolute() and is_png(html_path.parent / src)
     text = html_path.read_text()
-    assert "Timings per stage" in text and "1.2" in text and "href='validation.html'" in text
+    assert "Timings per stage" in text and "1.2" in text and 'href="validation.html"' in text
     assert (tmp_path / "t").as_uri() in text
 
 
