@@ -4,10 +4,10 @@
         [--requests 2000] [--seconds 30] [--work-dir DIR]
 
 The table is built directly with the project's own functions, not by a full nightly run
-(9.5 min on 2 cores): ratings drawn by ``recsys_core.synth`` (the generator behind
+(9.5 min on 2 cores): ratings drawn by ``recsys_core.data.synth`` (the generator behind
 ``recsys synth``: power-law popularity and activity, half stars), a real EASE fit (5,000
 covered movies, as the default ranker at this size), every user scored by
-``recsys_core.scoring.recommend_top_n`` and published with ``recsys_core.publishing``
+``recsys_core.serving.topn.recommend_top_n`` and published with ``recsys_core.publishing.table``
 (staging, promote, ``_latest.json``) plus ``catalog.parquet``. Then ``recsys api`` runs as its
 own process on 127.0.0.1 and bounded request loops (count and time) measure user lookups and
 visitor fold-in. Prints one JSON line and writes benchmarks/results/api.md.
@@ -41,8 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def draw_release(n_users: int, n_movies: int, n_ratings: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Canonical ratings and movies frames from the `recsys synth` generator, in memory."""
-    from recsys_core import synth
-    from recsys_core.readers import split_genres, split_title_year
+    from recsys_core.data import synth
+    from recsys_core.data.readers import split_genres, split_title_year
 
     world = synth._draw_world(n_users, n_movies, n_ratings, seed)
     starts = np.concatenate([[0], np.cumsum(world.counts)])
@@ -76,7 +76,7 @@ def draw_release(n_users: int, n_movies: int, n_ratings: int, seed: int = 0) -> 
 
 def build_published_table(data_dir: Path, n_users: int, n_movies: int, n_ratings: int) -> dict[str, Any]:
     """Draw, fit EASE, score every user and publish; returns the manifest and stage seconds."""
-    from recsys_core.encoding import fit_vocabulary
+    from recsys_core.prep.encoding import fit_vocabulary
     from tests.api.published import fit_model, publish_run
 
     timings: dict[str, float] = {}
@@ -270,7 +270,7 @@ Table: {summary["rows"]:,} rows for {summary["users"]:,} users, model `{summary[
 directly with the project's functions (not a full nightly run, 9.5 min here): {summary["n_ratings"] or "?":,}
 ratings drawn by the `recsys synth` generator ({args.users:,} users x {args.movies:,} movies),
 a real EASE fit (5,000 covered movies) {build.get("fit_ease", 0):.0f} s, every user scored by
-`recommend_top_n` and published with `recsys_core.publishing` {build.get("score_publish", 0):.0f} s.
+`recommend_top_n` and published with `recsys_core.publishing.table` {build.get("score_publish", 0):.0f} s.
 Server start to first 200 on /health: {summary["server_startup_s"]} s; idle RSS
 {summary["server_idle_rss_mb"]} MB.
 

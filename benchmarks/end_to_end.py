@@ -3,7 +3,7 @@
     python -m benchmarks.end_to_end --ratings 25000000 [--model NAME] [--shards 2]
         [--reference-ratings 1000000] [--work-dir DIR]
 
-Writes a synthetic archive in the ml-25m CSV layout (``recsys_core.synth``), runs
+Writes a synthetic archive in the ml-25m CSV layout (``recsys_core.data.synth``), runs
 ``nightly-recommendations`` on it in this process (Prefect's temporary local server), and
 reports wall seconds per stage (task runs, read back from the Prefect API as the UI shows
 them), total wall time and peak RSS. A smaller reference run (``--reference-ratings``) goes
@@ -49,7 +49,7 @@ def run_once(
 ) -> dict[str, Any]:
     """Synthesise, run the flow, collect stage timings; returns a result record."""
     from flows.nightly import nightly_recommendations
-    from recsys_core.synth import write_synthetic_release
+    from recsys_core.data.synth import write_synthetic_release
     from tasks.report import read_stage_timings
 
     users, movies = shape_for(n_ratings)

@@ -37,12 +37,12 @@ class FoldData:
 
 def load_folds(archive: Path, seed: int) -> tuple[dict[str, FoldData], Any]:
     """Read the release once and encode u1 and ua; also return the item features."""
-    from recsys_core.cleaning import clean_ratings
-    from recsys_core.encoding import fit_vocabulary
-    from recsys_core.features import build_item_features
-    from recsys_core.interactions import to_interactions
-    from recsys_core.readers import read_release
-    from recsys_core.splitting import holdout_validation, make_split
+    from recsys_core.data.readers import read_release
+    from recsys_core.prep.cleaning import clean_ratings
+    from recsys_core.prep.encoding import fit_vocabulary
+    from recsys_core.prep.features import build_item_features
+    from recsys_core.prep.interactions import to_interactions
+    from recsys_core.prep.splitting import holdout_validation, make_split
 
     release = read_release(archive, "ml-100k")
     ratings = clean_ratings(release.ratings, release.movies)
@@ -57,7 +57,7 @@ def load_folds(archive: Path, seed: int) -> tuple[dict[str, FoldData], Any]:
 
 def run_model(name: str, fold: FoldData, features: Any, seed: int) -> tuple[dict[str, Any], float]:
     """Fit on the fold (timed) and evaluate on its test file."""
-    from recsys_core.evaluation import evaluate_model
+    from recsys_core.evaluation.evaluate import evaluate_model
     from recsys_core.models import create_model
 
     model = create_model(name, seed=seed)

@@ -4,7 +4,7 @@
         [--seen-per-user 150] [--sample-users N] [--repeats 3]
 
 Inputs are random float32 factors and a seen matrix with MovieLens-like shape (lognormal
-user activity with a floor of 20, Zipf movie popularity; see recsys_core.synth). All three
+user activity with a floor of 20, Zipf movie popularity; see recsys_core.data.synth). All three
 scorers run in this process on the same inputs, repeats interleaved so that background load
 hits each alike; medians are reported. With ``--sample-users`` the timed runs score a seeded
 random sample of users and the seconds are extrapolated linearly to all users (``*_s`` keys,
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_core.scoring import choose_n_threads, recommend_top_n
-from recsys_core.synth import draw_pairs, draw_popularity, draw_user_counts
+from recsys_core.data.synth import draw_pairs, draw_popularity, draw_user_counts
+from recsys_core.serving.topn import choose_n_threads, recommend_top_n
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scoring.md"
 MACHINE = "2-core Intel Xeon (Sapphire Rapids, AVX-512) VM, 24 GB RAM, no GPU, shared with other jobs"
@@ -266,7 +266,7 @@ def write_results(record: dict[str, object], argv: list[str], path: Path = RESUL
         return None if not value else round(float(value) / ours_s, 2)  # type: ignore[arg-type]
 
     rows = [
-        ("recsys_core.scoring.recommend_top_n", record["ours_s"], per["ours"], 1.0),
+        ("recsys_core.serving.topn.recommend_top_n", record["ours_s"], per["ours"], 1.0),
         (
             f"implicit 0.7.3 recommend ({imp_label})",
             record["implicit_s"],

@@ -10,7 +10,7 @@ from prefect import flow
 from prefect.transactions import transaction
 
 from flows.scoring import score_in_shards, score_task_runner
-from recsys_core.scoring import threads_per_shard
+from recsys_core.serving.topn import threads_per_shard
 from tasks.clean import merge_and_average
 from tasks.download import download_archive
 from tasks.encode import encode_ids

@@ -13,7 +13,7 @@ from prefect import flow, unmapped
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from recsys_core.scoring import TopN, shard_users
+from recsys_core.serving.topn import TopN, shard_users
 from tasks.score import score_shard
 
 

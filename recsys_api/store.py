@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from recsys_core.encoding import IdVocabulary
-from recsys_core.publishing import MANIFEST, read_manifest, recommendations_root
+from recsys_core.prep.encoding import IdVocabulary
+from recsys_core.publishing.table import MANIFEST, read_manifest, recommendations_root
 from recsys_core.serving.catalog import fallback_catalog, popular_movie_ids, read_catalog
 from recsys_core.serving.foldin import EaseFoldIn, FoldIn, load_foldin
 from recsys_core.serving.neighbours import Neighbours, build_neighbours
+from recsys_core.serving.similarity import MOVIES_FILE
 from recsys_core.serving.user_index import UserIndex, build_user_index
-from recsys_core.similarity import MOVIES_FILE
 
 log = logging.getLogger("recsys_api")
 

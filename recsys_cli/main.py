@@ -300,8 +300,8 @@ def evaluate(
 
     def work() -> dict[str, Any]:
         from data_checks.gate import check_raw_data
-        from recsys_core.datasets import get_dataset, pinned_digests
-        from recsys_core.download import fetch_archive
+        from recsys_core.data.datasets import get_dataset, pinned_digests
+        from recsys_core.data.download import fetch_archive
         from recsys_core.pipeline import run_experiment
 
         spec = get_dataset(cfg.dataset)
@@ -327,7 +327,7 @@ def evaluate(
 def _latest_manifest(data_dir: Path) -> dict[str, Any]:
     """The manifest of the latest run whose table files exist, or a RecsysError saying what to do."""
     from recsys_core.errors import RecsysError
-    from recsys_core.publishing import read_manifest, require_table_files
+    from recsys_core.publishing.table import read_manifest, require_table_files
 
     manifest = read_manifest(data_dir)
     if manifest is None:
@@ -463,7 +463,7 @@ def runs(
     """List published runs (newest first) with their metrics; * marks the one _latest.json names."""
     root = _data_dir(data_dir)
     from recsys_core.errors import RecsysError
-    from recsys_core.retention import describe_published_runs
+    from recsys_core.publishing.retention import describe_published_runs
 
     problem: RecsysError | None = None
     try:  # an unreadable manifest or missing table must be said, but the run list still helps
@@ -526,8 +526,8 @@ def similar(
     _prepare_environment()
 
     def work() -> tuple[dict[str, Any], Any]:
-        from recsys_core.publishing import read_table
-        from recsys_core.similarity import similar_from_run
+        from recsys_core.publishing.table import read_table
+        from recsys_core.serving.similarity import similar_from_run
 
         manifest = _latest_manifest(root)
         folder = Path(manifest.get("run_folder") or root / "runs" / manifest["run_id"])
@@ -552,8 +552,8 @@ def synth(
     """Write a synthetic MovieLens-shaped archive (power-law popularity, half stars), streamed."""
 
     def work() -> Any:
+        from recsys_core.data.synth import write_synthetic_release
         from recsys_core.errors import RecsysError
-        from recsys_core.synth import write_synthetic_release
 
         try:
             return write_synthetic_release(out, users, movies, ratings, seed=seed)

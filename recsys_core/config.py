@@ -17,11 +17,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from recsys_core.datasets import DATASETS
-from recsys_core.download import is_url
+from recsys_core.data.datasets import DATASETS
+from recsys_core.data.download import is_url
 from recsys_core.errors import ConfigError
 from recsys_core.model_names import DEFAULT_MODEL, MODEL_NAMES
-from recsys_core.splitting import SPLITS
+from recsys_core.prep.splitting import SPLITS
 
 # How each field is spelled on the command line and in the environment, for error messages.
 OPTION_NAMES: dict[str, str] = {

@@ -22,16 +22,16 @@ from typing import Any
 
 import pandas as pd
 
-from recsys_core.cleaning import clean_ratings
-from recsys_core.datasets import DatasetSpec
-from recsys_core.encoding import IdVocabulary, fit_vocabulary
-from recsys_core.evaluation import evaluate_baselines, evaluate_model
-from recsys_core.interactions import to_interactions
+from recsys_core.data.datasets import DatasetSpec
+from recsys_core.data.readers import Release, read_release
+from recsys_core.evaluation.evaluate import evaluate_baselines, evaluate_model
 from recsys_core.models import create_model
 from recsys_core.models.base import Recommender
-from recsys_core.readers import Release, read_release
+from recsys_core.prep.cleaning import clean_ratings
+from recsys_core.prep.encoding import IdVocabulary, fit_vocabulary
+from recsys_core.prep.interactions import to_interactions
+from recsys_core.prep.splitting import Split, holdout_validation, make_split
 from recsys_core.scale import ScaleProfile, choose_scale, model_params
-from recsys_core.splitting import Split, holdout_validation, make_split
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def train(
     model = create_model(name, rating_min=spec.rating_min, rating_max=spec.rating_max, seed=seed, **settings)
     model.set_work_dir(work_dir)
     if model.uses_item_features:
-        from recsys_core.features import build_item_features
+        from recsys_core.prep.features import build_item_features
 
         if movies is None:
             raise ValueError(f"model {name} needs the movies table for its item features")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 from prefect import task
 
-from recsys_core.encoding import IdVocabulary, fit_vocabulary
-from recsys_core.failures import converts_storage_errors
+from recsys_core.prep.encoding import IdVocabulary, fit_vocabulary
+from recsys_core.runs.failures import converts_storage_errors
 from tasks.artifacts import logger
 from tasks.failure import remember_failed_stage
 

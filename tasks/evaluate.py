@@ -9,12 +9,12 @@ from prefect import task
 
 from recsys_core import pipeline
 from recsys_core.atomic import write_json_atomic
-from recsys_core.datasets import get_dataset
-from recsys_core.encoding import IdVocabulary
+from recsys_core.data.datasets import get_dataset
 from recsys_core.errors import QualityGateError
-from recsys_core.evaluation import METRIC_KEYS
-from recsys_core.quality import decide_publish
-from recsys_core.splitting import Split
+from recsys_core.evaluation.evaluate import METRIC_KEYS
+from recsys_core.evaluation.gate import decide_publish
+from recsys_core.prep.encoding import IdVocabulary
+from recsys_core.prep.splitting import Split
 from tasks.artifacts import fmt, logger, publish_markdown, publish_table
 from tasks.failure import remember_failed_stage
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from recsys_core.config import absolute
-from recsys_core.failures import discard_partial_outputs, find_run_folder, render_failure_markdown
+from recsys_core.runs.failures import discard_partial_outputs, find_run_folder, render_failure_markdown
 
-log = logging.getLogger("recsys_core.failures")
+log = logging.getLogger("recsys_core.runs.failures")
 PREFIX = "Flow run encountered an exception: "
 # flow run id -> name of the task that failed last. Filled by the tasks' own on_failure hook,
 # because the task's Failed state may reach the API after the flow's hook already runs.

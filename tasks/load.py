@@ -6,8 +6,8 @@ from pathlib import Path
 
 from prefect import task
 
-from recsys_core.datasets import get_dataset
-from recsys_core.readers import Release, read_release
+from recsys_core.data.datasets import get_dataset
+from recsys_core.data.readers import Release, read_release
 from tasks.artifacts import logger
 from tasks.failure import remember_failed_stage
 

@@ -14,17 +14,17 @@ from prefect import task
 from prefect.transactions import Transaction, get_transaction
 
 from data_checks.published import check_recommendations, raise_if_invalid
-from recsys_core.download import FetchedArchive
-from recsys_core.encoding import IdVocabulary
-from recsys_core.failures import converts_storage_errors
+from recsys_core.data.download import FetchedArchive
 from recsys_core.models.base import Recommender
-from recsys_core.publish_steps import StagedTable, commit_table, stage_table
-from recsys_core.publishing import read_table
-from recsys_core.runs import RunContext
+from recsys_core.prep.encoding import IdVocabulary
+from recsys_core.publishing.steps import StagedTable, commit_table, stage_table
+from recsys_core.publishing.table import read_table
+from recsys_core.runs.context import RunContext
+from recsys_core.runs.failures import converts_storage_errors
 from recsys_core.scale import ScaleProfile
-from recsys_core.scoring import TopN
 from recsys_core.serving.catalog import write_catalog
-from recsys_core.similarity import write_movie_embedding
+from recsys_core.serving.similarity import write_movie_embedding
+from recsys_core.serving.topn import TopN
 from tasks.artifacts import logger, publish_markdown
 from tasks.failure import remember_failed_stage
 

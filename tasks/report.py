@@ -10,20 +10,20 @@ from prefect import task
 from prefect.runtime import flow_run
 
 from data_checks.gate import GateResult
-from recsys_core.failures import converts_storage_errors
+from recsys_core.data.readers import Release
 from recsys_core.models.base import Recommender
-from recsys_core.publishing import MANIFEST, read_table, recommendations_root
-from recsys_core.readers import Release
-from recsys_core.reporting import (
+from recsys_core.prep.splitting import Split
+from recsys_core.publishing.table import MANIFEST, read_table, recommendations_root
+from recsys_core.runs.context import RunContext
+from recsys_core.runs.failures import converts_storage_errors
+from recsys_core.runs.report import (
     RunReport,
     collect_run_metrics,
     render_markdown,
     write_plots,
     write_report,
 )
-from recsys_core.runs import RunContext
-from recsys_core.similarity import MOVIES_FILE
-from recsys_core.splitting import Split
+from recsys_core.serving.similarity import MOVIES_FILE
 from tasks.artifacts import logger, publish_markdown
 from tasks.failure import remember_failed_stage
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prefect import task
 
-from recsys_core.retention import apply_retention
+from recsys_core.publishing.retention import apply_retention
 from tasks.artifacts import logger
 from tasks.failure import remember_failed_stage
 

@@ -10,9 +10,9 @@ from prefect.runtime import flow_run
 
 from recsys_core.config import NightlyConfig, build_config
 from recsys_core.errors import ManifestError
-from recsys_core.failures import converts_storage_errors, mark_run_folder
-from recsys_core.publishing import read_manifest, sweep_stale_staging
-from recsys_core.runs import RunContext, start_run
+from recsys_core.publishing.table import read_manifest, sweep_stale_staging
+from recsys_core.runs.context import RunContext, start_run
+from recsys_core.runs.failures import converts_storage_errors, mark_run_folder
 from tasks.artifacts import logger
 from tasks.failure import remember_failed_stage
 

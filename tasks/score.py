@@ -12,11 +12,11 @@ import pandas as pd
 import scipy.sparse as sp
 from prefect import task
 
-from recsys_core.encoding import IdVocabulary
-from recsys_core.interactions import to_interactions
 from recsys_core.models.base import Recommender
-from recsys_core.scorers import to_portable_scorer
-from recsys_core.scoring import TopN, recommend_top_n
+from recsys_core.prep.encoding import IdVocabulary
+from recsys_core.prep.interactions import to_interactions
+from recsys_core.serving.scorers import to_portable_scorer
+from recsys_core.serving.topn import TopN, recommend_top_n
 from tasks.artifacts import logger
 from tasks.failure import remember_failed_stage
 

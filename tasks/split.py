@@ -6,8 +6,8 @@ import pandas as pd
 from prefect import task
 
 from recsys_core import pipeline
-from recsys_core.readers import Release
-from recsys_core.splitting import Split
+from recsys_core.data.readers import Release
+from recsys_core.prep.splitting import Split
 from tasks.artifacts import logger
 from tasks.failure import remember_failed_stage
 

@@ -9,10 +9,10 @@ from prefect import task
 
 from recsys_core import pipeline
 from recsys_core.config import NightlyConfig
-from recsys_core.datasets import get_dataset
-from recsys_core.encoding import IdVocabulary
-from recsys_core.failures import converts_storage_errors
+from recsys_core.data.datasets import get_dataset
 from recsys_core.model_names import DEFAULT_MODEL
+from recsys_core.prep.encoding import IdVocabulary
+from recsys_core.runs.failures import converts_storage_errors
 from recsys_core.scale import ScaleProfile
 from tasks.artifacts import logger, publish_markdown
 from tasks.failure import remember_failed_stage

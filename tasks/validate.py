@@ -10,9 +10,9 @@ from data_checks.gate import GateResult, check_raw_data, check_top_n_fits
 from data_checks.runner import render_reports_html
 from recsys_core import pipeline
 from recsys_core.atomic import write_bytes_atomic
-from recsys_core.datasets import get_dataset
-from recsys_core.failures import converts_storage_errors
-from recsys_core.readers import Release
+from recsys_core.data.datasets import get_dataset
+from recsys_core.data.readers import Release
+from recsys_core.runs.failures import converts_storage_errors
 from tasks.artifacts import logger, publish_markdown
 from tasks.failure import remember_failed_stage
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from recsys_core.atomic import write_json_atomic
 from recsys_core.errors import ModelError
-from recsys_core.interactions import Interactions
+from recsys_core.prep.interactions import Interactions
 
 MODEL_FILE = "model.json"
 ITEM_FEATURES_FILE = "item_features.npy"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
+from recsys_core.prep.interactions import Interactions
 
 
 class _ArrayModel(Recommender):

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from recsys_core.errors import ModelError
-from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
 from recsys_core.models.ensemble import Ensemble, load_members, save_members
+from recsys_core.prep.interactions import Interactions
 
 DEFAULT_MEMBERS: list[dict[str, Any]] = [
     {"name": "autorec"},

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from recsys_core.errors import ModelError
-from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
 from recsys_core.models.ensemble import Ensemble
 from recsys_core.models.registry import load_model
+from recsys_core.prep.interactions import Interactions
 
 RANKER_DIR, RATER_DIR = "ranker", "rater"
 # Chosen on the validation slices of ml-100k (benchmarks/results/quality.md has the test

@@ -20,9 +20,9 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from recsys_core.errors import ModelError
-from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
 from recsys_core.models.interaction_utils import union_interactions, validation_ndcg
+from recsys_core.prep.interactions import Interactions
 
 DEFAULT_GRID = (100.0, 200.0, 400.0, 800.0, 1600.0)
 MAX_MOVIES = 5_000  # movies covered by B (most rated first); the inverse is O(MAX_MOVIES^3)

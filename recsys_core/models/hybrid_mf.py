@@ -1,7 +1,7 @@
 """Hybrid biased MF: collaborative factors plus genre and release-year features.
 
 r = mu + b_u + b_i + w . f_i + p_u . (q_i + E f_i), where f_i are the movie's side features
-(``recsys_core.features.build_item_features``). Rarely rated movies borrow strength from
+(``recsys_core.prep.features.build_item_features``). Rarely rated movies borrow strength from
 movies of the same genres and era through w and E. Folding E f_i and w . f_i into the movie
 factors and bias after training keeps ranking a single matrix product.
 """
@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from recsys_core.errors import ModelError
-from recsys_core.interactions import Interactions
 from recsys_core.models.factor_tables import BiasedFactorTables, layer_weights
 from recsys_core.models.pair_net import PairNetModel, embedding, l2
+from recsys_core.prep.interactions import Interactions
 
 
 class HybridMF(BiasedFactorTables, PairNetModel):

@@ -6,8 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_core.errors import ModelError
-from recsys_core.interactions import Interactions
-from recsys_core.metrics import ranking_metrics
+from recsys_core.evaluation.metrics import ranking_metrics
+from recsys_core.prep.interactions import Interactions
 
 
 def union_interactions(a: Interactions, b: Interactions | None) -> Interactions:

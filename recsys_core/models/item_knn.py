@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
 from recsys_core.models.baselines import BiasBaseline
 from recsys_core.models.interaction_utils import check_dense_size
+from recsys_core.prep.interactions import Interactions
 
 
 def pearson_baseline(residuals: sp.csr_matrix, shrinkage: float) -> np.ndarray:

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
 from recsys_core.models.keras_utils import seed_everything
+from recsys_core.prep.interactions import Interactions
 
 
 def shrunk_movie_means(train: Interactions, shrinkage: float) -> tuple[float, np.ndarray]:

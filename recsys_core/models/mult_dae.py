@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
 from recsys_core.models.interaction_utils import check_dense_size, union_interactions, validation_ndcg
 from recsys_core.models.keras_utils import (
@@ -28,6 +27,7 @@ from recsys_core.models.keras_utils import (
     seed_everything,
     validation_callback,
 )
+from recsys_core.prep.interactions import Interactions
 
 
 def multinomial_nll(y_true: Any, logits: Any) -> Any:

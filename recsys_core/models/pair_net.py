@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
 from recsys_core.models.keras_utils import (
     fit_keras,
@@ -25,6 +24,7 @@ from recsys_core.models.keras_utils import (
 )
 from recsys_core.models.pair_training import fit_streamed
 from recsys_core.models.streaming import should_stream
+from recsys_core.prep.interactions import Interactions
 
 
 class PairNetModel(Recommender):

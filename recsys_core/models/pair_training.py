@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from recsys_core.interactions import Interactions
 from recsys_core.models.base import Recommender
 from recsys_core.models.keras_utils import fit_keras_stream
 from recsys_core.models.streaming import Transform, pairs_dataset, write_pairs_parquet
+from recsys_core.prep.interactions import Interactions
 
 log = logging.getLogger(__name__)
 

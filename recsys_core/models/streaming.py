@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recsys_core.interactions import Interactions
+from recsys_core.prep.interactions import Interactions
 
 PAIRS_FILE = "train_pairs.parquet"
 ROW_GROUP_ROWS = 1_000_000

@@ -1,4 +1,5 @@
-"""Serving logic without HTTP: the per-run movie catalogue, the per-user table index, fold-in.
-
-``recsys_api`` wraps these in a FastAPI service; nothing here imports Prefect or a web stack.
+"""Stage 9 and serving: all-user top-N scoring in bounded blocks, portable scorers, similar
+movies, the fallback for users the model cannot serve, and the HTTP service's logic without HTTP
+(the per-run movie catalogue, the per-user table index, fold-in). ``recsys_api`` wraps the latter
+in FastAPI; nothing here imports Prefect or a web stack.
 """

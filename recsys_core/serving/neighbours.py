@@ -14,7 +14,7 @@ import numpy as np
 
 from recsys_core.models.base import Recommender
 from recsys_core.serving.foldin import EaseFoldIn, FoldIn
-from recsys_core.similarity import movie_embedding
+from recsys_core.serving.similarity import movie_embedding
 
 
 @dataclass(frozen=True)

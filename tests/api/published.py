@@ -12,13 +12,13 @@ from typing import Any
 
 import pandas as pd
 
-from recsys_core.encoding import IdVocabulary, fit_vocabulary
-from recsys_core.interactions import to_interactions
 from recsys_core.models import create_model
 from recsys_core.models.base import Recommender
-from recsys_core.publishing import build_table, promote, run_partition, staging_dir, write_manifest, write_part
-from recsys_core.scoring import recommend_top_n
+from recsys_core.prep.encoding import IdVocabulary, fit_vocabulary
+from recsys_core.prep.interactions import to_interactions
+from recsys_core.publishing.table import build_table, promote, run_partition, staging_dir, write_manifest, write_part
 from recsys_core.serving.catalog import write_catalog
+from recsys_core.serving.topn import recommend_top_n
 
 
 def fit_model(name: str, ratings: pd.DataFrame, vocab: IdVocabulary, **params: Any) -> Recommender:

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from recsys_api.app import create_app
-from recsys_core.publishing import read_table
+from recsys_core.publishing.table import read_table
 from recsys_core.serving.catalog import CATALOG_FILE
 from recsys_core.serving.foldin import FactorFoldIn
 from tests.api.conftest import N_MOVIES, RUN_A, TOP_N, publish_ease

@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from recsys_api.app import create_app
-from recsys_core.publishing import read_table
+from recsys_core.publishing.table import read_table
 from tests.api.conftest import RUN_A, RUN_B, publish_ease
 
 USERS = (1, 2, 3, 40, 999_999)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from recsys_cli.main import app
 from recsys_core.config import load_config
-from recsys_core.publishing import run_partition, write_manifest, write_part
+from recsys_core.publishing.table import run_partition, write_manifest, write_part
 
 runner = CliRunner()
 

@@ -61,12 +61,12 @@ def publish_args(data_dir: Path, top_n: int) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
-    from recsys_core.download import FetchedArchive
-    from recsys_core.encoding import fit_vocabulary
-    from recsys_core.interactions import to_interactions
+    from recsys_core.data.download import FetchedArchive
     from recsys_core.models.baselines import BiasBaseline
-    from recsys_core.runs import start_run
-    from recsys_core.scoring import recommend_top_n
+    from recsys_core.prep.encoding import fit_vocabulary
+    from recsys_core.prep.interactions import to_interactions
+    from recsys_core.runs.context import start_run
+    from recsys_core.serving.topn import recommend_top_n
     from tests.builders import synth_ratings
 
     ratings = synth_ratings().astype({"rating": "float32"})
@@ -110,7 +110,7 @@ def publish_once(data_dir: Path, top_n: int, mode: str = "normal") -> dict[str, 
     import logging
     import signal
 
-    import recsys_core.publish_steps as steps
+    import recsys_core.publishing.steps as steps
     import tasks.publish as publish
 
     events: dict[str, float] = {}
@@ -184,7 +184,7 @@ def test_reader_sees_old_or_new_table_never_a_mix(tmp_path: Path) -> None:
 
 
 def test_run_killed_during_publish_keeps_previous_table_and_next_run_succeeds(tmp_path: Path) -> None:
-    from recsys_core.publishing import read_latest, recommendations_root
+    from recsys_core.publishing.table import read_latest, recommendations_root
 
     data_dir = tmp_path / "data"
     first = publish_once(data_dir, 5)
@@ -209,7 +209,7 @@ def test_run_killed_during_publish_keeps_previous_table_and_next_run_succeeds(tm
 
 def test_two_runs_at_once_are_serialised_by_the_lock(tmp_path: Path) -> None:
     from recsys_core.errors import PublishError
-    from recsys_core.publishing import publish_lock, read_latest, read_table, recommendations_root
+    from recsys_core.publishing.table import publish_lock, read_latest, read_table, recommendations_root
 
     data_dir = tmp_path / "data"
     slow = start_publisher(data_dir, 4, "slow")

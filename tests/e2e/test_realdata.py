@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from flows.nightly import nightly_recommendations
-from recsys_core.publishing import read_latest
+from recsys_core.publishing.table import read_latest
 
 pytestmark = [pytest.mark.realdata, pytest.mark.flow, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 TOP_N = 10

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from recsys_core.publishing import read_latest
+from recsys_core.publishing.table import read_latest
 from tests.conftest import SHARED_DATASETS
 
 REPO = Path(__file__).resolve().parents[2]

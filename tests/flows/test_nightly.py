@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from flows.nightly import nightly_recommendations
 from recsys_cli.main import app
-from recsys_core.publishing import read_latest
+from recsys_core.publishing.table import read_latest
 from tests.builders import build_ml100k_zip, synth_ratings, zip_bytes
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]

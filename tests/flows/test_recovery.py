@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from flows.nightly import nightly_recommendations
 from recsys_cli.main import app
-from recsys_core.failures import FAILURE_FILE
-from recsys_core.publishing import read_latest, staging_dir
+from recsys_core.publishing.table import read_latest, staging_dir
+from recsys_core.runs.failures import FAILURE_FILE
 from tests.builders import build_ml100k_zip
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]

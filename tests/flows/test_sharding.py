@@ -10,11 +10,11 @@ import pytest
 
 from flows.nightly import nightly_recommendations
 from flows.scoring import score_in_shards, score_task_runner
-from recsys_core.encoding import fit_vocabulary
-from recsys_core.interactions import to_interactions
-from recsys_core.publishing import read_latest
-from recsys_core.scorers import to_portable_scorer
-from recsys_core.scoring import concat_top_n, recommend_top_n
+from recsys_core.prep.encoding import fit_vocabulary
+from recsys_core.prep.interactions import to_interactions
+from recsys_core.publishing.table import read_latest
+from recsys_core.serving.scorers import to_portable_scorer
+from recsys_core.serving.topn import concat_top_n, recommend_top_n
 from tests.builders import synth_ratings
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]

@@ -13,14 +13,14 @@ import pytest
 import tasks.report as report_task
 from data_checks.gate import GateResult
 from recsys_core.atomic import write_json_atomic
-from recsys_core.encoding import fit_vocabulary
-from recsys_core.interactions import to_interactions
+from recsys_core.data.readers import Release
 from recsys_core.models.baselines import BiasBaseline
-from recsys_core.publishing import build_table, promote, run_partition, staging_dir, write_manifest, write_part
-from recsys_core.readers import Release
-from recsys_core.runs import start_run
-from recsys_core.scoring import recommend_top_n
-from recsys_core.splitting import split_random
+from recsys_core.prep.encoding import fit_vocabulary
+from recsys_core.prep.interactions import to_interactions
+from recsys_core.prep.splitting import split_random
+from recsys_core.publishing.table import build_table, promote, run_partition, staging_dir, write_manifest, write_part
+from recsys_core.runs.context import start_run
+from recsys_core.serving.topn import recommend_top_n
 from tests.builders import synth_ratings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from recsys_core.runs import start_run
+from recsys_core.runs.context import start_run
 from tasks.clean import merge_and_average
 from tasks.download import download_archive
 from tasks.load import load_release
@@ -39,7 +39,7 @@ def test_validate_writes_rejects_parquet(tiny_ml100k, tmp_path):
 
 
 def test_champion_only_when_comparable(tmp_path):
-    from recsys_core.publishing import write_manifest
+    from recsys_core.publishing.table import write_manifest
 
     write_manifest(tmp_path, {"dataset": "ml-100k", "split": "u1", "metrics": {}})
     assert read_champion(tmp_path, "ml-100k", "u1") is not None

@@ -1,0 +1,112 @@
+"""The three steps of publishing a night: stage the table, (the caller checks it), commit it.
+
+The flow runs them as tasks inside a Prefect transaction: a failing check rolls the staging
+back, and only ``commit_table`` touches what readers see (one rename, one ``os.replace`` of the
+manifest, under the publish lock). Checking lives in ``data_checks``; this module never
+imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recsys_core.data.schema import RECOMMENDATIONS_SCHEMA_VERSION
+from recsys_core.evaluation.evaluate import METRIC_KEYS
+from recsys_core.models.base import Recommender
+from recsys_core.prep.encoding import IdVocabulary
+from recsys_core.publishing.table import (
+    build_table,
+    discard_staging,
+    promote,
+    publish_lock,
+    read_table,
+    run_partition,
+    staging_dir,
+    write_manifest,
+    write_part,
+)
+from recsys_core.runs.context import RunContext
+from recsys_core.serving.fallback import CatalogueGaps, build_fallback_table, find_catalogue_gaps
+from recsys_core.serving.topn import TopN
+
+
+@dataclass(frozen=True)
+class StagedTable:
+    """A run's table written to staging, not yet visible to readers."""
+
+    path: Path
+    run_id: str
+    rows: int
+    users: int
+    gaps: CatalogueGaps
+
+
+def stage_table(
+    tops: list[TopN],
+    vocab: IdVocabulary,
+    movies: pd.DataFrame,
+    ratings: pd.DataFrame,
+    model: Recommender,
+    run: RunContext,
+    top_n: int,
+) -> StagedTable:
+    """One Parquet part per scoring shard, plus the fallback lists of users the model cannot serve."""
+    staging = staging_dir(run.data_dir, run.run_id)
+    discard_staging(run.data_dir, run.run_id)
+    gaps = find_catalogue_gaps(ratings, movies, vocab)
+    for part, top in enumerate(tops):
+        write_part(
+            build_table(top, vocab, movies, model, run_id=run.run_id, generated_at=run.started_at), staging, part
+        )
+    fallback = build_fallback_table(gaps, ratings, movies, top_n, run_id=run.run_id, generated_at=run.started_at)
+    if len(fallback):
+        write_part(fallback, staging, len(tops))
+    written = read_table(staging)
+    return StagedTable(staging, run.run_id, len(written), int(written["user_id"].nunique()), gaps)
+
+
+def build_manifest(
+    staged: StagedTable,
+    final: Path,
+    *,
+    run: RunContext,
+    dataset: str,
+    model_label: str,
+    top_n: int,
+    evaluation: dict[str, Any],
+    archive_sha256: str,
+    scale: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """`_latest.json`: what downstream readers need to find and judge the table."""
+    metrics = evaluation["metrics"]
+    return {
+        "run_id": run.run_id,
+        "dataset": dataset,
+        "model": model_label,
+        "top_n": top_n,
+        "path": str(Path(final).resolve()),
+        "rows": staged.rows,
+        "users": staged.users,
+        "generated_at": run.started_at.isoformat(),
+        "metrics": {key: metrics.get(key) for key in (*METRIC_KEYS, "k")},
+        "split": evaluation["split"],
+        "baselines": {n: {m: b.get(m) for m in METRIC_KEYS} for n, b in evaluation["baselines"].items()},
+        "schema_version": RECOMMENDATIONS_SCHEMA_VERSION,
+        "archive_sha256": archive_sha256,
+        "run_folder": str(run.folder.resolve()),
+        "catalogue_gaps": staged.gaps.counts(),
+        "scale": scale,
+    }
+
+
+def commit_table(staged: StagedTable, run: RunContext, manifest_fields: dict[str, Any]) -> dict[str, Any]:
+    """Make the checked table visible (one rename) and point the manifest at it (one replace)."""
+    with publish_lock(run.data_dir):
+        final = promote(staged.path, run_partition(run.data_dir, run.run_id, run.started_at))
+        manifest = build_manifest(staged, final, run=run, **manifest_fields)
+        write_manifest(run.data_dir, manifest)
+    return manifest

@@ -1,0 +1,1 @@
+"""A run's identity and folder, what a failed run leaves and says, and the run report."""

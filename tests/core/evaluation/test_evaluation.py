@@ -1,0 +1,51 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_core.evaluation.evaluate import evaluate_baselines, evaluate_model
+from recsys_core.models import create_model
+from recsys_core.prep.encoding import fit_vocabulary
+from recsys_core.prep.interactions import to_interactions
+from recsys_core.prep.splitting import make_split
+from tests.builders import synth_ratings
+
+
+def _biased_ratings(seed: int = 0) -> pd.DataFrame:
+    """Ratings = movie quality + user leniency + noise: what the bias baseline models."""
+    rng = np.random.default_rng(seed)
+    quality, leniency = rng.normal(0, 1, 30), rng.normal(0, 0.5, 40)
+    rows = [
+        (u + 1, m + 1, float(np.clip(np.round(3 + quality[m] + leniency[u] + rng.normal(0, 0.3)), 1, 5)), 1)
+        for u in range(40)
+        for m in rng.choice(30, 15, replace=False)
+    ]
+    return pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "timestamp"])
+
+
+def test_baselines_and_model_metrics_are_sane():
+    ratings = _biased_ratings()
+    vocab = fit_vocabulary(ratings)
+    split = make_split(ratings, "stratified", seed=0)
+    train, test = to_interactions(split.train, vocab), to_interactions(split.test, vocab)
+    base = evaluate_baselines(train, test, k=5)
+    assert base["global_mean"]["ndcg_at_k"] is None and base["global_mean"]["rmse"] > 0
+    assert base["popularity"]["rmse"] is None and 0 <= base["popularity"]["ndcg_at_k"] <= 1
+    bias = create_model("bias").fit(train)
+    m = evaluate_model(bias, train, test, k=5)
+    assert m["rmse"] < base["global_mean"]["rmse"]
+    for key in ("precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage"):
+        assert 0.0 <= m[key] <= 1.0
+    assert m["k"] == 5
+
+
+@pytest.mark.slow
+def test_biased_mf_learns_structure():
+    ratings = synth_ratings(n_users=60, n_movies=30, per_user=20)
+    vocab = fit_vocabulary(ratings)
+    split = make_split(ratings, "random", seed=0)
+    train, test = to_interactions(split.train, vocab), to_interactions(split.test, vocab)
+    mf = create_model("biased_mf", seed=1, epochs=60, learning_rate=0.02, dim=8, l2=1e-5, batch_size=64).fit(
+        train, test
+    )
+    gm = create_model("global_mean").fit(train)
+    assert evaluate_model(mf, train, test)["rmse"] < evaluate_model(gm, train, test)["rmse"]
