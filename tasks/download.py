@@ -10,8 +10,10 @@ from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.context import TaskRunContext
 
+from recsys_core.data.archive_cache import FetchedArchive
 from recsys_core.data.datasets import get_dataset, pinned_digests
-from recsys_core.data.download import FetchedArchive, cached_archive_path, fetch_archive, is_url, make_terminal_progress
+from recsys_core.data.download import cached_archive_path, fetch_archive, is_url
+from recsys_core.data.progress import make_terminal_progress
 from recsys_core.runs.failures import converts_storage_errors
 from tasks.artifacts import logger
 from tasks.failure import remember_failed_stage

@@ -14,7 +14,7 @@ from prefect import task
 from prefect.transactions import Transaction, get_transaction
 
 from data_checks.published import check_recommendations, raise_if_invalid
-from recsys_core.data.download import FetchedArchive
+from recsys_core.data.archive_cache import FetchedArchive
 from recsys_core.models.base import Recommender
 from recsys_core.prep.encoding import IdVocabulary
 from recsys_core.publishing.steps import StagedTable, commit_table, stage_table

@@ -61,7 +61,7 @@ def publish_args(data_dir: Path, top_n: int) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
-    from recsys_core.data.download import FetchedArchive
+    from recsys_core.data.archive_cache import FetchedArchive
     from recsys_core.models.baselines import BiasBaseline
     from recsys_core.prep.encoding import fit_vocabulary
     from recsys_core.prep.interactions import to_interactions

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys_core.data.download import (
+from recsys_core.data.archive_cache import (
     CACHE_FALLBACK,
     CACHED,
     DOWNLOADED,
@@ -25,9 +25,9 @@ from recsys_core.data.download import (
     OFFLINE,
     RESUMED,
     UNCHANGED,
-    fetch_archive,
-    make_terminal_progress,
 )
+from recsys_core.data.download import fetch_archive
+from recsys_core.data.progress import make_terminal_progress
 from recsys_core.errors import DownloadError, RecsysError
 
 FAST = {"backoff_seconds": 0.001, "timeout": 2.0}

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys_core.data.readers import read_release, split_title_year
+from recsys_core.data.frames import split_title_year
+from recsys_core.data.readers import read_release
 from recsys_core.errors import ArchiveError, DataContractError, RecsysError
 from tests.builders import (
     build_csv_zip,

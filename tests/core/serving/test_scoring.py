@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recsys_core.serving import select as selection
 from recsys_core.serving import topn as scoring
+from recsys_core.serving.select import select_top_n
 from recsys_core.serving.topn import (
     choose_block_size,
     choose_tile_size,
     concat_top_n,
     recommend_top_n,
-    select_top_n,
     shard_users,
 )
 
@@ -67,8 +68,8 @@ def make_case(n_users: int, n_movies: int, dim: int, density: float, seed: int, 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the chunked path run on tiny catalogues (it normally starts at 4,096 movies)."""
-    monkeypatch.setattr(scoring, "DIRECT_MAX_MOVIES", 0)
-    monkeypatch.setattr(scoring, "CHUNK", 8)
+    monkeypatch.setattr(selection, "DIRECT_MAX_MOVIES", 0)
+    monkeypatch.setattr(selection, "CHUNK", 8)
     monkeypatch.setattr(scoring, "TILE_USERS", 16)
 
 
