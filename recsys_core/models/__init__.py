@@ -15,12 +15,14 @@ from recsys_core.models.classifier import RatingClassifier
 from recsys_core.models.combined import Combined
 from recsys_core.models.dot_bias import DotBias
 from recsys_core.models.ease import EASE
+from recsys_core.models.ease_tail import EASETail
 from recsys_core.models.hybrid_mf import HybridMF
 from recsys_core.models.item_knn import ItemKNN
 from recsys_core.models.mf import GradientTapeMF
 from recsys_core.models.mult_dae import MultDAE
 from recsys_core.models.ncf import NCF
 from recsys_core.models.rank_blend import RankBlend
+from recsys_core.models.recvae import RecVAE
 
 MODELS: dict[str, type[Recommender]] = {
     cls.name: cls
@@ -37,7 +39,9 @@ MODELS: dict[str, type[Recommender]] = {
         Blend,
         MultDAE,
         EASE,
+        EASETail,
         RankBlend,
+        RecVAE,
         GlobalMean,
         BiasBaseline,
         Popularity,
