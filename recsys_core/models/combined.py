@@ -21,8 +21,10 @@ RANKER_DIR, RATER_DIR = "ranker", "rater"
 # figures). The rating blend wins clearly. For ranking, rank_blend (EASE + Mult-DAE) scored
 # only 0.005 validation NDCG@10 above EASE alone, within the slice's noise, at ten times the
 # training time (and 4x on ml-latest-small); the nightly flow trains the default every run,
-# so EASE ranks.
-DEFAULT_RANKER, DEFAULT_RATER = "ease", "blend"
+# so EASE ranks. Issue 13: the ranker is ``ease_tail``, the same EASE on the most-rated movies
+# plus ridge-regressed tail columns, so every movie with ratings can be recommended (``ease``
+# scores movies outside its 5,000-movie head 0); on ml-100k the head holds every movie.
+DEFAULT_RANKER, DEFAULT_RATER = "ease_tail", "blend"
 # Large releases (ml-10m and up): the blend's AutoRec needs a dense users x movies matrix and
 # its per-pair members train at batch 512, so the default rater becomes one biased MF with
 # per-example L2, a batch scaled with the data, and pairs streamed from Parquet.

@@ -45,7 +45,9 @@ def head_and_tail(counts: np.ndarray, head_movies: int) -> tuple[np.ndarray, np.
     return head.astype(np.int32), tail.astype(np.int32)
 
 
-def solve_head_tail(rows: sp.csr_matrix, head: np.ndarray, tail: np.ndarray, lam: float) -> np.ndarray:
+def solve_head_tail(
+    rows: sp.csr_matrix, head: np.ndarray, tail: np.ndarray, lam: float, block: int = 4096
+) -> np.ndarray:
     """W (len(head) x n_movies, float32): EASE weights on the head, ridge weights on the tail, 0 elsewhere."""
     x_head = rows[:, head].tocsr()
     gram = gram_matrix(x_head)
@@ -55,9 +57,12 @@ def solve_head_tail(rows: sp.csr_matrix, head: np.ndarray, tail: np.ndarray, lam
     b = -p / np.diag(p)
     np.fill_diagonal(b, 0.0)
     w[:, head] = b
-    if len(tail):
-        cross = (x_head.T @ rows[:, tail]).toarray().astype(np.float64)
-        w[:, tail] = p @ cross
+    p32 = p.astype(np.float32)
+    x_tail = rows[:, tail].tocsc()
+    for start in range(0, len(tail), block):  # bounded memory: one block of tail columns at a time
+        cols = tail[start : start + block]
+        cross = (x_head.T @ x_tail[:, start : start + block]).toarray().astype(np.float32)
+        w[:, cols] = p32 @ cross
     return w
 
 

@@ -300,3 +300,14 @@ def test_recvae_numpy_encoder_matches_tensorflow_forward(fitted: dict) -> None:
     expected = (tf.matmul(h, w["w_mu"]) + w["b_mu"]).numpy()
     np.testing.assert_allclose(encode_numpy(w, x), expected, rtol=1e-4, atol=1e-5)
     assert fitted["recvae"].history["val_ndcg"]  # the epoch was chosen on validation
+
+
+def test_ease_tail_fold_in_reproduces_a_known_users_scores(fitted: dict) -> None:
+    from recsys_core.serving.foldin import build_foldin
+
+    model = fitted["ease_tail"]
+    fold = build_foldin(model)
+    assert fold.family == "ease"
+    rated = model._rows[0].indices
+    folded = fold.fold_in(rated, np.full(len(rated), 4.0)).scores
+    np.testing.assert_allclose(folded, model.score_users(np.array([0]))[0], rtol=1e-5, atol=1e-6)
