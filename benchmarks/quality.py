@@ -1,16 +1,27 @@
-"""Quality benchmark: train every registered model on ml-100k u1 and ua, one table.
+"""Quality benchmark: every registered model on four fixed test slices, over several seeds.
 
-u1 gives the rating metrics (RMSE, MAE), ua the ranking metrics at k=10 (precision, recall,
-NDCG, MAP over every movie the user has not rated in training; every test movie counts as
-relevant) and catalogue coverage. Each model trains on the fold's base file minus a 5%
-per-user validation slice that drives early stopping; the test file is only evaluated.
+- ``u1`` (ml-100k predefined fold): rating metrics (RMSE, MAE) of rating models;
+- ``ua`` (ml-100k, 10 test ratings per user): ranking at k=10 (precision, recall, NDCG, MAP
+  over every movie the user has not rated in training; every test movie counts as relevant)
+  and catalogue coverage;
+- ``mls`` (ml-latest-small, the nightly default split: per-user stratified 20%, split seed 42):
+  NDCG@10 and coverage, where the catalogue (9,742 movies, most rated once or twice) is long;
+- ``mlt`` (ml-latest-small, per-user temporal split: each user's latest 20% by time): NDCG@10,
+  coverage and, for rating models, RMSE: predicting a user's next movies, not random ones.
 
-    python -m benchmarks.quality [--models a,b] [--dataset-path PATH] [--output FILE]
+Each model trains on the slice's training part minus a 5% per-user validation slice cut with
+the run's seed (early stopping and every hyper-parameter choice look only at that slice); the
+test part is only evaluated. The seed also seeds the model. Rows report mean and standard
+deviation over the seeds a model ran with.
+
+    python -m benchmarks.quality [--models a,b] [--seeds 0,1,2] [--all-seeds-for a,b]
+        [--slices u1,ua,mls,mlt] [--datasets DIR] [--output FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
@@ -18,25 +29,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-DEFAULT_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-100k.zip"
+DEFAULT_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "quality.md"
-RATING_SPLIT, RANKING_SPLIT = "u1", "ua"
+SLICES = {
+    # name: (release, split, split seed, rating metrics?, ranking metrics?)
+    "u1": ("ml-100k", "u1", 0, True, False),
+    "ua": ("ml-100k", "ua", 0, False, True),
+    "mls": ("ml-latest-small", "stratified", 42, False, True),
+    "mlt": ("ml-latest-small", "temporal", 0, True, True),
+}
+RANKING_KEYS = ("precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage")
 
 
 @dataclass
 class FoldData:
-    """One predefined fold, encoded: train (minus validation), validation, full train, test."""
+    """One test slice, encoded: train (minus validation), validation, full train, test."""
 
     fit_train: Any
     validation: Any
     train: Any
     test: Any
+    features: Any
+    rating_min: float
+    rating_max: float
 
 
-def load_folds(archive: Path, seed: int) -> tuple[dict[str, FoldData], Any]:
-    """Read the release once and encode u1 and ua; also return the item features."""
+def load_slice(datasets: Path, name: str, seed: int, cache: dict[str, Any]) -> FoldData:
+    """Read the release once per process, split it, cut the seed's validation slice, encode."""
+    from recsys_core.data.datasets import get_dataset
     from recsys_core.data.readers import read_release
     from recsys_core.prep.cleaning import clean_ratings
     from recsys_core.prep.encoding import fit_vocabulary
@@ -44,46 +68,64 @@ def load_folds(archive: Path, seed: int) -> tuple[dict[str, FoldData], Any]:
     from recsys_core.prep.interactions import to_interactions
     from recsys_core.prep.splitting import holdout_validation, make_split
 
-    release = read_release(archive, "ml-100k")
-    ratings = clean_ratings(release.ratings, release.movies)
-    vocab = fit_vocabulary(ratings)
-    folds = {}
-    for name in (RATING_SPLIT, RANKING_SPLIT):
-        split = make_split(ratings, name, folds=release.folds)
-        fit_train, validation = holdout_validation(split.train, 0.05, seed=seed)
-        folds[name] = FoldData(*(to_interactions(df, vocab) for df in (fit_train, validation, split.train, split.test)))
-    return folds, build_item_features(release.movies, vocab)
+    release_name, split_name, split_seed, _, _ = SLICES[name]
+    if release_name not in cache:
+        spec = get_dataset(release_name)
+        release = read_release(datasets / f"{release_name}.zip", spec.layout)
+        ratings = clean_ratings(release.ratings, release.movies)
+        vocab = fit_vocabulary(ratings)
+        scale = (float(ratings["rating"].min()), float(ratings["rating"].max()))
+        cache[release_name] = (release, ratings, vocab, build_item_features(release.movies, vocab), scale)
+    release, ratings, vocab, features, scale = cache[release_name]
+    split = make_split(ratings, split_name, folds=release.folds, test_fraction=0.2, seed=split_seed)
+    fit_train, validation = holdout_validation(split.train, 0.05, seed=seed)
+    parts = (to_interactions(df, vocab) for df in (fit_train, validation, split.train, split.test))
+    return FoldData(*parts, features, *scale)
 
 
-def run_model(name: str, fold: FoldData, features: Any, seed: int) -> tuple[dict[str, Any], float]:
-    """Fit on the fold (timed) and evaluate on its test file."""
+def run_model(name: str, fold: FoldData, seed: int) -> tuple[dict[str, Any], float]:
+    """Fit on the slice (timed) and evaluate on its test part."""
     from recsys_core.evaluation.evaluate import evaluate_model
     from recsys_core.models import create_model
 
-    model = create_model(name, seed=seed)
+    model = create_model(name, seed=seed, rating_min=fold.rating_min, rating_max=fold.rating_max)
     if model.uses_item_features:
-        model.set_item_features(features)
+        model.set_item_features(fold.features)
     start = time.perf_counter()
     model.fit(fold.fit_train, fold.validation)
     seconds = time.perf_counter() - start
     return evaluate_model(model, fold.train, fold.test, k=10), seconds
 
 
-def benchmark(names: list[str], archive: Path, seed: int) -> list[dict[str, Any]]:
-    """One row per model: u1 rating metrics, ua ranking metrics, train seconds on each."""
+def benchmark(
+    names: list[str], datasets: Path, seeds: list[int], all_seeds_for: set[str], slices: list[str]
+) -> list[dict[str, Any]]:
+    """One row per model: per slice and seed its metrics and train seconds, then mean and std."""
     from recsys_core.models import MODELS
 
-    folds, features = load_folds(archive, seed)
+    cache: dict[str, Any] = {}
     rows = []
     for name in names:
         cls = MODELS[name]
-        row: dict[str, Any] = {"model": name, "kind": _kind(cls)}
-        if cls.predicts_ratings:
-            metrics, row["u1_seconds"] = run_model(name, folds[RATING_SPLIT], features, seed)
-            row.update(rmse=metrics["rmse"], mae=metrics["mae"])
-        if cls.ranks:
-            metrics, row["ua_seconds"] = run_model(name, folds[RANKING_SPLIT], features, seed)
-            row.update({k: metrics[k] for k in ("precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage")})
+        model_seeds = seeds if name in all_seeds_for else seeds[:1]
+        runs: dict[str, list[float]] = {}
+        for slice_name in slices:
+            _, _, _, rating, ranking = SLICES[slice_name]
+            if not ((rating and cls.predicts_ratings) or (ranking and cls.ranks)):
+                continue
+            for seed in model_seeds:
+                fold = load_slice(datasets, slice_name, seed, cache)
+                metrics, seconds = run_model(name, fold, seed)
+                runs.setdefault(f"{slice_name}_seconds", []).append(seconds)
+                if rating and cls.predicts_ratings:
+                    for key in ("rmse", "mae"):
+                        runs.setdefault(f"{slice_name}_{key}", []).append(metrics[key])
+                if ranking and cls.ranks:
+                    for key in RANKING_KEYS:
+                        runs.setdefault(f"{slice_name}_{key}", []).append(metrics[key])
+        row: dict[str, Any] = {"model": name, "kind": _kind(cls), "seeds": model_seeds, "runs": runs}
+        for key, values in runs.items():
+            row[key], row[f"{key}_std"] = float(np.mean(values)), float(np.std(values))
         print(_format_row(row), flush=True)
         rows.append(row)
     return rows
@@ -94,42 +136,65 @@ def _kind(cls: Any) -> str:
 
 
 COLUMNS = (
-    ("model", "model", "{}"),
-    ("kind", "kind", "{}"),
-    ("rmse", "u1 RMSE", "{:.4f}"),
-    ("mae", "u1 MAE", "{:.4f}"),
-    ("precision_at_k", "ua P@10", "{:.4f}"),
-    ("recall_at_k", "ua R@10", "{:.4f}"),
-    ("ndcg_at_k", "ua NDCG@10", "{:.4f}"),
-    ("map_at_k", "ua MAP@10", "{:.4f}"),
-    ("coverage", "ua coverage", "{:.3f}"),
-    ("u1_seconds", "train s (u1)", "{:.1f}"),
-    ("ua_seconds", "train s (ua)", "{:.1f}"),
+    ("u1_rmse", "u1 RMSE", "{:.4f}"),
+    ("u1_mae", "u1 MAE", "{:.4f}"),
+    ("ua_precision_at_k", "ua P@10", "{:.4f}"),
+    ("ua_ndcg_at_k", "ua NDCG@10", "{:.4f}"),
+    ("ua_map_at_k", "ua MAP@10", "{:.4f}"),
+    ("ua_coverage", "ua cov", "{:.3f}"),
+    ("mls_ndcg_at_k", "mls NDCG@10", "{:.4f}"),
+    ("mls_coverage", "mls cov", "{:.3f}"),
+    ("mlt_ndcg_at_k", "mlt NDCG@10", "{:.4f}"),
+    ("mlt_coverage", "mlt cov", "{:.3f}"),
+    ("mlt_rmse", "mlt RMSE", "{:.4f}"),
+    ("u1_seconds", "train s u1", "{:.1f}"),
+    ("ua_seconds", "train s ua", "{:.1f}"),
+    ("mls_seconds", "train s mls", "{:.1f}"),
+    ("mlt_seconds", "train s mlt", "{:.1f}"),
 )
+STD_SHOWN = {"u1_rmse", "ua_ndcg_at_k", "mls_ndcg_at_k", "mlt_ndcg_at_k", "mlt_rmse", "ua_coverage", "mls_coverage"}
+
+
+def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
+    if row.get(key) is None:
+        return "-"
+    text = fmt.format(row[key])
+    if key in STD_SHOWN and len(row["seeds"]) > 1:
+        text += " ± " + fmt.format(row[f"{key}_std"])
+    return text
 
 
 def _format_row(row: dict[str, Any]) -> str:
-    cells = [fmt.format(row[key]) if row.get(key) is not None else "-" for key, _, fmt in COLUMNS]
+    cells = [row["model"], row["kind"], str(len(row["seeds"]))]
+    cells += [_cell(row, key, fmt) for key, _, fmt in COLUMNS]
     return "| " + " | ".join(cells) + " |"
 
 
-def render_table(rows: list[dict[str, Any]], archive: Path, seed: int) -> str:
+def render_table(rows: list[dict[str, Any]], datasets: Path, seeds: list[int], slices: list[str]) -> str:
     """The markdown report: machine, protocol, one row per model."""
-    header = "| " + " | ".join(title for _, title, _ in COLUMNS) + " |"
-    rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
+    titles = ["model", "kind", "seeds", *(title for _, title, _ in COLUMNS)]
+    header = "| " + " | ".join(titles) + " |"
+    rule = "|" + "|".join("---" for _ in titles) + "|"
     lines = [
-        "# Model quality on MovieLens 100k",
+        "# Model quality on MovieLens 100k and ml-latest-small",
         "",
-        f"Machine: {os.cpu_count()}-core CPU ({platform.machine()}), no GPU; "
-        f"generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m benchmarks.quality` "
-        f"from `{archive.name}`, seed {seed}.",
+        f"Machine: {os.cpu_count()}-core CPU ({platform.machine()}), no GPU, shared with another "
+        f"engineer's test runs (train seconds are wall time and noisy); generated "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m benchmarks.quality` from "
+        f"`{datasets}`; slices {', '.join(slices)}; seeds {', '.join(map(str, seeds))}.",
         "",
-        "Protocol: rating metrics on the `u1` fold, ranking metrics on the `ua` fold (10 test ratings "
-        "per user). Each model trains on the fold's base file minus a 5% per-user validation slice "
-        "(early stopping and tuning only ever look at that slice); the test file is used only here. "
-        "Ranking ranks every movie the user has not rated in training; every test movie counts as "
-        "relevant, whatever its rating. On ua every user has exactly 10 test movies, so R@10 equals "
-        "P@10. Train seconds are wall time of `fit` (no evaluation) on a shared machine.",
+        "Protocol: `u1` = ml-100k fold u1 (RMSE, MAE of rating models); `ua` = ml-100k fold ua "
+        "(10 test ratings per user; ranking at k=10, so R@10 equals P@10); `mls` = ml-latest-small "
+        "with the nightly default split (per-user stratified 20%, split seed 42); `mlt` = "
+        "ml-latest-small with a per-user temporal split (each user's latest 20% of ratings by time "
+        "are the test). Each model trains on the slice's training part minus a 5% per-user "
+        "validation slice cut with the run's seed; early stopping and every hyper-parameter, epoch "
+        "and blend weight are chosen on that slice; the test part is used only here. Ranking ranks "
+        "every movie the user has not rated in training; every test movie counts as relevant, "
+        "whatever its rating. Coverage (cov) is the share of the catalogue that appears in at least "
+        "one user's top-10. `seeds` is how many seeds (validation slice and model seed) the row "
+        "averages; `±` is the standard deviation over them. Train seconds are the mean wall time of "
+        "`fit` (no evaluation).",
         "",
         header,
         rule,
@@ -144,20 +209,31 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="", help="comma-separated registry names (default: all)")
-    parser.add_argument("--dataset-path", type=Path, default=DEFAULT_ARCHIVE, help="ml-100k.zip")
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="folder with the release zips")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown file to write")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
+    parser.add_argument("--all-seeds-for", default="", help="models that run every seed (default: all)")
+    parser.add_argument("--slices", default=",".join(SLICES), help=f"subset of {', '.join(SLICES)}")
+    parser.add_argument("--json", type=Path, default=None, help="also write the raw rows as JSON")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.models.split(",") if n.strip()] or list(MODELS)
     unknown = sorted(set(names) - set(MODELS))
     if unknown:
         parser.error(f"unknown models {unknown}; known: {', '.join(sorted(MODELS))}")
-    if not args.dataset_path.is_file():
-        parser.error(f"{args.dataset_path} not found (pass --dataset-path to ml-100k.zip)")
-    rows = benchmark(names, args.dataset_path, args.seed)
-    table = render_table(rows, args.dataset_path, args.seed)
+    slices = [s.strip() for s in args.slices.split(",") if s.strip()]
+    if set(slices) - set(SLICES):
+        parser.error(f"unknown slices {sorted(set(slices) - set(SLICES))}; known: {', '.join(SLICES)}")
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    all_seeds_for = {n.strip() for n in args.all_seeds_for.split(",") if n.strip()} or set(names)
+    for release in {SLICES[s][0] for s in slices}:
+        if not (args.datasets / f"{release}.zip").is_file():
+            parser.error(f"{args.datasets / (release + '.zip')} not found (pass --datasets)")
+    rows = benchmark(names, args.datasets, seeds, all_seeds_for, slices)
+    table = render_table(rows, args.datasets, seeds, slices)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(table)
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=1))
     print(table)
 
 

@@ -21,6 +21,8 @@ MODEL_NAMES = (
     "blend",
     "mult_dae",
     "ease",
+    "ease_tail",
     "rank_blend",
+    "recvae",
     *BASELINES,
 )

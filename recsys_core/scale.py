@@ -114,7 +114,7 @@ def model_params(profile: ScaleProfile, model: str) -> dict[str, Any]:
     }
     stream = {"stream": profile.stream_training}
     params: dict[str, Any] = {"scale": profile.name}
-    if model == "ease":
+    if model in ("ease", "ease_tail"):
         params.update(ease)
     elif model in PAIR_MODELS:
         params.update(stream)
@@ -124,5 +124,5 @@ def model_params(profile: ScaleProfile, model: str) -> dict[str, Any]:
         if rater_params:
             params["rater_params"] = rater_params
     elif model in ("blend", "rank_blend"):
-        params["member_params"] = {"ease": ease, **{name: stream for name in PAIR_MODELS}}
+        params["member_params"] = {"ease": ease, "ease_tail": ease, **{name: stream for name in PAIR_MODELS}}
     return params

@@ -29,6 +29,8 @@ MODEL_PATHS: dict[str, str] = {
     "mult_dae": "mult_dae:MultDAE",
     "ease": "ease:EASE",
     "rank_blend": "rank_blend:RankBlend",
+    "ease_tail": "ease_tail:EASETail",
+    "recvae": "recvae:RecVAE",
     "global_mean": "baselines:GlobalMean",
     "bias": "baselines:BiasBaseline",
     "popularity": "baselines:Popularity",

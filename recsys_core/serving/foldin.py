@@ -3,7 +3,7 @@
 Nothing is retrained. Each model family folds a handful of (movie, rating) pairs in the way
 its own scores are built:
 
-- EASE (``ease``, and ``combined`` whose ranker is EASE): a user's scores are their binary
+- EASE (``ease``, ``ease_tail``, and ``combined`` whose ranker is one of them): a user's scores are their binary
   row times B, so the visitor's scores are the sum of B's rows of the rated movies that B
   covers (which movies were rated counts, not the stars, as in training). Movies outside B's
   coverage are not candidates. It can say which rated movies contributed most to each item.
@@ -60,18 +60,24 @@ class NoFoldIn:
 class EaseFoldIn:
     """Visitor row times B, over the movies B covers."""
 
-    b: np.ndarray  # (covered, covered) float32
-    active: np.ndarray  # vocabulary index of each covered movie
+    b: np.ndarray  # (inputs, covered) float32
+    active: np.ndarray  # vocabulary index of each covered movie (columns of b)
     n_movies: int
     rows: sp.csr_matrix | None = None  # users' rated movies, for "because you rated"
     note: str = "EASE fold-in: the visitor's rated movies (not the stars) times B."
     family: str = "ease"
+    inputs: np.ndarray | None = None  # vocabulary index of each row of b (default: active)
     position: np.ndarray = field(init=False, repr=False)
+    column: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        inputs = self.active if self.inputs is None else self.inputs
         position = np.full(self.n_movies, -1, np.int64)
-        position[self.active] = np.arange(len(self.active))
+        position[inputs] = np.arange(len(inputs))
+        column = np.full(self.n_movies, -1, np.int64)
+        column[self.active] = np.arange(len(self.active))
         object.__setattr__(self, "position", position)
+        object.__setattr__(self, "column", column)
 
     def fold_in(self, movie_idx: np.ndarray, ratings: np.ndarray) -> FoldInScores | None:
         """None when no rated movie is covered by B (nothing to fold in)."""
@@ -85,7 +91,7 @@ class EaseFoldIn:
 
     def contributors(self, rated_idx: np.ndarray, target_idx: int, limit: int = 3) -> np.ndarray:
         """Rated movies (vocabulary idx) with the largest positive weight towards the target."""
-        target = self.position[target_idx]
+        target = self.column[target_idx]
         rated = np.asarray(rated_idx, np.int64)
         pos = self.position[rated]
         keep = pos >= 0
@@ -138,11 +144,16 @@ def build_foldin(model: Recommender) -> FoldIn:
     """The fold-in of a loaded model's family (see the module docstring)."""
     from recsys_core.models.combined import Combined
     from recsys_core.models.ease import EASE
+    from recsys_core.models.ease_tail import EASETail
 
     if isinstance(model, Combined):  # ranks with its ranker
         return build_foldin(model.ranker)
     if isinstance(model, EASE):
         return EaseFoldIn(np.asarray(model._b), np.asarray(model._active, np.int64), model.n_movies, model._rows)
+    if isinstance(model, EASETail):  # rows: the head movies; columns: the whole catalogue
+        every = np.arange(model.n_movies, dtype=np.int64)
+        head = np.asarray(model._head, np.int64)
+        return EaseFoldIn(np.asarray(model._w), every, model.n_movies, model._rows, inputs=head)
     if model.name in RATING_SCALE_FACTOR_MODELS or model.name == "dot_bias":
         return factor_foldin(model)
     return NoFoldIn(f"{model.name} has no fold-in for visitors; this is the night's popularity list.")

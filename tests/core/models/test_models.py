@@ -35,6 +35,8 @@ FAST: dict[str, dict] = {
     "autorec": {"epochs": 2, "hidden": 8},
     "mult_dae": {"epochs": 2, "hidden": [8]},
     "ease": {"lambdas": [1.0, 10.0]},
+    "ease_tail": {"lambdas": [1.0, 10.0], "head_movies": 25, "betas": [0.0, 0.1]},
+    "recvae": {"epochs": 2, "hidden": 8, "latent": 4, "batch_size": 16},
     "item_knn": {"k": 5, "shrinkage": 10.0},
     "blend": {
         "members": [
@@ -145,7 +147,7 @@ def test_same_seed_gives_identical_predictions(name: str, fitted: dict, data: di
 
 
 def test_dot_product_models_factors_match_scores(fitted: dict) -> None:
-    for name in ("dot_bias", "mf", "autorec", "mult_dae", "hybrid_mf", "ease"):
+    for name in ("dot_bias", "mf", "autorec", "mult_dae", "hybrid_mf", "ease", "recvae"):
         model = fitted[name]
         users, movies = model.factors()
         assert users.shape[0] == model.n_users and movies.shape[0] == model.n_movies
@@ -272,3 +274,63 @@ def test_every_ensemble_forwards_features_and_scratch_space_to_its_parts(tmp_pat
         assert isinstance(model, Ensemble)
         model.set_work_dir(tmp_path)
         assert all(part.work_dir == tmp_path for part in model.parts()), name
+
+
+def test_ease_tail_equals_ease_when_the_head_holds_every_movie(data: dict) -> None:
+    t, v = data["train"], data["validation"]
+    plain = create_model("ease", lambdas=[5.0]).fit(t, v)
+    tail = create_model("ease_tail", lambdas=[5.0], betas=[0.0], head_movies=10_000).fit(t, v)
+    users = np.arange(t.n_users)
+    np.testing.assert_allclose(tail.score_users(users), plain.score_users(users), rtol=1e-4, atol=1e-5)
+
+
+def test_ease_tail_scores_every_rated_movie_with_ridge_weights(data: dict) -> None:
+    from recsys_core.models.ease_tail import head_and_tail, solve_head_tail
+
+    t = data["train"]
+    rows = t.to_csr()
+    counts = np.bincount(t.movie_idx, minlength=t.n_movies)
+    head, tail = head_and_tail(counts, 15)
+    assert len(head) == 15 and set(head).isdisjoint(tail)
+    assert set(head) | set(tail) == set(np.flatnonzero(counts > 0))
+    w = solve_head_tail(rows, head, tail, 3.0)
+    xh = rows[:, head].toarray().astype(np.float64)
+    xt = rows[:, tail].toarray().astype(np.float64)
+    ridge = np.linalg.solve(xh.T @ xh + 3.0 * np.eye(len(head)), xh.T @ xt)  # tail = ridge regression
+    np.testing.assert_allclose(w[:, tail], ridge, rtol=1e-4, atol=1e-5)
+    assert np.all(np.diag(w[:, head]) == 0)  # EASE constraint on the head
+    model = create_model("ease_tail", lambdas=[3.0], head_movies=15, betas=[0.0]).fit(t)
+    scores = model.score_users(np.arange(t.n_users))
+    assert np.abs(scores[:, tail]).sum(axis=0).min() > 0  # no rated movie is stuck at zero
+
+
+def test_recvae_numpy_encoder_matches_tensorflow_forward(fitted: dict) -> None:
+    import tensorflow as tf
+
+    from recsys_core.models.recvae import N_LAYERS, encode_numpy
+
+    w = fitted["recvae"].weights
+    rng = np.random.default_rng(0)
+    x = (rng.random((6, w["w0"].shape[0])) < 0.3).astype(np.float32)
+    h = tf.math.l2_normalize(x, axis=-1)
+    total = None
+    for j in range(N_LAYERS):
+        h = tf.matmul(h, w[f"w{j}"]) + w[f"b{j}"] + (0.0 if total is None else total)
+        h = tf.nn.swish(h)
+        mean, var = tf.nn.moments(h, axes=[-1], keepdims=True)
+        h = (h - mean) * tf.math.rsqrt(var + 0.1) * w[f"ln_s{j}"] + w[f"ln_b{j}"]
+        total = h if total is None else total + h
+    expected = (tf.matmul(h, w["w_mu"]) + w["b_mu"]).numpy()
+    np.testing.assert_allclose(encode_numpy(w, x), expected, rtol=1e-4, atol=1e-5)
+    assert fitted["recvae"].history["val_ndcg"]  # the epoch was chosen on validation
+
+
+def test_ease_tail_fold_in_reproduces_a_known_users_scores(fitted: dict) -> None:
+    from recsys_core.serving.foldin import build_foldin
+
+    model = fitted["ease_tail"]
+    fold = build_foldin(model)
+    assert fold.family == "ease"
+    rated = model._rows[0].indices
+    folded = fold.fold_in(rated, np.full(len(rated), 4.0)).scores
+    np.testing.assert_allclose(folded, model.score_users(np.array([0]))[0], rtol=1e-5, atol=1e-6)
