@@ -21,7 +21,12 @@ from scipy.linalg import lapack
 
 from recsys_core.errors import ModelError
 from recsys_core.models.base import Recommender
-from recsys_core.models.interaction_utils import union_interactions, validation_ndcg
+from recsys_core.models.interaction_utils import (
+    restrict_to_users,
+    sample_validation_users,
+    union_interactions,
+    validation_ndcg,
+)
 from recsys_core.prep.interactions import Interactions
 
 DEFAULT_GRID = (100.0, 200.0, 400.0, 800.0, 1600.0)
@@ -101,23 +106,11 @@ class EASE(Recommender):
 
     def _validation_ndcg(self, seen: sp.csr_matrix, b: np.ndarray, validation: Interactions, k: int) -> float:
         """Validation NDCG@k; over a seeded sample of ``validation_users`` users when the scale profile sets it."""
-        users = np.unique(validation.user_idx)
-        cap = self.params.get("validation_users")
-        if cap is None or len(users) <= int(cap):
+        sample = sample_validation_users(validation, self.params.get("validation_users"), self.seed)
+        if sample is None:
             return validation_ndcg(self._scatter(seen, b), seen, validation, k)
-        sample = np.sort(np.random.default_rng(self.seed).choice(users, size=int(cap), replace=False))
-        position = np.full(self.n_users, -1, np.int64)
-        position[sample] = np.arange(len(sample))
-        keep = position[validation.user_idx] >= 0
-        part = Interactions(
-            position[validation.user_idx[keep]],
-            validation.movie_idx[keep],
-            validation.rating[keep],
-            len(sample),
-            self.n_movies,
-        )
         rows = seen[sample]
-        return validation_ndcg(self._scatter(rows, b), rows, part, k)
+        return validation_ndcg(self._scatter(rows, b), rows, restrict_to_users(validation, sample, self.n_users), k)
 
     def _scatter(self, rows: sp.csr_matrix, b: np.ndarray) -> np.ndarray:
         """Full-catalogue scores: covered movies from B, the others 0."""

@@ -30,7 +30,12 @@ import scipy.sparse as sp
 
 from recsys_core.models.base import Recommender
 from recsys_core.models.ease import DEFAULT_GRID, MAX_MOVIES, gram_matrix, invert_spd
-from recsys_core.models.interaction_utils import union_interactions, validation_ndcg
+from recsys_core.models.interaction_utils import (
+    restrict_to_users,
+    sample_validation_users,
+    union_interactions,
+    validation_ndcg,
+)
 from recsys_core.prep.interactions import Interactions
 
 DEFAULT_BETAS = (0.0, 0.05, 0.1, 0.2)
@@ -116,25 +121,13 @@ class EASETail(Recommender):
 
     def _validation_users(self, validation: Interactions) -> np.ndarray:
         """Validation users to score: all, or the scale profile's seeded sample (``validation_users``)."""
-        users = np.unique(validation.user_idx)
-        cap = self.params.get("validation_users")
-        if cap is None or len(users) <= int(cap):
-            return users
-        return np.sort(np.random.default_rng(self.seed).choice(users, size=int(cap), replace=False))
+        sample = sample_validation_users(validation, self.params.get("validation_users"), self.seed)
+        return np.unique(validation.user_idx) if sample is None else sample
 
     def _val(
         self, seen: sp.csr_matrix, head: np.ndarray, w: np.ndarray, validation: Interactions, users: np.ndarray, k: int
     ) -> float:
-        position = np.full(self.n_users, -1, np.int64)
-        position[users] = np.arange(len(users))
-        keep = position[validation.user_idx] >= 0
-        part = Interactions(
-            position[validation.user_idx[keep]],
-            validation.movie_idx[keep],
-            validation.rating[keep],
-            len(users),
-            self.n_movies,
-        )
+        part = restrict_to_users(validation, users, self.n_users)
         rows = seen[users]
         scores = np.asarray(rows[:, head] @ w, np.float32)
         return validation_ndcg(scores, rows, part, k)

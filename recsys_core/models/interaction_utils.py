@@ -47,3 +47,25 @@ def check_dense_size(model: str, n_rows: int, n_cols: int, limit: int = MAX_DENS
             f"machine (limit {limit:,} cells). Use it on ml-100k, ml-1m or ml-latest-small, or choose "
             "a pair model such as --model biased_mf for larger releases."
         )
+
+
+def sample_validation_users(validation: Interactions, cap: int | None, seed: int) -> np.ndarray | None:
+    """The scale profile's seeded sample of validation users, or None to use every user."""
+    users = np.unique(validation.user_idx)
+    if cap is None or len(users) <= int(cap):
+        return None
+    return np.sort(np.random.default_rng(seed).choice(users, size=int(cap), replace=False))
+
+
+def restrict_to_users(validation: Interactions, users: np.ndarray, n_users: int) -> Interactions:
+    """``validation`` for ``users`` only, re-indexed 0..len(users)-1 (rows of ``seen[users]``)."""
+    position = np.full(n_users, -1, np.int64)
+    position[users] = np.arange(len(users))
+    keep = position[validation.user_idx] >= 0
+    return Interactions(
+        position[validation.user_idx[keep]],
+        validation.movie_idx[keep],
+        validation.rating[keep],
+        len(users),
+        validation.n_movies,
+    )
