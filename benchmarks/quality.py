@@ -47,54 +47,44 @@ RANKING_KEYS = ("precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "cover
 
 @dataclass
 class FoldData:
-    """One test slice, encoded: train (minus validation), validation, full train, test."""
+    """One test slice: the split's train and test frames, the release's vocabulary and movies."""
 
-    fit_train: Any
-    validation: Any
-    train: Any
-    test: Any
-    features: Any
-    rating_min: float
-    rating_max: float
+    split: Any
+    vocab: Any
+    movies: Any
+    spec: Any
+    scale: Any
 
 
 def load_slice(datasets: Path, name: str, seed: int, cache: dict[str, Any]) -> FoldData:
-    """Read the release once per process, split it, cut the seed's validation slice, encode."""
+    """Read and prepare the release once per process (as the nightly run does), then split it."""
+    from recsys_core import pipeline
     from recsys_core.data.datasets import get_dataset
     from recsys_core.data.readers import read_release
-    from recsys_core.prep.cleaning import clean_ratings
-    from recsys_core.prep.encoding import fit_vocabulary
-    from recsys_core.prep.features import build_item_features
-    from recsys_core.prep.interactions import to_interactions
-    from recsys_core.prep.splitting import holdout_validation, make_split
 
     release_name, split_name, split_seed, _, _ = SLICES[name]
     if release_name not in cache:
         spec = get_dataset(release_name)
         release = read_release(datasets / f"{release_name}.zip", spec.layout)
-        ratings = clean_ratings(release.ratings, release.movies)
-        vocab = fit_vocabulary(ratings)
-        scale = (float(ratings["rating"].min()), float(ratings["rating"].max()))
-        cache[release_name] = (release, ratings, vocab, build_item_features(release.movies, vocab), scale)
-    release, ratings, vocab, features, scale = cache[release_name]
-    split = make_split(ratings, split_name, folds=release.folds, test_fraction=0.2, seed=split_seed)
-    fit_train, validation = holdout_validation(split.train, 0.05, seed=seed)
-    parts = (to_interactions(df, vocab) for df in (fit_train, validation, split.train, split.test))
-    return FoldData(*parts, features, *scale)
+        ratings = pipeline.merge_and_average(release.ratings, release.movies)
+        vocab = pipeline.fit_vocabulary(ratings)
+        cache[release_name] = (release, ratings, vocab, spec, pipeline.decide_scale(ratings, vocab))
+    release, ratings, vocab, spec, scale = cache[release_name]
+    split = pipeline.split_ratings(ratings, release, split_name, split_seed)
+    return FoldData(split, vocab, release.movies, spec, scale)
 
 
 def run_model(name: str, fold: FoldData, seed: int) -> tuple[dict[str, Any], float]:
-    """Fit on the slice (timed) and evaluate on its test part."""
+    """Fit with the pipeline's ``train`` (5% validation slice cut with ``seed``), evaluate on the test part."""
+    from recsys_core import pipeline
     from recsys_core.evaluation.evaluate import evaluate_model
-    from recsys_core.models import create_model
+    from recsys_core.prep.interactions import to_interactions
 
-    model = create_model(name, seed=seed, rating_min=fold.rating_min, rating_max=fold.rating_max)
-    if model.uses_item_features:
-        model.set_item_features(fold.features)
-    start = time.perf_counter()
-    model.fit(fold.fit_train, fold.validation)
-    seconds = time.perf_counter() - start
-    return evaluate_model(model, fold.train, fold.test, k=10), seconds
+    trained = pipeline.train(
+        name, fold.split.train, fold.vocab, spec=fold.spec, scale=fold.scale, movies=fold.movies, seed=seed
+    )
+    train, test = (to_interactions(df, fold.vocab) for df in (fold.split.train, fold.split.test))
+    return evaluate_model(trained.model, train, test, k=10), trained.seconds
 
 
 def benchmark(

@@ -13,6 +13,7 @@ from prefect import flow, unmapped
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from recsys_core.errors import RecsysError
 from recsys_core.serving.topn import TopN, shard_users
 from tasks.score import score_shard
 
@@ -37,7 +38,12 @@ def score_in_shards(
 def score_task_runner(dask_address: str | None, n_shards: int) -> Any:
     """Threads locally; prefect-dask's DaskTaskRunner against an existing cluster."""
     if dask_address:
-        from prefect_dask import DaskTaskRunner
-
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise RecsysError(
+                f"--dask-address {dask_address} needs prefect-dask: pip install -e '.[dask]' (on this machine "
+                "and on every Dask worker), or drop --dask-address to score with local threads."
+            ) from None
         return DaskTaskRunner(address=dask_address)
     return ThreadPoolTaskRunner(max_workers=max(1, n_shards))

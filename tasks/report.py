@@ -13,11 +13,11 @@ from data_checks.gate import GateResult
 from recsys_core.data.readers import Release
 from recsys_core.models.base import Recommender
 from recsys_core.prep.splitting import Split
-from recsys_core.publishing.table import MANIFEST, read_table, recommendations_root
+from recsys_core.publishing.table import read_table
 from recsys_core.runs.context import RunContext
 from recsys_core.runs.failures import converts_storage_errors
 from recsys_core.runs.report import (
-    RunReport,
+    build_report,
     collect_run_metrics,
     render_markdown,
     write_plots,
@@ -39,63 +39,6 @@ def read_stage_timings(flow_run_id: Any) -> list[dict[str, Any]]:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
     runs = sorted((r for r in runs if r.start_time and r.end_time), key=lambda r: r.start_time)
     return [{"stage": r.name, "seconds": r.total_run_time.total_seconds(), "state": r.state_name or ""} for r in runs]
-
-
-def build_report(
-    run: RunContext,
-    dataset: str,
-    release: Release,
-    gated: GateResult,
-    ratings: pd.DataFrame,
-    parts: Split,
-    model: Recommender,
-    evaluation: dict[str, Any],
-    manifest: dict[str, Any],
-) -> RunReport:
-    """Gather counts, validation, metrics and paths into one plain object."""
-    counts = {
-        "raw ratings": len(release.ratings),
-        "raw movies": len(release.movies),
-        "malformed lines": len(release.malformed),
-        "rejected ratings": len(gated.rejects),
-        "clean ratings (deduplicated)": len(ratings),
-        "users": int(ratings["user_id"].nunique()),
-        "movies rated": int(ratings["movie_id"].nunique()),
-        f"train ratings ({parts.name})": len(parts.train),
-        f"test ratings ({parts.name})": len(parts.test),
-        "published rows": int(manifest.get("rows", 0)),
-        "published users": int(manifest.get("users", 0)),
-        **manifest.get("catalogue_gaps", {}),
-    }
-    reasons = gated.rejects["reason"].value_counts().head(10).to_dict() if "reason" in gated.rejects else {}
-    validation = [
-        {"suite": r.suite, "rows": r.rows, "success": r.success, "failed": [o.expectation for o in r.failures()]}
-        for r in gated.reports
-    ]
-    links = {
-        "Data Docs": "data_docs/index.html",
-        "validation summary": "validation.html",
-        "table": manifest["path"],
-        "manifest": str((recommendations_root(run.data_dir) / MANIFEST).resolve()),
-    }
-    if (run.folder / "rejects.parquet").is_file():
-        links["rejects"] = "rejects.parquet"
-    return RunReport(
-        run_id=run.run_id,
-        dataset=dataset,
-        model=model.label,
-        split=evaluation.get("split", parts.name),
-        counts=counts,
-        reject_reasons={str(k): int(v) for k, v in reasons.items()},
-        validation=validation,
-        history=model.history,
-        metrics=evaluation.get("metrics", {}),
-        baselines=evaluation.get("baselines", {}),
-        table_path=manifest["path"],
-        manifest_path=links["manifest"],
-        links=links,
-        run_folder=str(run.folder.resolve()),
-    )
 
 
 @task(name="report", on_failure=[remember_failed_stage])
