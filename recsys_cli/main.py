@@ -82,9 +82,27 @@ def _config(**flags: Any) -> Any:
         raise typer.Exit(2) from None
 
 
+def flow_parameters(cfg: Any) -> dict[str, Any]:
+    """Every NightlyConfig field as the nightly flow's parameters (paths as absolute strings)."""
+    params = cfg.model_dump(mode="json")
+    params["n_shards"] = params.pop("shards")
+    return params
+
+
 def _data_dir(data_dir: str | None) -> Path:
-    """Only the data dir, validated like the rest (for the read commands)."""
-    return _config(data_dir=data_dir, check_paths=False).data_dir
+    """Only the data dir (flag, else RECSYS_DATA_DIR, else ./data), validated and made absolute.
+
+    The read commands ignore every other RECSYS_* setting, so an unrelated one cannot stop them.
+    """
+    from recsys_core.config import Settings, build_config
+    from recsys_core.errors import ConfigError
+
+    chosen = data_dir if data_dir is not None else Settings().data_dir
+    try:
+        return build_config({} if chosen is None else {"data_dir": chosen}, check_paths=False).data_dir
+    except ConfigError as exc:
+        typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
 
 
 def _quiet_tracebacks() -> None:
@@ -147,7 +165,8 @@ def _interrupted(exc: BaseException) -> typer.Exit:
     """Ctrl-C or SIGTERM: the flow run is already marked Crashed/Cancelled; stop the temporary server."""
     _stop_temporary_servers()
     typer.secho(
-        "Stopped: the run was interrupted; nothing was published and the previous table is unchanged.",
+        "Stopped: the run was interrupted. A table is published only when the publish stage completes, "
+        "so _latest.json still names the previous run unless this one had already published.",
         fg=typer.colors.RED,
         err=True,
     )
@@ -251,25 +270,7 @@ def run(
 
     setup_logging()
     _quiet_tracebacks()
-    manifest = _guard(
-        nightly_recommendations,
-        dataset=cfg.dataset,
-        source=cfg.source,
-        data_dir=str(cfg.data_dir),
-        model=cfg.model,
-        top_n=cfg.top_n,
-        split=cfg.split,
-        seed=cfg.seed,
-        k=cfg.k,
-        reject_threshold=cfg.reject_threshold,
-        memory_budget_mb=cfg.memory_budget_mb,
-        offline=cfg.offline,
-        quality_gate=cfg.quality_gate,
-        n_shards=cfg.shards,
-        dask_address=cfg.dask_address,
-        retention=cfg.retention,
-        scale=cfg.scale,
-    )
+    manifest = _guard(nightly_recommendations, **flow_parameters(cfg))
     typer.echo(f"\nPublished {manifest['rows']:,} rows for {manifest['users']:,} users")
     typer.echo(f"  table:    {manifest['path']}")
     typer.echo(f"  manifest: {cfg.data_dir / 'recommendations' / '_latest.json'}")
@@ -283,18 +284,28 @@ def run(
 @app.command()
 def evaluate(
     dataset: DatasetOpt = None,
-    split: Annotated[str, typer.Option("--split", help="u1..u5, ua, ub, random, stratified, temporal")] = "u1",
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split", help="u1..u5, ua, ub, random, stratified, temporal (default: u1 where the release ships it)"
+        ),
+    ] = None,
     model: ModelOpt = None,
     source: SourceOpt = None,
     data_dir: DataDirOpt = None,
     seed: SeedOpt = None,
-    k: Annotated[int, typer.Option("--k", help="Ranking cut-off")] = 10,
+    k: Annotated[int | None, typer.Option("--k", help="Ranking cut-off (default 10) [env RECSYS_K]")] = None,
     scale: ScaleOpt = None,
 ) -> None:
     """Train and evaluate without publishing; prints one JSON object of metrics."""
     cfg = _config(
         dataset=dataset, source=source, data_dir=data_dir, model=model, seed=seed, split=split, k=k, scale=scale
     )
+    if split is None and "RECSYS_SPLIT" not in os.environ:
+        from recsys_core.data.datasets import get_dataset
+
+        if "u1" in get_dataset(cfg.dataset).folds:  # the release's own first fold, comparable to papers
+            cfg = cfg.model_copy(update={"split": "u1"})
     _prepare_environment()
     logging.basicConfig(level=logging.DEBUG if state["debug"] else logging.WARNING, stream=sys.stderr)
 
@@ -435,15 +446,7 @@ def serve(
 
     from flows.nightly import nightly_recommendations
 
-    params = {
-        "dataset": cfg.dataset,
-        "source": cfg.source,
-        "data_dir": str(cfg.data_dir),
-        "model": cfg.model,
-        "top_n": cfg.top_n,
-        "split": cfg.split,
-        "quality_gate": quality_gate,
-    }
+    params = flow_parameters(cfg.model_copy(update={"quality_gate": quality_gate}))
     typer.echo(f"Serving nightly-recommendations/nightly on {url} ({cron} UTC); UI: {url.removesuffix('/api')}")
     _guard(
         nightly_recommendations.serve,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys_core.config import absolute
+from recsys_core.publishing.table import read_manifest
 from recsys_core.runs.failures import discard_partial_outputs, find_run_folder, render_failure_markdown
 
 log = logging.getLogger("recsys_core.runs.failures")
@@ -39,6 +40,15 @@ def failed_stage(flow_run_id: Any) -> str | None:
     return failed[-1].name.rsplit("-", 1)[0] if failed else None
 
 
+def published_run_id(data_dir: Path) -> str | None:
+    """The run `_latest.json` names (None when none or unreadable)."""
+    try:
+        manifest = read_manifest(data_dir)
+    except Exception:  # noqa: BLE001 - an unreadable manifest names no run
+        return None
+    return manifest.get("run_id") if manifest else None
+
+
 def report_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """on_failure / on_crashed / on_cancellation hook of the nightly flow; never raises."""
     try:
@@ -59,10 +69,13 @@ def _report(flow_run: Any, state: Any) -> None:
             stage = None
     data_dir = absolute(Path(flow_run.parameters.get("data_dir") or "data"), Path.cwd())
     folder = find_run_folder(data_dir, str(flow_run.id))
-    if folder is not None:
+    published = folder is not None and published_run_id(data_dir) == folder.name
+    if folder is not None and not published:
         note = discard_partial_outputs(folder, stage=stage, message=message, state=state.name)
         log.warning("run folder %s: removed partial outputs (%s bytes)", folder, f"{note['freed_bytes']:,}")
-    markdown = render_failure_markdown(stage=stage, message=message, state=state.name, run_folder=folder)
+    markdown = render_failure_markdown(
+        stage=stage, message=message, state=state.name, run_folder=folder, published=published
+    )
     MarkdownArtifact(
         key="failure", markdown=markdown, description="Why the run did not publish", flow_run_id=flow_run.id
     ).create()

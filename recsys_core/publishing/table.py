@@ -160,9 +160,12 @@ STALE_STAGING_S = 24 * 3600
 def is_stale_staging(data_dir: Path, staging: Path, now: float | None = None) -> bool:
     """Staging whose run is gone or failed, or untouched for a day (a run killed mid-publish)."""
     run_folder = Path(data_dir) / "runs" / staging.name.removeprefix("run_id=")
-    if not run_folder.is_dir() or (run_folder / "failure.json").is_file():
-        return True
-    return staging.stat().st_mtime < (now or time.time()) - STALE_STAGING_S
+    try:
+        if not run_folder.is_dir() or (run_folder / "failure.json").is_file():
+            return staging.exists()
+        return staging.stat().st_mtime < (now or time.time()) - STALE_STAGING_S
+    except FileNotFoundError:  # removed meanwhile (a concurrent run's rollback): nothing to sweep
+        return False
 
 
 def sweep_stale_staging(data_dir: Path) -> list[str]:

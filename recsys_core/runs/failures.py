@@ -26,7 +26,7 @@ STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.E
 FAILURE_FILE = "failure.json"
 RUN_MARKER = ".flow_run_id"
 # A failed run keeps only these (small, explanatory) files; models and tables are removed.
-KEPT_ON_FAILURE = {FAILURE_FILE, RUN_MARKER, "validation.html", "rejects.parquet"}
+KEPT_ON_FAILURE = {FAILURE_FILE, RUN_MARKER, "validation.html", "rejects.parquet", "data_docs"}
 
 
 def human_bytes(n: float) -> str:
@@ -130,7 +130,8 @@ def what_to_do(exc: BaseException | None) -> str:
 def discard_partial_outputs(folder: Path, *, stage: str | None, message: str, state: str) -> dict[str, Any]:
     """Remove a failed run's models and tables (a full disk must not stay full); write failure.json.
 
-    Keeps the validation page and rejects, which explain many failures. Safe to call twice.
+    Keeps the validation results (Data Docs, the validation page, rejects), which explain many
+    failures. Safe to call twice.
     """
     folder = Path(folder)
     freed = 0
@@ -155,15 +156,18 @@ def discard_partial_outputs(folder: Path, *, stage: str | None, message: str, st
     return note
 
 
-def render_failure_markdown(*, stage: str | None, message: str, state: str, run_folder: Path | None) -> str:
+def render_failure_markdown(
+    *, stage: str | None, message: str, state: str, run_folder: Path | None, published: bool = False
+) -> str:
     """The `failure` artifact: readable at a glance in the Prefect UI."""
-    lines = [
-        f"## Run {state.lower()}" + (f" at stage `{stage}`" if stage else ""),
-        "",
-        message,
-        "",
-        "**Published table and `_latest.json`: unchanged** (a failed run never touches them).",
-    ]
-    if run_folder is not None:
-        lines.append(f"\nPartial outputs were removed; `{run_folder / FAILURE_FILE}` records this failure.")
+    lines = [f"## Run {state.lower()}" + (f" at stage `{stage}`" if stage else ""), "", message, ""]
+    if published:
+        lines.append(
+            "**The table was already published** (`_latest.json` names this run); a step after "
+            "publishing failed, so the run folder was kept for serving."
+        )
+    else:
+        lines.append("**Published table and `_latest.json`: unchanged** (a failed run never touches them).")
+        if run_folder is not None:
+            lines.append(f"\nPartial outputs were removed; `{run_folder / FAILURE_FILE}` records this failure.")
     return "\n".join(lines)

@@ -137,3 +137,24 @@ def test_runs_columns_stay_aligned_whatever_the_model_label():
     assert lines[1].split()[-1] == "0.2000" and lines[2].split()[-1] == "-"
     split_col = lines[0].index("split")
     assert lines[1][split_col:].startswith("stratified") and lines[2][split_col:].startswith("random")
+
+
+def test_read_commands_ignore_unrelated_settings(tmp_path, monkeypatch):
+    """`recsys runs` reads only the data dir: a bad RECSYS_TOP_N for runs must not stop it."""
+    monkeypatch.setenv("RECSYS_TOP_N", "5000")
+    monkeypatch.setenv("RECSYS_SOURCE", "")
+    result = runner.invoke(app, ["runs", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0 and "No published runs" in result.output
+    monkeypatch.setenv("RECSYS_DATA_DIR", str(tmp_path))
+    assert runner.invoke(app, ["runs"]).exit_code == 0
+
+
+def test_flow_parameters_carry_every_setting(tmp_path, monkeypatch):
+    """`recsys run` and `recsys serve` hand the flow the whole configuration (env included)."""
+    from recsys_cli.main import flow_parameters
+    from recsys_core.config import load_config
+
+    monkeypatch.setenv("RECSYS_SEED", "7")
+    monkeypatch.setenv("RECSYS_SHARDS", "3")
+    params = flow_parameters(load_config(data_dir=str(tmp_path), check_paths=False))
+    assert params["seed"] == 7 and params["n_shards"] == 3 and params["data_dir"] == str(tmp_path)

@@ -67,7 +67,7 @@ def test_sigterm_crashes_the_run_and_stops_the_temporary_server(tmp_path):
     text = log.read_text(errors="replace")
     assert code == 143, text[-3000:]
     assert "Crashed" in text and "Stopping temporary server" in text, text[-3000:]
-    assert "nothing was published" in text
+    assert "_latest.json still names the previous run" in text
     time.sleep(1)
     assert not [p for p in servers if alive(p)], "the temporary server outlived `recsys run`"
     assert not (tmp_path / "data" / "recommendations" / "_latest.json").exists()

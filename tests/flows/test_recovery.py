@@ -148,3 +148,24 @@ def test_a_table_failing_its_check_is_rolled_back(tmp_path, archive, monkeypatch
     [failed] = [p for p in (data_dir / "runs").iterdir() if (p / FAILURE_FILE).is_file()]
     assert json.loads((failed / FAILURE_FILE).read_text())["stage"] == "check-table"
     assert read_latest(data_dir)[0]["run_id"] == first["run_id"]
+
+
+def test_a_failure_after_publishing_keeps_the_published_runs_folder(tmp_path, archive, monkeypatch):
+    """The report stage fails after `_latest.json` moved: the run folder stays servable."""
+    import errno
+
+    import tasks.report as report
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "data" / "runs" / "x.png"))
+
+    monkeypatch.setattr(report, "write_plots", full_disk)
+    data_dir = tmp_path / "data"
+    state = nightly_recommendations(source=str(archive), data_dir=str(data_dir), **FAST, return_state=True)
+    assert state.is_failed()
+    manifest, table = read_latest(data_dir)  # published before the report failed
+    folder = Path(manifest["run_folder"])
+    assert (folder / "model").is_dir() and (folder / "catalog.parquet").is_file()
+    assert not (folder / FAILURE_FILE).exists()
+    failure = flow_artifacts(state.state_details.flow_run_id)["failure"]
+    assert "already published" in failure and "`report`" in failure and "disk is full" in failure

@@ -56,3 +56,18 @@ def test_partial_outputs_are_removed_and_the_failure_is_recorded(tmp_path):
     assert note["freed_bytes"] == 100
     assert json.loads((folder / FAILURE_FILE).read_text())["stage"] == "train"
     discard_partial_outputs(folder, stage="train", message="boom", state="Failed")  # safe twice
+
+
+def test_validation_results_survive_the_cleanup(tmp_path):
+    folder = tmp_path / "runs" / "r"
+    (folder / "data_docs").mkdir(parents=True)
+    (folder / "data_docs" / "index.html").write_text("<html></html>")
+    discard_partial_outputs(folder, stage="validate", message="too many rejects", state="Failed")
+    assert (folder / "data_docs" / "index.html").is_file()
+
+
+def test_staging_removed_meanwhile_is_not_stale(tmp_path):
+    from recsys_core.publishing.table import is_stale_staging
+
+    gone = tmp_path / "recommendations" / "_staging" / "run_id=20261122T000000Z-abcdef"
+    assert is_stale_staging(tmp_path, gone) is False
