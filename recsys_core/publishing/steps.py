@@ -9,6 +9,7 @@ imports it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ from recsys_core.publishing.table import (
     discard_staging,
     promote,
     publish_lock,
-    read_table,
     run_partition,
     staging_dir,
     write_manifest,
@@ -54,19 +54,22 @@ def stage_table(
     run: RunContext,
     top_n: int,
 ) -> StagedTable:
-    """One Parquet part per scoring shard, plus the fallback lists of users the model cannot serve."""
+    """One Parquet part per scoring shard, plus the fallback lists of users the model cannot serve.
+
+    Rows and users are counted from the frames written, so the table is read back only once,
+    by its check.
+    """
     staging = staging_dir(run.data_dir, run.run_id)
     discard_staging(run.data_dir, run.run_id)
     gaps = find_catalogue_gaps(ratings, movies, vocab)
-    for part, top in enumerate(tops):
-        write_part(
-            build_table(top, vocab, movies, model, run_id=run.run_id, generated_at=run.started_at), staging, part
-        )
+    tables = (build_table(top, vocab, movies, model, run_id=run.run_id, generated_at=run.started_at) for top in tops)
     fallback = build_fallback_table(gaps, ratings, movies, top_n, run_id=run.run_id, generated_at=run.started_at)
-    if len(fallback):
-        write_part(fallback, staging, len(tops))
-    written = read_table(staging)
-    return StagedTable(staging, run.run_id, len(written), int(written["user_id"].nunique()), gaps)
+    rows = users = 0
+    for i, table in enumerate(t for t in chain(tables, [fallback]) if len(t)):
+        write_part(table, staging, i)
+        # shards hold disjoint users, and fallback users have no model rows: counts add up
+        rows, users = rows + len(table), users + int(table["user_id"].nunique())
+    return StagedTable(staging, run.run_id, rows, users, gaps)
 
 
 def build_manifest(
