@@ -1,9 +1,11 @@
-"""The nightly flow: check config -> download -> load -> validate -> merge/average -> encode -> split ->
-choose scale -> train -> evaluate -> quality gate -> (refit on all data) -> score -> publish ->
-retention -> report. Only wiring: each stage is a task in `tasks/` over `recsys_core.pipeline`."""
+"""The nightly flow: check config -> download -> load -> cut at the night -> validate -> merge/average ->
+score the previous night's lists -> encode -> split -> choose scale -> train -> evaluate -> re-score the
+champion -> quality gate -> (refit on all data) -> score -> publish -> retention -> report. Only wiring:
+each stage is a task in `tasks/` over `recsys_core.pipeline`."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from prefect import flow
@@ -14,10 +16,11 @@ from recsys_core.serving.topn import threads_per_shard
 from tasks.clean import merge_and_average
 from tasks.download import download_archive
 from tasks.encode import encode_ids
-from tasks.evaluate import check_quality_gate, evaluate_run
+from tasks.evaluate import check_quality_gate, evaluate_run, rescore_champion
 from tasks.failure import report_failure
 from tasks.load import load_release
-from tasks.publish import check_staged_table, publish_recommendations, stage_recommendations
+from tasks.night import cut_to_night, score_previous_night
+from tasks.publish import check_staged_table, night_fields, publish_recommendations, stage_recommendations
 from tasks.report import write_run_report
 from tasks.retention import prune_published_runs
 from tasks.run import check_config, open_run, read_champion
@@ -56,20 +59,25 @@ def nightly_recommendations(
     n_shards: int = 1,
     dask_address: str | None = None,
     scale: str = "auto",
+    as_of: date | None = None,
 ) -> dict[str, Any]:
-    """One nightly run; returns the manifest of the published table.
+    """One night's run; returns the manifest of the published table.
 
     The parameters become one validated ``NightlyConfig`` first (relative paths resolve against
     the working directory: the clone, for a deployment), so a bad value fails in seconds.
+    ``as_of`` is the night (UTC date; default: the flow run's scheduled date): only ratings before
+    its 00:00 UTC are used, and the table goes to ``dt=<as_of>/``.
     """
     params = dict(locals())
     params["shards"] = params.pop("n_shards")
     cfg = check_config(params)
-    run = open_run(cfg.data_dir)
+    run = open_run(cfg.data_dir, cfg.as_of)
     archive = download_archive(cfg.dataset, cfg.source, cfg.cache_dir, offline=cfg.offline)
-    release = load_release(archive.path, cfg.dataset)
+    night = cut_to_night(load_release(archive.path, cfg.dataset), cfg.as_of, cfg.dataset)
+    release = night.release
     gated = validate_release(release, cfg.dataset, run.folder, cfg.reject_threshold, top_n=cfg.top_n)
     ratings = merge_and_average(gated.ratings, gated.movies)
+    previous = score_previous_night(cfg.data_dir, cfg.as_of, cfg.dataset, ratings)
     vocab = encode_ids(ratings, run.folder)
     parts = split_ratings(ratings, release, cfg.split, cfg.seed)
     profile = choose_scale_profile(ratings, vocab, cfg)
@@ -84,9 +92,10 @@ def nightly_recommendations(
         None if profile.refit else run.folder / "model",
         run.folder,
     )
-    champion = read_champion(cfg.data_dir, cfg.dataset, cfg.split)
-    evaluation = evaluate_run(candidate, parts, vocab, cfg.dataset, cfg.k, run.folder, champion)
-    check_quality_gate(evaluation, champion, cfg.gate_margin, enabled=cfg.quality_gate)
+    evaluation = evaluate_run(candidate, parts, vocab, cfg.dataset, cfg.k, run.folder)
+    champion = read_champion(cfg.data_dir, cfg.dataset, cfg.split, cfg.as_of)
+    comparison = rescore_champion(candidate, parts, vocab, champion, cfg.k)
+    gate = check_quality_gate(evaluation, comparison, cfg.gate_margin, enabled=cfg.quality_gate)
     final = (
         train_model.with_options(name="refit-all")(
             ratings, vocab, gated.movies, cfg.model, cfg.dataset, cfg.seed, profile, run.folder / "model", run.folder
@@ -114,6 +123,7 @@ def nightly_recommendations(
             evaluation,
             archive,
             profile,
+            night_fields(night, previous, gate, cfg, archive),
         )
     prune_published_runs(cfg.data_dir, cfg.retention)
     write_run_report(run, cfg.dataset, release, gated, ratings, parts, final, evaluation, manifest)

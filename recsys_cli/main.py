@@ -36,6 +36,10 @@ ScaleOpt = Annotated[
 SplitOpt = Annotated[
     str | None, typer.Option("--split", help="random, stratified, temporal, u1..u5, ua, ub [env RECSYS_SPLIT]")
 ]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="The night, YYYY-MM-DD (UTC): use ratings before its 00:00 UTC (default: today)"),
+]
 
 
 @app.callback()
@@ -240,9 +244,11 @@ def run(
         int | None, typer.Option("--memory-budget", help="Scoring memory budget in MB per shard (default 2048)")
     ] = None,
     scale: ScaleOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
-    """Run the nightly flow once, now, and publish the table."""
+    """Run the nightly flow once, now, for one night (default today, UTC), and publish its table."""
     cfg = _config(
+        as_of=as_of,
         dataset=dataset,
         source=source,
         data_dir=data_dir,
@@ -271,14 +277,94 @@ def run(
     setup_logging()
     _quiet_tracebacks()
     manifest = _guard(nightly_recommendations, **flow_parameters(cfg))
-    typer.echo(f"\nPublished {manifest['rows']:,} rows for {manifest['users']:,} users")
+    typer.echo(
+        f"\nPublished {manifest['rows']:,} rows for {manifest['users']:,} users, night {manifest['as_of']}"
+        + ("" if manifest.get("latest", True) else " (an older night: _latest.json stays at the newest)")
+    )
     typer.echo(f"  table:    {manifest['path']}")
     typer.echo(f"  manifest: {cfg.data_dir / 'recommendations' / '_latest.json'}")
     typer.echo(f"  model:    {manifest['model']}  (split {manifest['split']}, k={manifest['metrics']['k']})")
     typer.echo(
         "  metrics:  " + json.dumps({k: round(v, 4) for k, v in manifest["metrics"].items() if isinstance(v, float)})
     )
+    online = manifest.get("online_metrics")
+    if online and online.get("users"):
+        pop = online["baselines"]["popularity"]
+        typer.echo(
+            f"  online:   night {online['previous_as_of']}'s lists vs {online['users']:,} users' ratings since: "
+            f"NDCG@{online['k']} {online['ndcg_at_k']:.4f} (popularity {pop['ndcg_at_k']:.4f}), "
+            f"hit rate {online['hit_rate_at_k']:.4f} (popularity {pop['hit_rate_at_k']:.4f})"
+        )
     typer.echo(f"  report:   {Path(manifest['run_folder']) / 'report.html'}")
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option("--from", help="First night, YYYY-MM-DD (UTC)")],
+    end: Annotated[str, typer.Option("--to", help="Last night, YYYY-MM-DD (UTC), included")],
+    every: Annotated[str, typer.Option("--every", help="Step between nights: 1d, 7d, ...")] = "1d",
+    dataset: DatasetOpt = None,
+    source: SourceOpt = None,
+    data_dir: DataDirOpt = None,
+    model: ModelOpt = None,
+    top_n: TopNOpt = None,
+    split: SplitOpt = None,
+    seed: SeedOpt = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use the cached archive, no network")] = False,
+    quality_gate: Annotated[
+        bool,
+        typer.Option("--quality-gate/--no-quality-gate", help="Refuse to publish a night whose model fails the gate"),
+    ] = True,
+    retention: Annotated[
+        int | None,
+        typer.Option("--retention", help="Nights to keep (default 14; raise it to keep a long backfill)"),
+    ] = None,
+    scale: ScaleOpt = None,
+) -> None:
+    """Run the nightly flow for each night from --from to --to, oldest first (resumable)."""
+    from recsys_core.errors import ConfigError
+    from recsys_core.nights.calendar import nights_between, parse_as_of, parse_every
+
+    cfg = _config(
+        as_of=start,
+        dataset=dataset,
+        source=source,
+        data_dir=data_dir,
+        model=model,
+        top_n=top_n,
+        split=split,
+        seed=seed,
+        offline=offline or None,
+        quality_gate=quality_gate,
+        retention=retention,
+        scale=scale,
+    )
+    try:
+        first, last = parse_as_of(start, "--from"), parse_as_of(end, "--to")
+        assert first is not None and last is not None
+        nights = nights_between(first, last, parse_every(every))
+    except ConfigError as exc:
+        typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    _prepare_logging()
+    _terminate_on_sigterm()
+    from prefect.logging.configuration import setup_logging
+
+    from data_checks.runner import preload_in_background
+    from flows.backfill import backfill_recommendations
+
+    preload_in_background()
+    setup_logging()
+    _quiet_tracebacks()
+    params = flow_parameters(cfg)
+    params.pop("as_of")
+    typer.echo(f"Backfilling {len(nights)} nights, {nights[0]} to {nights[-1]} every {every}", err=True)
+    rows = _guard(backfill_recommendations, start=first, end=last, every=every, parameters=params)
+    counts = {status: sum(r["status"] == status for r in rows) for status in ("published", "skipped")}
+    typer.echo(
+        f"\nBackfill done: {counts['published']} nights published, {counts['skipped']} already published "
+        f"(skipped). `recsys runs --data-dir {cfg.data_dir}` lists them."
+    )
 
 
 @app.command()
@@ -463,7 +549,8 @@ def runs(
     data_dir: DataDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run")] = False,
 ) -> None:
-    """List published runs (newest first) with their metrics; * marks the one _latest.json names."""
+    """List published nights (newest first): each night's current run, its metrics and how its
+    previous night's lists did since (online NDCG@k, hit rate); * marks the night _latest.json names."""
     root = _data_dir(data_dir)
     from recsys_core.errors import RecsysError
     from recsys_core.publishing.retention import describe_published_runs
@@ -487,29 +574,35 @@ def runs(
 
 
 def format_runs_table(rows: list[dict[str, Any]]) -> str:
-    """Columns sized to their widest value, numbers right-aligned."""
+    """Columns sized to their widest value, numbers right-aligned.
 
-    def num(row: dict[str, Any], key: str) -> str:
-        v = (row["metrics"] or {}).get(key)
+    ``online`` columns: the previous night's lists scored on the ratings that arrived up to this
+    night (``online_metrics`` in the manifest), so they describe the night before this row.
+    """
+
+    def num(values: dict[str, Any] | None, key: str) -> str:
+        v = (values or {}).get(key)
         return f"{v:.4f}" if isinstance(v, float) else "-"
 
-    header = ["", "run_id", "dt", "rows", "model", "split", "rmse", "ndcg@k", "cover"]
+    header = ["", "night", "run_id", "rows", "model", "split", "rmse", "ndcg@k", "cover", "online ndcg", "online hit"]
     body = [
         [
             "*" if r["latest"] else "",
-            r["run_id"],
             r["dt"],
+            r["run_id"],
             f"{r['rows']:,}",
             r["model"] or "-",
             r["split"] or "-",
-            num(r, "rmse"),
-            num(r, "ndcg_at_k"),
-            num(r, "coverage"),
+            num(r["metrics"], "rmse"),
+            num(r["metrics"], "ndcg_at_k"),
+            num(r["metrics"], "coverage"),
+            num(r.get("online_metrics"), "ndcg_at_k"),
+            num(r.get("online_metrics"), "hit_rate_at_k"),
         ]
         for r in rows
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    right = {3, 6, 7, 8}
+    right = {3, 6, 7, 8, 9, 10}
     return "\n".join(
         "  ".join(
             cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths, strict=True))

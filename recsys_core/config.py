@@ -9,8 +9,11 @@ folders).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +24,7 @@ from recsys_core.data.datasets import DATASETS
 from recsys_core.data.download import is_url
 from recsys_core.errors import ConfigError
 from recsys_core.model_names import DEFAULT_MODEL, MODEL_NAMES
+from recsys_core.nights.calendar import parse_as_of
 from recsys_core.prep.splitting import SPLITS
 
 # How each field is spelled on the command line and in the environment, for error messages.
@@ -44,7 +48,23 @@ OPTION_NAMES: dict[str, str] = {
     "refit_full": "refit_full",
     "refit_max_ratings": "refit_max_ratings",
     "scale": "--scale",
+    "as_of": "--as-of",
 }
+
+# Fields that change what a night publishes (a backfill skips a night whose table was built with
+# the same values and the same input); the rest (where, how parallel, how long kept) do not.
+TABLE_FIELDS = (
+    "dataset",
+    "model",
+    "top_n",
+    "split",
+    "seed",
+    "k",
+    "reject_threshold",
+    "refit_full",
+    "refit_max_ratings",
+    "scale",
+)
 
 
 class NightlyConfig(BaseModel):
@@ -73,6 +93,19 @@ class NightlyConfig(BaseModel):
     scale: Literal["auto", "small", "large"] = Field(
         "auto", description="Scale profile: auto (from the data's shape), small or large (recsys_core/scale.py)."
     )
+    as_of: date | None = Field(
+        None,
+        description="The night (UTC date): only ratings before its 00:00 UTC are used. "
+        "Default: the flow run's scheduled date (today for a manual run).",
+    )
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _a_date(cls, value: Any) -> Any:
+        try:
+            return parse_as_of(value)
+        except ConfigError:
+            raise ValueError("is not a date; give the night as YYYY-MM-DD (UTC)") from None
 
     @field_validator("dataset")
     @classmethod
@@ -137,6 +170,11 @@ class NightlyConfig(BaseModel):
     def summary(self) -> dict[str, Any]:
         """JSON-friendly view for logs, manifests and the UI."""
         return self.model_dump(mode="json")
+
+    def table_fingerprint(self) -> str:
+        """sha256 of the settings that shape the published table (``TABLE_FIELDS``)."""
+        fields = {name: self.summary()[name] for name in TABLE_FIELDS}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def spec_folds_all() -> set[str]:

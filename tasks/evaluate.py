@@ -11,6 +11,7 @@ from recsys_core import pipeline
 from recsys_core.atomic import write_json_atomic
 from recsys_core.data.datasets import get_dataset
 from recsys_core.errors import QualityGateError
+from recsys_core.evaluation.champion import compare_with_champion
 from recsys_core.evaluation.evaluate import METRIC_KEYS
 from recsys_core.evaluation.gate import decide_publish
 from recsys_core.prep.encoding import IdVocabulary
@@ -27,7 +28,6 @@ def evaluate_run(
     dataset: str,
     k: int,
     run_folder: Path,
-    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate the model and the baselines on the same split; write metrics.json."""
     result = pipeline.evaluate(trained, split, vocab, get_dataset(dataset), k=k)
@@ -35,26 +35,46 @@ def evaluate_run(
     write_json_atomic(run_folder / "metrics.json", result)
     rows = [{"model": model.label, **{m: fmt(metrics.get(m)) for m in METRIC_KEYS}}]
     rows += [{"model": f"baseline: {n}", **{m: fmt(b.get(m)) for m in METRIC_KEYS}} for n, b in baselines.items()]
-    if previous and previous.get("metrics"):
-        rows.append(
-            {
-                "model": f"published: {previous.get('run_id')}",
-                **{m: fmt(previous["metrics"].get(m)) for m in METRIC_KEYS},
-            }
-        )
-    publish_table("metrics", rows, f"{split.name} split, k={k}: model vs baselines vs the published run")
+    publish_table("metrics", rows, f"{split.name} split, k={k}: model vs baselines")
     logger().info("metrics %s", {m: fmt(metrics.get(m)) for m in METRIC_KEYS})
     return result
 
 
+@task(name="rescore-champion", on_failure=[remember_failed_stage])
+def rescore_champion(
+    trained: pipeline.Trained, split: Split, vocab: IdVocabulary, champion: dict[str, Any] | None, k: int
+) -> dict[str, Any] | None:
+    """The published champion re-scored next to the candidate on tonight's unseen test ratings."""
+    if champion is None:
+        return None
+    comparison = compare_with_champion(trained.model, split, vocab, champion, k=k)
+    if comparison["comparable"]:
+        rows = [
+            {"model": f"{who}: {label}", **{m: fmt(comparison[who].get(m)) for m in METRIC_KEYS}}
+            for who, label in (("candidate", trained.model.label), ("champion", champion.get("model")))
+        ]
+        publish_table(
+            "champion-rescored",
+            rows,
+            f"Candidate vs champion {comparison['champion_run_id']} (night {comparison['champion_as_of']}) on "
+            f"{comparison['ratings']:,} test ratings of {comparison['users']:,} users that arrived after the "
+            f"champion's cutoff, k={k}",
+        )
+    else:
+        logger().info("champion %s not comparable: %s", comparison["champion_run_id"], comparison["reason"])
+    return comparison
+
+
 @task(name="quality-gate", on_failure=[remember_failed_stage])
 def check_quality_gate(
-    evaluation: dict[str, Any], previous: dict[str, Any] | None, margin: float, enabled: bool = True
-) -> None:
-    """Raise (failing the run, keeping yesterday's table) when the model should not publish."""
-    decision = decide_publish(evaluation["metrics"], evaluation["baselines"], previous, margin=margin)
+    evaluation: dict[str, Any], comparison: dict[str, Any] | None, margin: float, enabled: bool = True
+) -> dict[str, Any]:
+    """Raise (failing the run, keeping yesterday's table) when the model should not publish.
+
+    Returns what the manifest records about the decision (``gate``)."""
+    decision = decide_publish(evaluation["metrics"], evaluation["baselines"], comparison, margin=margin)
     verdict = "passed" if decision.passed else "FAILED"
-    body = "\n".join(f"- {r}" for r in decision.reasons) or "- all checks passed"
+    body = "\n".join(f"- {r}" for r in [*decision.reasons, *decision.notes]) or "- all checks passed"
     publish_markdown(
         "quality-gate",
         f"## Quality gate {verdict}{'' if enabled else ' (not enforced)'}\n\n{body}",
@@ -68,3 +88,10 @@ def check_quality_gate(
         )
     if not decision.passed:
         logger().warning("quality gate failed but is disabled: %s", decision.reasons)
+    return {
+        "passed": decision.passed,
+        "enforced": enabled,
+        "reasons": decision.reasons,
+        "notes": decision.notes,
+        "champion": comparison,
+    }

@@ -14,9 +14,12 @@ from prefect import task
 from prefect.transactions import Transaction, get_transaction
 
 from data_checks.published import check_recommendations, raise_if_invalid
+from recsys_core.config import NightlyConfig
 from recsys_core.data.archive_cache import FetchedArchive
 from recsys_core.models.base import Recommender
+from recsys_core.nights.cutoff import NightData
 from recsys_core.prep.encoding import IdVocabulary
+from recsys_core.publishing import steps
 from recsys_core.publishing.steps import StagedTable, commit_table, stage_table
 from recsys_core.publishing.table import read_table
 from recsys_core.runs.context import RunContext
@@ -77,6 +80,16 @@ def check_staged_table(staged: StagedTable, ratings: pd.DataFrame, vocab: IdVoca
     return report.to_markdown()
 
 
+def night_fields(
+    night: NightData, previous: dict[str, Any], gate: dict[str, Any] | None, cfg: NightlyConfig, archive: FetchedArchive
+) -> dict[str, Any]:
+    """The night's manifest fields; the input fingerprint is the archive's sha256 (the night's data
+    is that archive cut at ``as_of``)."""
+    return steps.night_fields(
+        night, previous, gate, config_fingerprint=cfg.table_fingerprint(), input_fingerprint=archive.sha256
+    )
+
+
 @task(name="publish", on_failure=[remember_failed_stage])
 @converts_storage_errors
 def publish_recommendations(
@@ -92,8 +105,12 @@ def publish_recommendations(
     evaluation: dict[str, Any],
     archive: FetchedArchive,
     scale: ScaleProfile | None = None,
+    night: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Serving files first (movie embedding, catalogue), then the table and manifest become visible."""
+    """Serving files first (movie embedding, catalogue), then the table and manifest become visible.
+
+    ``night`` holds the night's manifest fields (``recsys_core.publishing.steps.night_fields``).
+    """
     write_movie_embedding(run.folder, model, vocab)  # `recsys similar` reads it without TensorFlow
     write_catalog(run.folder, movies, ratings)  # titles, years, genres, counts for the API
     manifest = commit_table(
@@ -106,6 +123,7 @@ def publish_recommendations(
             "evaluation": evaluation,
             "archive_sha256": archive.sha256,
             "scale": scale.summary() if scale is not None else None,
+            "night": night,
         },
     )
     final = Path(manifest["path"])
@@ -116,4 +134,6 @@ def publish_recommendations(
         "Where the new table is and its checks",
     )
     logger().info("published %s rows to %s", f"{manifest['rows']:,}", final)
+    if not manifest["latest"]:
+        logger().info("night %s published; _latest.json stays at a newer night", manifest["as_of"])
     return manifest

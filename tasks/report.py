@@ -18,6 +18,7 @@ from recsys_core.runs.context import RunContext
 from recsys_core.runs.failures import converts_storage_errors
 from recsys_core.runs.report import (
     build_report,
+    collect_online_metrics,
     collect_run_metrics,
     render_markdown,
     write_plots,
@@ -62,12 +63,15 @@ def write_run_report(
         logger().warning("could not read stage timings from the Prefect API: %s", exc)
         report.notes.append(f"Stage timings unavailable: {exc}")
     gated.movies[["movie_id", "title"]].to_parquet(run.folder / MOVIES_FILE, index=False)
+    online = collect_online_metrics(run.data_dir)
+    report.online = online.to_dict("records")
     report.plots = write_plots(
         run.folder,
         history=model.history,
         ratings=ratings["rating"],
         table=read_table(Path(manifest["path"])),
         past_metrics=collect_run_metrics(run.data_dir),
+        online=online,
     )
     html_path = write_report(run.folder, report)
     report.links["report.html"] = str(html_path.resolve())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ from prefect.runtime import flow_run
 
 from recsys_core.config import NightlyConfig, build_config
 from recsys_core.errors import ManifestError
+from recsys_core.nights.calendar import parse_as_of
+from recsys_core.publishing.nights import latest_night_before
 from recsys_core.publishing.table import read_manifest, sweep_stale_staging
 from recsys_core.runs.context import RunContext, start_run
 from recsys_core.runs.failures import converts_storage_errors, mark_run_folder
@@ -22,37 +25,54 @@ def check_config(parameters: dict[str, Any]) -> NightlyConfig:
     """The flow's parameters as one validated config, paths absolute against the working directory.
 
     A deployment's `data_dir: data` resolves against the clone (the pull step's directory).
+    Without ``as_of`` the night is the flow run's scheduled date (UTC): a late or retried run
+    computes its own night, and a manual run (scheduled now) today's.
     """
     config = build_config(parameters)
-    logger().info("configuration: %s", config.summary())
+    if config.as_of is None:
+        config = config.model_copy(update={"as_of": scheduled_night()})
+    logger().info("night %s; configuration: %s", config.as_of, config.summary())
     return config
+
+
+def scheduled_night() -> date:
+    """The UTC date of the flow run's scheduled start (now, outside a scheduled run)."""
+    night = parse_as_of(flow_run.scheduled_start_time)
+    assert night is not None
+    return night
 
 
 @task(name="start-run", on_failure=[remember_failed_stage])
 @converts_storage_errors
-def open_run(data_dir: Path) -> RunContext:
+def open_run(data_dir: Path, as_of: date | None = None) -> RunContext:
     """Creates the run folder (tied to this flow run) after sweeping staging left by killed runs."""
     swept = sweep_stale_staging(Path(data_dir))
     if swept:
         logger().warning("removed staging left by interrupted runs: %s", ", ".join(swept))
-    run = start_run(Path(data_dir))
+    run = start_run(Path(data_dir), as_of=as_of)
     mark_run_folder(run.folder, flow_run.get_id())
     logger().info("run %s (flow run %s), folder %s", run.run_id, flow_run.get_name(), run.folder)
     return run
 
 
 @task(name="read-champion", on_failure=[remember_failed_stage])
-def read_champion(data_dir: Path, dataset: str, split: str) -> dict[str, Any] | None:
-    """The published run's manifest, if it is comparable (same dataset and split).
+def read_champion(data_dir: Path, dataset: str, split: str, as_of: date | None = None) -> dict[str, Any] | None:
+    """The champion for tonight: the newest published night at or before ``as_of`` (a backfilled
+    night is never judged by a model that saw its future), if it is the same dataset and split.
+    Without nights on disk (older layouts), ``_latest.json``.
 
     An unreadable manifest is no reason to stop tonight's run: it is gated against the baselines
     only, and publishing replaces the broken file.
     """
-    try:
-        manifest = read_manifest(Path(data_dir))
-    except ManifestError as exc:
-        logger().warning("%s No champion tonight: the quality gate compares with the baselines only.", exc)
-        return None
+    manifest = latest_night_before(Path(data_dir), as_of, inclusive=True) if as_of else None
+    if manifest is None:
+        try:
+            manifest = read_manifest(Path(data_dir))
+        except ManifestError as exc:
+            logger().warning("%s No champion tonight: the quality gate compares with the baselines only.", exc)
+            return None
+        if manifest and as_of and manifest.get("as_of") and manifest["as_of"] > as_of.isoformat():
+            return None  # only newer nights are published: none may judge this one
     if manifest and manifest.get("dataset") == dataset and manifest.get("split") == split:
         return manifest
     return None

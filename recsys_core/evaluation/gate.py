@@ -10,29 +10,50 @@ from typing import Any
 class GateDecision:
     passed: bool
     reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def decide_publish(
     metrics: dict[str, Any],
     baselines: dict[str, dict[str, Any]],
-    previous: dict[str, Any] | None,
+    comparison: dict[str, Any] | None,
     *,
     margin: float = 0.05,
     require_beat_popularity: bool = True,
 ) -> GateDecision:
-    """Publish only if the model beats popularity on NDCG@k (when required) and does not fall
-    more than ``margin`` (relative) below the previous run's NDCG@k, nor rise more than
-    ``margin`` above its RMSE. Comparisons with the previous run need the same dataset/k."""
+    """Publish only if the model beats popularity on NDCG@k (when required) and, against the
+    champion re-scored on tonight's unseen test ratings (``evaluation.champion``), its NDCG@k is
+    not more than ``margin`` (relative) below the champion's, nor its RMSE more than ``margin``
+    above. A champion that is not comparable tonight is noted and the baselines decide."""
     reasons: list[str] = []
+    notes: list[str] = []
     ndcg = metrics.get("ndcg_at_k")
     pop = (baselines.get("popularity") or {}).get("ndcg_at_k")
     if require_beat_popularity and ndcg is not None and pop is not None and ndcg <= pop:
         reasons.append(f"NDCG@{metrics.get('k')} {ndcg:.4f} does not beat the popularity baseline's {pop:.4f}")
-    prev = (previous or {}).get("metrics") or {}
-    if prev.get("k") == metrics.get("k"):
-        p_ndcg, p_rmse, rmse = prev.get("ndcg_at_k"), prev.get("rmse"), metrics.get("rmse")
-        if ndcg is not None and p_ndcg and ndcg < p_ndcg * (1 - margin):
-            reasons.append(f"NDCG@k {ndcg:.4f} fell more than {margin:.0%} below the published run's {p_ndcg:.4f}")
-        if rmse is not None and p_rmse and rmse > p_rmse * (1 + margin):
-            reasons.append(f"RMSE {rmse:.4f} rose more than {margin:.0%} above the published run's {p_rmse:.4f}")
-    return GateDecision(not reasons, reasons)
+    if comparison is None:
+        notes.append("no published champion for this dataset and split: compared with the baselines only")
+    elif not comparison.get("comparable"):
+        notes.append(
+            f"champion {comparison.get('champion_run_id')} (night {comparison.get('champion_as_of')}) not "
+            f"comparable tonight: {comparison.get('reason')}; compared with the baselines only"
+        )
+    else:
+        ours, theirs = comparison["candidate"], comparison["champion"]
+        where = f"on {comparison['users']} test users who rated after the champion's night"
+        c_ndcg, p_ndcg = ours.get("ndcg_at_k"), theirs.get("ndcg_at_k")
+        c_rmse, p_rmse = ours.get("rmse"), theirs.get("rmse")
+        if c_ndcg is not None and p_ndcg and c_ndcg < p_ndcg * (1 - margin):
+            reasons.append(f"NDCG@k {c_ndcg:.4f} is more than {margin:.0%} below the champion's {p_ndcg:.4f} {where}")
+        if c_rmse is not None and p_rmse and c_rmse > p_rmse * (1 + margin):
+            reasons.append(f"RMSE {c_rmse:.4f} is more than {margin:.0%} above the champion's {p_rmse:.4f} {where}")
+        if not reasons:
+            notes.append(
+                f"against champion {comparison.get('champion_run_id')} {where}: NDCG@k {_f(c_ndcg)} vs "
+                f"{_f(p_ndcg)}, RMSE {_f(c_rmse)} vs {_f(p_rmse)}"
+            )
+    return GateDecision(not reasons, reasons, notes)
+
+
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

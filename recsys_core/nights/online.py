@@ -16,16 +16,19 @@ import pandas as pd
 ONLINE_METRIC_KEYS = ("hit_rate_at_k", "precision_at_k", "recall_at_k", "ndcg_at_k")
 
 
-def score_lists(lists: pd.DataFrame, window: pd.DataFrame, k: int) -> dict[str, Any]:
+def score_lists(lists: pd.DataFrame, window: pd.DataFrame, k: int, users: np.ndarray | None = None) -> dict[str, Any]:
     """Metrics of top-k ``lists`` (user_id, movie_id, rank) against ``window`` (user_id, movie_id).
 
     Per user with a list and at least one rating in the window: hit = any of the first k in the
     window; precision = hits / k; recall = hits / movies rated in the window; NDCG with binary
-    gains and the ideal DCG over min(k, relevant). Means over those users.
+    gains and the ideal DCG over min(k, relevant). Means over those users; ``users`` fixes the
+    set instead (a user whose list is empty then counts as a miss), so a baseline is judged on
+    the same users as the model.
     """
     top = lists.loc[lists["rank"] <= k, ["user_id", "movie_id", "rank"]]
     relevant = window[["user_id", "movie_id"]].drop_duplicates()
-    users = np.intersect1d(top["user_id"].unique(), relevant["user_id"].unique())
+    if users is None:
+        users = np.intersect1d(top["user_id"].unique(), relevant["user_id"].unique())
     out: dict[str, Any] = {"k": k, "users": int(len(users))}
     if not len(users):
         return {**out, **{key: None for key in ONLINE_METRIC_KEYS}}
@@ -80,5 +83,5 @@ def online_metrics(
     history = ratings.loc[ts < window_start, ["user_id", "movie_id"]]
     model = score_lists(lists, window, k)
     users = np.intersect1d(lists["user_id"].unique(), window["user_id"].unique())
-    popular = score_lists(popularity_lists(history, users, k), window, k)
+    popular = score_lists(popularity_lists(history, users, k), window, k, users=users)
     return {**model, "window_ratings": int(len(window)), "baselines": {"popularity": popular}}

@@ -18,7 +18,9 @@ import pandas as pd
 from recsys_core.data.schema import RECOMMENDATIONS_SCHEMA_VERSION
 from recsys_core.evaluation.evaluate import METRIC_KEYS
 from recsys_core.models.base import Recommender
+from recsys_core.nights.cutoff import NightData
 from recsys_core.prep.encoding import IdVocabulary
+from recsys_core.publishing.nights import point_night
 from recsys_core.publishing.table import (
     build_table,
     discard_staging,
@@ -26,7 +28,6 @@ from recsys_core.publishing.table import (
     publish_lock,
     run_partition,
     staging_dir,
-    write_manifest,
     write_part,
 )
 from recsys_core.runs.context import RunContext
@@ -83,11 +84,17 @@ def build_manifest(
     evaluation: dict[str, Any],
     archive_sha256: str,
     scale: dict[str, Any] | None,
+    night: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`_latest.json`: what downstream readers need to find and judge the table."""
+    """`_latest.json` / `_night.json`: what downstream readers need to find and judge the table.
+
+    ``night`` adds the night's fields: ``cutoff``, ``new_since_previous``, ``online_metrics``,
+    ``gate`` and the fingerprints a backfill compares to skip a night already published.
+    """
     metrics = evaluation["metrics"]
     return {
         "run_id": run.run_id,
+        "as_of": run.night.isoformat(),
         "dataset": dataset,
         "model": model_label,
         "top_n": top_n,
@@ -103,13 +110,37 @@ def build_manifest(
         "run_folder": str(run.folder.resolve()),
         "catalogue_gaps": staged.gaps.counts(),
         "scale": scale,
+        **(night or {}),
+    }
+
+
+def night_fields(
+    night: NightData,
+    previous: dict[str, Any],
+    gate: dict[str, Any] | None,
+    *,
+    config_fingerprint: str,
+    input_fingerprint: str,
+) -> dict[str, Any]:
+    """The night's part of the manifest: its cutoff, what is new, how the last lists did, the gate."""
+    return {
+        "cutoff": night.summary()["cutoff"],
+        "cutoff_ts": night.cutoff,
+        "release_span": [night.summary()["release_first_rating"], night.summary()["release_last_rating"]],
+        "nothing_new": night.nothing_new,
+        "new_since_previous": previous.get("new_since_previous"),
+        "online_metrics": previous.get("online_metrics"),
+        "gate": gate,
+        "config_fingerprint": config_fingerprint,
+        "input_fingerprint": input_fingerprint,
     }
 
 
 def commit_table(staged: StagedTable, run: RunContext, manifest_fields: dict[str, Any]) -> dict[str, Any]:
-    """Make the checked table visible (one rename) and point the manifest at it (one replace)."""
+    """Make the checked table visible (one rename) and point its night, and ``_latest.json`` when it
+    is the newest night, at it (one replace each). ``latest`` in the result says which."""
     with publish_lock(run.data_dir):
-        final = promote(staged.path, run_partition(run.data_dir, run.run_id, run.started_at))
+        final = promote(staged.path, run_partition(run.data_dir, run.run_id, run.night))
         manifest = build_manifest(staged, final, run=run, **manifest_fields)
-        write_manifest(run.data_dir, manifest)
-    return manifest
+        moved = point_night(run.data_dir, manifest)
+    return {**manifest, "latest": moved}

@@ -1,9 +1,10 @@
 """Publish the top-N table: write to staging, let the caller validate, then promote atomically.
 
 Layout under ``<data_dir>/recommendations/``:
-  dt=YYYY-MM-DD/run_id=<id>/part-00000.parquet   one folder per published run
+  dt=YYYY-MM-DD/run_id=<id>/part-00000.parquet   one folder per published run of that night
+  dt=YYYY-MM-DD/_night.json                      the night's current run (publishing/nights.py)
   _staging/run_id=<id>/                          work in progress (ignored by dataset readers)
-  _latest.json                                   the manifest of the last published run
+  _latest.json                                   the manifest of the newest night published
 A run folder appears by one ``rename`` and the manifest by one ``os.replace``, so a reader
 sees the previous run or the new one, never a mix, and a failed run leaves both untouched.
 """
@@ -16,7 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,9 @@ def recommendations_root(data_dir: Path) -> Path:
     return Path(data_dir) / "recommendations"
 
 
-def run_partition(data_dir: Path, run_id: str, generated_at: datetime) -> Path:
-    """Hive-style folder of one run: dt=<UTC date>/run_id=<id>."""
-    return recommendations_root(data_dir) / f"dt={generated_at:%Y-%m-%d}" / f"run_id={run_id}"
+def run_partition(data_dir: Path, run_id: str, night: date) -> Path:
+    """Hive-style folder of one run: dt=<the night, as_of>/run_id=<id>."""
+    return recommendations_root(data_dir) / f"dt={night:%Y-%m-%d}" / f"run_id={run_id}"
 
 
 def staging_dir(data_dir: Path, run_id: str) -> Path:

@@ -22,6 +22,7 @@ from recsys_core.atomic import write_bytes_atomic
 from recsys_core.data.readers import Release
 from recsys_core.models.base import Recommender
 from recsys_core.prep.splitting import Split
+from recsys_core.publishing.nights import list_nights
 from recsys_core.publishing.table import MANIFEST, recommendations_root
 from recsys_core.runs.context import RunContext
 from recsys_core.runs.history import build_panels, summarise_history
@@ -52,6 +53,10 @@ class RunReport:
     plots: dict[str, str] = field(default_factory=dict)
     run_folder: str | None = None
     notes: list[str] = field(default_factory=list)
+    online: list[dict[str, Any]] = field(default_factory=list)  # collect_online_metrics rows, oldest first
+
+
+ONLINE_COLUMNS = ("night", "lists of", "users", "ndcg", "hit_rate", "popularity ndcg", "popularity hit_rate")
 
 
 def _new_figure(width: float = 6.4, height: float = 3.6) -> Any:
@@ -170,6 +175,46 @@ def plot_metrics_over_runs(history: pd.DataFrame, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def collect_online_metrics(data_dir: Path, limit: int = 60) -> pd.DataFrame:
+    """Online metrics of the last ``limit`` published nights (each scores the night before), oldest first."""
+    rows = []
+    for manifest in list_nights(Path(data_dir)):
+        online = manifest.get("online_metrics") or {}
+        if not online.get("users"):
+            continue
+        popular = (online.get("baselines") or {}).get("popularity") or {}
+        rows.append(
+            {
+                "night": manifest["as_of"],
+                "lists of": online.get("previous_as_of"),
+                "users": online.get("users"),
+                "ndcg": online.get("ndcg_at_k"),
+                "hit_rate": online.get("hit_rate_at_k"),
+                "popularity ndcg": popular.get("ndcg_at_k"),
+                "popularity hit_rate": popular.get("hit_rate_at_k"),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(ONLINE_COLUMNS)).tail(limit).reset_index(drop=True)
+
+
+def plot_online_over_nights(online: pd.DataFrame, path: Path) -> Path | None:
+    """Each night's published lists against the next ratings, next to popularity's."""
+    if online.empty:
+        return None
+    fig = _new_figure(10.0, 3.4)
+    x = range(len(online))
+    labels = [str(n) for n in online["lists of"]]
+    panels = (("ndcg", "online NDCG@k"), ("hit_rate", "online hit rate"))
+    for ax, (name, title) in zip(fig.subplots(1, 2), panels, strict=True):
+        ax.plot(x, online[name].astype(float), marker="o", label="published lists")
+        ax.plot(x, online[f"popularity {name}"].astype(float), marker="s", linestyle="--", label="popularity")
+        ax.set(title=title, xlabel="lists of night (scored on the ratings until the next night)", ylabel=title)
+        ax.set_xticks(list(x), labels, rotation=60, ha="right", fontsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
 def write_plots(
     run_folder: Path,
     *,
@@ -177,10 +222,14 @@ def write_plots(
     ratings: pd.Series,
     table: pd.DataFrame,
     past_metrics: pd.DataFrame,
+    online: pd.DataFrame | None = None,
 ) -> dict[str, str]:
     """Write every plot that has data; returns title -> path relative to the run folder."""
     folder = Path(run_folder) / PLOTS_DIR
     made = {
+        "Yesterday's lists against the next ratings, over nights": plot_online_over_nights(
+            online if online is not None else pd.DataFrame(), folder / "online_over_nights.png"
+        ),
         "Training curves": plot_training_history(history, folder / "training_history.png"),
         "Rating distribution": plot_rating_distribution(ratings, folder / "rating_distribution.png"),
         "Score distribution": plot_score_distribution(table, folder / "score_distribution.png"),
@@ -240,6 +289,10 @@ def render_markdown(report: RunReport) -> str:
     if names:
         out += ["", "## Metrics", "", "| model | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
         out += [f"| {label} | " + " | ".join(_fmt(m.get(n)) for n in names) + " |" for label, m in _metric_rows(report)]
+    if report.online:
+        out += ["", "## Yesterday's lists against the next ratings", "", "| " + " | ".join(ONLINE_COLUMNS) + " |"]
+        out += ["| --- | --- |" + " ---: |" * (len(ONLINE_COLUMNS) - 2)]
+        out += ["| " + " | ".join(_fmt(row.get(c)) for c in ONLINE_COLUMNS) + " |" for row in report.online[-14:]]
     if report.history:
         out += [
             "",
@@ -295,6 +348,8 @@ def render_html(report: RunReport) -> str:
         metric_names=names,
         metric_rows=[[label, *(m.get(n) for n in names)] for label, m in _metric_rows(report)],
         history_rows=[list(r) for r in _history_summary(report.history)],
+        online_columns=list(ONLINE_COLUMNS),
+        online_rows=[[row.get(c) for c in ONLINE_COLUMNS] for row in report.online[-14:]],
         timing_rows=[[t["stage"], f"{float(t['seconds']):.1f}", t.get("state", "")] for t in report.timings],
     )
     return page + "\n"

@@ -120,6 +120,7 @@ def test_runs_columns_stay_aligned_whatever_the_model_label():
             "model": "combined@v1[ease@v1+blend@v1(autorec,dot_bias,hybrid_mf)]",
             "split": "stratified",
             "metrics": {"rmse": 0.88, "ndcg_at_k": 0.43, "coverage": 0.2},
+            "online_metrics": {"ndcg_at_k": 0.1234, "hit_rate_at_k": 0.5},
         },
         {
             "latest": False,
@@ -132,9 +133,10 @@ def test_runs_columns_stay_aligned_whatever_the_model_label():
         },
     ]
     lines = format_runs_table(rows).splitlines()
-    starts = [line.index("2026-11-2") for line in lines[1:]]
-    assert len(set(starts)) == 1 and lines[0].index("dt") == starts[0]
-    assert lines[1].split()[-1] == "0.2000" and lines[2].split()[-1] == "-"
+    starts = [line.index("2026112") for line in lines[1:]]
+    assert len(set(starts)) == 1 and lines[0].index("run_id") == starts[0]
+    assert lines[1].split()[-3:] == ["0.2000", "0.1234", "0.5000"] and lines[2].split()[-1] == "-"
+    assert lines[1].split()[1] == "2026-11-22" and lines[0].split()[0] == "night"
     split_col = lines[0].index("split")
     assert lines[1][split_col:].startswith("stratified") and lines[2][split_col:].startswith("random")
 

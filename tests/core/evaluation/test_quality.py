@@ -3,19 +3,39 @@ from recsys_core.evaluation.gate import decide_publish
 BASE = {"popularity": {"ndcg_at_k": 0.2}}
 
 
+def comparison(ndcg: float, rmse: float | None, champ_ndcg: float, champ_rmse: float | None) -> dict:
+    return {
+        "comparable": True,
+        "champion_run_id": "c",
+        "champion_as_of": "2024-01-01",
+        "users": 50,
+        "candidate": {"ndcg_at_k": ndcg, "rmse": rmse},
+        "champion": {"ndcg_at_k": champ_ndcg, "rmse": champ_rmse},
+    }
+
+
 def test_must_beat_popularity():
     assert decide_publish({"ndcg_at_k": 0.25, "k": 10}, BASE, None).passed
     d = decide_publish({"ndcg_at_k": 0.15, "k": 10}, BASE, None)
     assert not d.passed and "popularity" in d.reasons[0]
 
 
-def test_champion_margin():
-    prev = {"metrics": {"ndcg_at_k": 0.30, "rmse": 0.90, "k": 10}}
-    assert decide_publish({"ndcg_at_k": 0.29, "rmse": 0.91, "k": 10}, BASE, prev).passed
-    d = decide_publish({"ndcg_at_k": 0.25, "rmse": 0.99, "k": 10}, BASE, prev)
+def test_champion_margin_uses_the_rescored_figures_not_tonights_split_metrics():
+    metrics = {"ndcg_at_k": 0.9, "rmse": 0.5, "k": 10}  # would pass any comparison with old figures
+    assert decide_publish(metrics, BASE, comparison(0.29, 0.91, 0.30, 0.90)).passed
+    d = decide_publish(metrics, BASE, comparison(0.25, 0.99, 0.30, 0.90))
     assert not d.passed and len(d.reasons) == 2
+    assert "50 test users" in d.reasons[0]
 
 
-def test_incomparable_champion_ignored():
-    prev = {"metrics": {"ndcg_at_k": 0.9, "k": 20}}
-    assert decide_publish({"ndcg_at_k": 0.25, "k": 10}, BASE, prev).passed
+def test_a_night_whose_data_changed_is_not_blocked_by_yesterdays_numbers():
+    """The champion earned 0.6 on its own night; re-scored tonight it does worse than the candidate."""
+    d = decide_publish({"ndcg_at_k": 0.3, "k": 10}, BASE, comparison(0.31, None, 0.28, None))
+    assert d.passed and "0.3100 vs 0.2800" in d.notes[0]
+
+
+def test_incomparable_champion_is_noted_and_baselines_decide():
+    skipped = {"comparable": False, "reason": "only 3 test users", "champion_run_id": "c", "champion_as_of": "x"}
+    d = decide_publish({"ndcg_at_k": 0.25, "k": 10}, BASE, skipped)
+    assert d.passed and "only 3 test users" in d.notes[0]
+    assert not decide_publish({"ndcg_at_k": 0.1, "k": 10}, BASE, skipped).passed

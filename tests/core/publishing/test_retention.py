@@ -83,9 +83,29 @@ def test_failed_run_folders_go_only_when_old_and_idle(tmp_path: Path) -> None:
 
 def test_describe_published_runs_for_the_cli(tmp_path: Path) -> None:
     ids = run_ids(2)
-    parts = {rid: publish_fake(tmp_path, rid, rows=4) for rid in ids}
+    parts = {rid: publish_fake(tmp_path, rid, day=f"2026-01-0{i}", rows=4) for i, rid in enumerate(ids, 1)}
     name_latest(tmp_path, ids[1], parts[ids[1]])
     rows = describe_published_runs(tmp_path)
-    assert [(r["run_id"], r["latest"], r["rows"]) for r in rows] == [(ids[1], True, 4), (ids[0], False, 4)]
+    assert [(r["run_id"], r["dt"], r["latest"], r["rows"]) for r in rows] == [
+        (ids[1], "2026-01-02", True, 4),
+        (ids[0], "2026-01-01", False, 4),
+    ]
     assert rows[0]["metrics"]["rmse"] == 0.9 and rows[0]["split"] == "u1"
     assert describe_published_runs(tmp_path / "empty") == []
+
+
+def test_a_rerun_night_lists_once_and_its_superseded_run_is_pruned(tmp_path: Path) -> None:
+    """Two runs of one night: the night's pointer names the current one (here the older run id)."""
+    ids = run_ids(3)
+    parts = {rid: publish_fake(tmp_path, rid, day="2026-01-05") for rid in ids[:2]}
+    parts[ids[2]] = publish_fake(tmp_path, ids[2], day="2026-01-06")
+    night = recommendations_root(tmp_path) / "dt=2026-01-05" / "_night.json"
+    night.write_text(json.dumps({"run_id": ids[0], "as_of": "2026-01-05", "metrics": {"ndcg_at_k": 0.3}}))
+    name_latest(tmp_path, ids[2], parts[ids[2]])
+    rows = describe_published_runs(tmp_path)
+    assert [(r["dt"], r["run_id"]) for r in rows] == [("2026-01-06", ids[2]), ("2026-01-05", ids[0])]
+    assert rows[1]["metrics"] == {"ndcg_at_k": 0.3}  # from the night's manifest
+    assert len(describe_published_runs(tmp_path, include_superseded=True)) == 3
+    assert apply_retention(tmp_path, keep=2) == []  # the superseded run is still among the newest 2
+    assert apply_retention(tmp_path, keep=1) == [ids[1], ids[0]]
+    assert not night.exists() and not night.parent.exists()

@@ -1,0 +1,67 @@
+"""The backfill flow: the nightly flow for each night of a range, oldest first, as sub-flows.
+
+Resumable: a night already published with the same table configuration and the same input is
+skipped. The first failed night stops the backfill; every night published before it stays.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+
+from prefect import flow
+
+from flows.nightly import nightly_recommendations
+from recsys_core.errors import RecsysError
+from recsys_core.nights.calendar import nights_between, parse_every
+from tasks.backfill import BackfillProgress, already_published, publish_backfill_summary
+from tasks.download import download_archive
+from tasks.run import check_config
+
+FLOW_NAME = "backfill-recommendations"
+
+
+class BackfillError(RecsysError):
+    """A night of the backfill failed; the nights before it stay published."""
+
+
+@flow(name=FLOW_NAME, log_prints=True)
+def backfill_recommendations(
+    start: date,
+    end: date,
+    every: str = "1d",
+    parameters: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Run nights ``start``..``end`` every ``every`` (``1d``, ``7d``) with the nightly ``parameters``.
+
+    Returns one row per night: ``night``, ``status`` (published, skipped), ``run_id``.
+    """
+    params = dict(parameters or {})
+    params.pop("as_of", None)
+    cfg = check_config({**params, "as_of": start})
+    nights = nights_between(start, end, parse_every(every))
+    archive = download_archive(cfg.dataset, cfg.source, cfg.cache_dir, offline=cfg.offline)
+    progress = BackfillProgress(nights)
+    progress.start()
+    for night in nights:
+        began = time.perf_counter()
+        done = already_published(cfg.data_dir, night, cfg, archive.sha256)
+        if done is not None:
+            print(f"night {night}: already published by run {done['run_id']} with this configuration and data; skipped")
+            progress.record(night, "skipped", done, time.perf_counter() - began)
+            continue
+        state = nightly_recommendations(**{**params, "as_of": night}, return_state=True)
+        if not state.is_completed():
+            published = [r["night"] for r in progress.rows]
+            failure = (
+                f"night {night} failed ({state.message or state.name}). The nights before it stay published"
+                + (f" ({published[0]} to {published[-1]})" if published else "")
+                + "; fix the cause and run the same backfill again: published nights are skipped."
+            )
+            progress.record(night, "failed", None, time.perf_counter() - began)
+            publish_backfill_summary(progress, failure)
+            raise BackfillError(failure)
+        progress.record(night, "published", state.result(), time.perf_counter() - began)
+    publish_backfill_summary(progress)
+    return progress.rows

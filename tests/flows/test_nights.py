@@ -1,0 +1,104 @@
+"""Nights through Prefect: cutoffs, consecutive nights with online metrics, out-of-order and re-run nights,
+and the backfill flow (resume, stop on the first failed night)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from flows.backfill import BackfillError, backfill_recommendations
+from flows.nightly import nightly_recommendations
+from recsys_core.nights.calendar import cutoff_seconds
+from recsys_core.prep.encoding import IdVocabulary
+from recsys_core.publishing.nights import list_nights, read_night
+from recsys_core.publishing.table import read_latest, read_manifest, read_table
+from tests.builders import build_ml100k_zip, synth_ratings
+
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
+
+FAST = {"split": "random", "quality_gate": False, "refit_full": False, "model": "bias", "top_n": 5}
+NIGHT_1 = date(1998, 1, 20)  # the synthetic ratings run from 1997-11-21 to 1998-03-15
+NIGHT_2 = NIGHT_1 + timedelta(days=7)
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    ratings = synth_ratings(n_users=40, per_user=14)
+    return build_ml100k_zip(tmp_path / "ml-100k.zip", ratings, folds=False), ratings
+
+
+def test_two_consecutive_nights_use_only_their_past_and_score_yesterdays_lists(archive, tmp_path):
+    zip_path, ratings = archive
+    data_dir = tmp_path / "data"
+    first = nightly_recommendations(source=str(zip_path), data_dir=str(data_dir), as_of=NIGHT_1, **FAST)
+    cut_1 = cutoff_seconds(NIGHT_1)
+    before_1 = ratings[ratings.timestamp < cut_1]
+    assert first["as_of"] == "1998-01-20" and first["cutoff_ts"] == cut_1
+    assert Path(first["path"]).parent.name == "dt=1998-01-20"
+    table_1 = read_table(Path(first["path"]))
+    # users with no rating before the cutoff are not in the night's table; the vocabulary saw only the past
+    assert set(table_1.user_id) == set(before_1.user_id)
+    vocab = IdVocabulary.load(Path(first["run_folder"]) / "vocabulary.json")
+    assert set(vocab.user_ids) == set(before_1.user_id) and set(vocab.movie_ids) == set(before_1.movie_id)
+    # the seen mask is the past only: a movie the user rates after the cutoff may be recommended
+    seen = set(zip(before_1.user_id, before_1.movie_id, strict=True))
+    assert not any(pair in seen for pair in zip(table_1.user_id, table_1.movie_id, strict=True))
+    assert first["online_metrics"] is None and first["new_since_previous"] is None
+
+    second = nightly_recommendations(source=str(zip_path), data_dir=str(data_dir), as_of=NIGHT_2, **FAST)
+    cut_2 = cutoff_seconds(NIGHT_2)
+    window = ratings[(ratings.timestamp >= cut_1) & (ratings.timestamp < cut_2)]
+    new = second["new_since_previous"]
+    assert new["previous_as_of"] == "1998-01-20" and new["ratings"] == len(window)
+    assert new["users"] == len(set(window.user_id) - set(before_1.user_id))
+    online = second["online_metrics"]
+    assert online["previous_as_of"] == "1998-01-20" and online["k"] == 5
+    assert online["window_ratings"] == len(window)
+    assert online["users"] == len(set(window.user_id) & set(table_1.user_id))
+    hits = window.merge(table_1[["user_id", "movie_id"]], on=["user_id", "movie_id"])
+    users_with_hit = hits.user_id.nunique()
+    assert online["hit_rate_at_k"] == pytest.approx(users_with_hit / online["users"])
+    assert set(online["baselines"]["popularity"]) >= {"ndcg_at_k", "hit_rate_at_k", "users"}
+    assert read_manifest(data_dir)["run_id"] == second["run_id"]
+
+
+def test_older_nights_never_displace_the_newest_and_a_rerun_moves_its_night(archive, tmp_path):
+    zip_path, _ = archive
+    data_dir = tmp_path / "data"
+    newest = nightly_recommendations(source=str(zip_path), data_dir=str(data_dir), as_of=NIGHT_2, **FAST)
+    older = nightly_recommendations(source=str(zip_path), data_dir=str(data_dir), as_of=NIGHT_1, **FAST)
+    assert not older["latest"] and read_manifest(data_dir)["run_id"] == newest["run_id"]
+    assert read_night(data_dir, NIGHT_1)["run_id"] == older["run_id"]
+    rerun = nightly_recommendations(source=str(zip_path), data_dir=str(data_dir), as_of=NIGHT_2, **FAST)
+    manifest, table = read_latest(data_dir)
+    assert manifest["run_id"] == rerun["run_id"] != newest["run_id"] and len(table) == rerun["rows"]
+    assert [m["as_of"] for m in list_nights(data_dir)] == ["1998-01-20", "1998-01-27"]
+    # the re-run of NIGHT_2 scored NIGHT_1's lists, the night before it (not the run it replaced)
+    assert rerun["online_metrics"]["previous_as_of"] == "1998-01-20"
+
+
+def test_a_night_too_early_names_the_date_and_the_release_span(archive, tmp_path):
+    zip_path, _ = archive
+    with pytest.raises(Exception, match=r"--as-of 1997-11-2\d is too early.*1997-11-\d\d to 1998-03-\d\d"):
+        nightly_recommendations(source=str(zip_path), data_dir=str(tmp_path / "d"), as_of=date(1997, 11, 22), **FAST)
+    assert read_manifest(tmp_path / "d") is None
+
+
+def test_backfill_resumes_and_stops_at_the_first_failed_night(archive, tmp_path):
+    zip_path, _ = archive
+    data_dir = tmp_path / "data"
+    params = {"source": str(zip_path), "data_dir": str(data_dir), **FAST}
+    rows = backfill_recommendations(NIGHT_1, NIGHT_2, every="7d", parameters=params)
+    assert [(r["night"], r["status"]) for r in rows] == [("1998-01-20", "published"), ("1998-01-27", "published")]
+    again = backfill_recommendations(NIGHT_1, NIGHT_2 + timedelta(days=7), every="7d", parameters=params)
+    assert [r["status"] for r in again] == ["skipped", "skipped", "published"]
+    assert read_manifest(data_dir)["as_of"] == "1998-02-03"
+    # another configuration is another table: nothing is skipped
+    changed = backfill_recommendations(NIGHT_1, NIGHT_1, parameters={**params, "top_n": 4})
+    assert [r["status"] for r in changed] == ["published"]
+    with pytest.raises(BackfillError, match=r"night 1997-11-22 failed.*run the same backfill again"):
+        backfill_recommendations(date(1997, 11, 22), NIGHT_1, every="7d", parameters=params)
+    assert read_manifest(data_dir)["as_of"] == "1998-02-03"
