@@ -664,6 +664,60 @@ def synth(
     )
 
 
+@app.command("export-log")
+def export_log(
+    out: Annotated[str, typer.Option("--out", help="Folder to create for the log (must not exist, or be empty)")],
+    dataset: DatasetOpt = None,
+    source: SourceOpt = None,
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Where a downloaded archive is cached [env RECSYS_DATA_DIR]")
+    ] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use the cached archive, no network")] = False,
+) -> None:
+    """Write a MovieLens release as a ratings log folder (one Parquet file per UTC day), for --dataset log."""
+    cfg = _config(dataset=dataset, source=source, data_dir=data_dir, offline=offline or None)
+    from recsys_core.config import absolute
+    from recsys_core.data.datasets import LOG_DATASET
+    from recsys_core.data.ratings_log import check_export_target
+    from recsys_core.errors import ConfigError
+
+    target = absolute(Path(out), Path.cwd())
+    try:
+        if cfg.dataset == LOG_DATASET:
+            raise ConfigError(
+                "--dataset log is already a ratings log; export-log writes one from a MovieLens release. "
+                "Pass the release with --dataset (e.g. ml-100k) and --source (its archive or a mirror URL)."
+            )
+        if not out.strip():
+            raise ConfigError("--out is empty; pass the folder to create for the ratings log.")
+        check_export_target(target)
+    except ConfigError as exc:
+        typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    logging.basicConfig(level=logging.DEBUG if state["debug"] else logging.WARNING, stream=sys.stderr)
+
+    def work() -> dict[str, Any]:
+        from recsys_core.data.datasets import get_dataset, pinned_digests
+        from recsys_core.data.download import fetch_archive
+        from recsys_core.data.ratings_log import export_log as write_log
+        from recsys_core.data.readers import read_release
+
+        spec = get_dataset(cfg.dataset)
+        src = cfg.source or spec.url
+        md5, size = pinned_digests(spec, src)
+        archive = fetch_archive(src, cfg.cache_dir, expected_md5=md5, expected_size=size, offline=cfg.offline)
+        return write_log(read_release(archive.path, spec.layout, with_folds=False), spec, target)
+
+    summary = _guard(work)
+    skipped = summary["malformed_not_written"]
+    typer.echo(
+        f"Wrote {summary['ratings']:,} ratings in {summary['days']:,} day partitions "
+        f"({summary['first_day']} to {summary['last_day']}) and {summary['movies']:,} movies to {summary['path']}"
+        + (f"; {skipped:,} malformed line(s) of the release were left out" if skipped else "")
+        + f". Use it with `recsys run --dataset log --source {summary['path']}`."
+    )
+
+
 @app.command()
 def api(
     data_dir: DataDirOpt = None,

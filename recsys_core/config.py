@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from recsys_core.data.datasets import DATASETS
+from recsys_core.data.datasets import DATASETS, LOG_DATASET
 from recsys_core.data.download import is_url
 from recsys_core.errors import ConfigError
 from recsys_core.model_names import DEFAULT_MODEL, MODEL_NAMES
@@ -110,8 +110,11 @@ class NightlyConfig(BaseModel):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        if value not in DATASETS:
-            raise ValueError(f"unknown dataset {value!r}; known releases: {', '.join(sorted(DATASETS))}")
+        if value not in DATASETS and value != LOG_DATASET:
+            raise ValueError(
+                f"unknown dataset {value!r}; known releases: {', '.join(sorted(DATASETS))}, "
+                f"or {LOG_DATASET} for a ratings log folder (--source DIR)"
+            )
         return value
 
     @field_validator("model")
@@ -144,6 +147,8 @@ class NightlyConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fits_the_release(self) -> NightlyConfig:
+        if self.dataset == LOG_DATASET:
+            return self._fits_a_log()
         spec = DATASETS[self.dataset]
         if self.split in spec_folds_all() and self.split not in spec.folds:
             raise ValueError(
@@ -153,6 +158,21 @@ class NightlyConfig(BaseModel):
             )
         if spec.n_movies is not None and self.top_n > spec.n_movies:
             raise ValueError(f"--top-n {self.top_n} is above the {spec.n_movies:,} movies of {self.dataset}")
+        return self
+
+    def _fits_a_log(self) -> NightlyConfig:
+        """``--dataset log`` reads a folder named by ``--source``; a log ships no predefined folds."""
+        if self.source is None or is_url(self.source):
+            given = "" if self.source is None else f" (got {self.source!r})"
+            raise ValueError(
+                f"--dataset log reads a ratings log folder: pass it with --source DIR{given}, a folder holding "
+                "ratings/, movies.parquet or movies.csv, and dataset.json"
+            )
+        if self.split in spec_folds_all():
+            raise ValueError(
+                f"split {self.split!r} is a predefined fold of a MovieLens release, and a ratings log has none "
+                "(--split); use random, stratified or temporal"
+            )
         return self
 
     def resolved(self, base: Path | None = None) -> NightlyConfig:
@@ -272,6 +292,9 @@ def check_data_dir(data_dir: Path) -> None:
 
 def check_source(config: NightlyConfig) -> None:
     """A local ``--source`` must exist now, not after the run folder was made."""
+    if config.dataset == LOG_DATASET:
+        check_log_source(Path(str(config.source)))
+        return
     if config.source is None or is_url(config.source):
         return
     path = Path(config.source)
@@ -281,3 +304,14 @@ def check_source(config: NightlyConfig) -> None:
             f"--source {path} {state}. Pass the path of a MovieLens release archive (.zip) or an "
             "http(s) mirror URL, or unset RECSYS_SOURCE to download from GroupLens."
         )
+
+
+def check_log_source(path: Path) -> None:
+    """``--dataset log``: ``--source`` is a ratings log folder with a valid ``dataset.json``."""
+    from recsys_core.data.ratings_log import load_log_spec
+    from recsys_core.errors import DataContractError
+
+    try:
+        load_log_spec(path)
+    except DataContractError as exc:
+        raise ConfigError(f"--source {path} (--dataset log): {exc}") from None

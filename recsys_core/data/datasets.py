@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from recsys_core.errors import RecsysError
 
 GROUPLENS = "https://files.grouplens.org/datasets/movielens"
-LAYOUTS = ("ml-100k", "ml-1m", "csv")
+LAYOUTS = ("ml-100k", "ml-1m", "csv", "log")
+# `--dataset log --source DIR`: an application's ratings log folder (recsys_core/data/ratings_log);
+# its spec comes from DIR/dataset.json, so it has no entry in DATASETS.
+LOG_DATASET = "log"
 
 
 @dataclass(frozen=True)

@@ -118,8 +118,16 @@ _USERS_1M = TableLayout(
 )  # fmt: skip
 
 
-def read_release(path: Path, layout: str, *, with_folds: bool = True) -> Release:
-    """Dispatch on the release layout ("ml-100k", "ml-1m" or "csv")."""
+def read_release(path: Path, layout: str, *, with_folds: bool = True, cutoff: int | None = None) -> Release:
+    """Dispatch on the release layout ("ml-100k", "ml-1m", "csv", or "log": ``path`` is a ratings log folder).
+
+    With ``cutoff`` (Unix seconds) only ratings with ``timestamp < cutoff`` are returned (a row with
+    no readable timestamp is kept, for the data gate to reject); a log then skips later partitions unread.
+    """
+    if layout == "log":
+        from recsys_core.data.ratings_log import read_ratings_log  # it builds on this module
+
+        return read_ratings_log(path, cutoff)
     readers: dict[str, Callable[[zipfile.ZipFile, bool], Release]] = {
         "ml-100k": read_ml100k,
         "ml-1m": read_ml1m,
@@ -127,10 +135,14 @@ def read_release(path: Path, layout: str, *, with_folds: bool = True) -> Release
     }
     if layout not in readers:
         raise ArchiveError(
-            f"No reader for the release layout {layout!r}; known layouts: {sorted(readers)}. Check --dataset."
+            f"No reader for the release layout {layout!r}; known layouts: {sorted([*readers, 'log'])}. Check --dataset."
         )
     with open_release(path) as zf:
-        return readers[layout](zf, with_folds)
+        release = readers[layout](zf, with_folds)
+    if cutoff is not None:
+        late = (release.ratings["timestamp"] >= cutoff).fillna(False).to_numpy(dtype=bool)
+        release.ratings = release.ratings[~late].reset_index(drop=True)
+    return release
 
 
 def read_ml100k(zf: zipfile.ZipFile, with_folds: bool = True) -> Release:
