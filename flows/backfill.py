@@ -13,6 +13,7 @@ from typing import Any
 from prefect import flow
 
 from flows.nightly import nightly_recommendations
+from recsys_core.data.sources import night_fingerprint, resolve_spec
 from recsys_core.errors import RecsysError
 from recsys_core.nights.calendar import nights_between, parse_every
 from tasks.backfill import BackfillProgress, already_published, publish_backfill_summary
@@ -37,16 +38,20 @@ def backfill_recommendations(
 
     Returns one row per night: ``night``, ``status`` (published, skipped), ``run_id``.
     """
-    params = dict(parameters or {})
+    params = dict(parameters or {})  # the nightly flow's parameter names
     params.pop("as_of", None)
-    cfg = check_config({**params, "as_of": start})
+    values = {**params, "as_of": start}
+    if "n_shards" in values:
+        values["shards"] = values.pop("n_shards")
+    cfg = check_config(values)
+    spec = resolve_spec(cfg.dataset, cfg.source)
     nights = nights_between(start, end, parse_every(every))
-    archive = download_archive(cfg.dataset, cfg.source, cfg.cache_dir, offline=cfg.offline)
+    archive = download_archive(spec, cfg.source, cfg.cache_dir, offline=cfg.offline, as_of=start)
     progress = BackfillProgress(nights)
     progress.start()
     for night in nights:
         began = time.perf_counter()
-        done = already_published(cfg.data_dir, night, cfg, archive.sha256)
+        done = already_published(cfg.data_dir, night, cfg, night_fingerprint(spec, archive, night))
         if done is not None:
             print(f"night {night}: already published by run {done['run_id']} with this configuration and data; skipped")
             progress.record(night, "skipped", done, time.perf_counter() - began)

@@ -12,6 +12,7 @@ from prefect import flow
 from prefect.transactions import transaction
 
 from flows.scoring import score_in_shards, score_task_runner
+from recsys_core.data.sources import resolve_spec
 from recsys_core.serving.topn import threads_per_shard
 from tasks.clean import merge_and_average
 from tasks.download import download_archive
@@ -71,13 +72,14 @@ def nightly_recommendations(
     params = dict(locals())
     params["shards"] = params.pop("n_shards")
     cfg = check_config(params)
+    spec = resolve_spec(cfg.dataset, cfg.source)  # a release, or a ratings log's dataset.json
     run = open_run(cfg.data_dir, cfg.as_of)
-    archive = download_archive(cfg.dataset, cfg.source, cfg.cache_dir, offline=cfg.offline)
-    night = cut_to_night(load_release(archive.path, cfg.dataset), cfg.as_of, cfg.dataset)
+    archive = download_archive(spec, cfg.source, cfg.cache_dir, offline=cfg.offline, as_of=cfg.as_of)
+    night = cut_to_night(load_release(archive.path, spec, cfg.as_of), cfg.as_of, spec.name)
     release = night.release
-    gated = validate_release(release, cfg.dataset, run.folder, cfg.reject_threshold, top_n=cfg.top_n)
+    gated = validate_release(release, spec, run.folder, cfg.reject_threshold, top_n=cfg.top_n)
     ratings = merge_and_average(gated.ratings, gated.movies)
-    previous = score_previous_night(cfg.data_dir, cfg.as_of, cfg.dataset, ratings)
+    previous = score_previous_night(cfg.data_dir, cfg.as_of, spec.name, ratings)
     vocab = encode_ids(ratings, run.folder)
     parts = split_ratings(ratings, release, cfg.split, cfg.seed)
     profile = choose_scale_profile(ratings, vocab, cfg)
@@ -86,19 +88,19 @@ def nightly_recommendations(
         vocab,
         gated.movies,
         cfg.model,
-        cfg.dataset,
+        spec,
         cfg.seed,
         profile,
         None if profile.refit else run.folder / "model",
         run.folder,
     )
-    evaluation = evaluate_run(candidate, parts, vocab, cfg.dataset, cfg.k, run.folder)
-    champion = read_champion(cfg.data_dir, cfg.dataset, cfg.split, cfg.as_of)
+    evaluation = evaluate_run(candidate, parts, vocab, spec, cfg.k, run.folder)
+    champion = read_champion(cfg.data_dir, spec.name, cfg.split, cfg.as_of)
     comparison = rescore_champion(candidate, parts, vocab, champion, cfg.k)
     gate = check_quality_gate(evaluation, comparison, cfg.gate_margin, enabled=cfg.quality_gate)
     final = (
         train_model.with_options(name="refit-all")(
-            ratings, vocab, gated.movies, cfg.model, cfg.dataset, cfg.seed, profile, run.folder / "model", run.folder
+            ratings, vocab, gated.movies, cfg.model, spec, cfg.seed, profile, run.folder / "model", run.folder
         )
         if profile.refit
         else candidate
@@ -118,13 +120,13 @@ def nightly_recommendations(
             ratings,
             final,
             run,
-            cfg.dataset,
+            spec.name,
             cfg.top_n,
             evaluation,
             archive,
             profile,
-            night_fields(night, previous, gate, cfg, archive),
+            night_fields(night, previous, gate, cfg, spec, archive),
         )
     prune_published_runs(cfg.data_dir, cfg.retention)
-    write_run_report(run, cfg.dataset, release, gated, ratings, parts, final, evaluation, manifest)
+    write_run_report(run, spec.name, release, gated, ratings, parts, final, evaluation, manifest)
     return manifest

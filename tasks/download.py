@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +11,10 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.context import TaskRunContext
 
 from recsys_core.data.archive_cache import FetchedArchive
-from recsys_core.data.datasets import get_dataset, pinned_digests
+from recsys_core.data.datasets import DatasetSpec, pinned_digests
 from recsys_core.data.download import cached_archive_path, fetch_archive, is_url
 from recsys_core.data.progress import make_terminal_progress
+from recsys_core.data.sources import as_spec, is_log, locate_log
 from recsys_core.runs.failures import converts_storage_errors
 from tasks.artifacts import logger
 from tasks.failure import remember_failed_stage
@@ -27,7 +28,9 @@ def archive_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> st
     task again. Unpinned URLs (``ml-latest-small``) are not cached: they need the
     conditional request that tells whether the release changed.
     """
-    spec = get_dataset(parameters["dataset"])
+    spec = as_spec(parameters["dataset"])
+    if is_log(spec):
+        return None  # a log is fingerprinted each night, never cached
     src = parameters.get("source") or spec.url
     md5, _ = pinned_digests(spec, src)
     if is_url(src):
@@ -50,14 +53,25 @@ def archive_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> st
     persist_result=True,
 )
 @converts_storage_errors
-def download_archive(dataset: str, source: str | None, cache_dir: Path, offline: bool = False) -> FetchedArchive:
+def download_archive(
+    dataset: str | DatasetSpec,
+    source: str | None,
+    cache_dir: Path,
+    offline: bool = False,
+    as_of: date | None = None,
+) -> FetchedArchive:
     """Default source is the official GroupLens URL, whose pinned checksum is then enforced.
 
     Transient network errors are retried with exponential backoff inside ``fetch_archive``
     (tenacity); what reaches Prefect is final (404, checksum mismatch, retries exhausted),
-    so the task itself does not retry.
+    so the task itself does not retry. A ratings log (``--dataset log``) is not downloaded: the
+    folder is fingerprinted through the night ``as_of``.
     """
-    spec = get_dataset(dataset)
+    spec = as_spec(dataset)
+    if is_log(spec):
+        located = locate_log(Path(str(source)), as_of)
+        logger().info("ratings log %s (%s), fingerprint %s", located.path, spec.name, located.sha256[:12])
+        return located
     src = source or spec.url
     md5, size = pinned_digests(spec, src)
     progress_id = create_progress_artifact(progress=0.0, description=f"download {src}") if is_url(src) else None

@@ -9,7 +9,8 @@ from prefect import task
 
 from recsys_core import pipeline
 from recsys_core.atomic import write_json_atomic
-from recsys_core.data.datasets import get_dataset
+from recsys_core.data.datasets import DatasetSpec
+from recsys_core.data.sources import as_spec
 from recsys_core.errors import QualityGateError
 from recsys_core.evaluation.champion import compare_with_champion
 from recsys_core.evaluation.evaluate import METRIC_KEYS
@@ -25,12 +26,12 @@ def evaluate_run(
     trained: pipeline.Trained,
     split: Split,
     vocab: IdVocabulary,
-    dataset: str,
+    dataset: str | DatasetSpec,
     k: int,
     run_folder: Path,
 ) -> dict[str, Any]:
     """Evaluate the model and the baselines on the same split; write metrics.json."""
-    result = pipeline.evaluate(trained, split, vocab, get_dataset(dataset), k=k)
+    result = pipeline.evaluate(trained, split, vocab, as_spec(dataset), k=k)
     model, metrics, baselines = trained.model, result["metrics"], result["baselines"]
     write_json_atomic(run_folder / "metrics.json", result)
     rows = [{"model": model.label, **{m: fmt(metrics.get(m)) for m in METRIC_KEYS}}]

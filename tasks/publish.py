@@ -16,6 +16,8 @@ from prefect.transactions import Transaction, get_transaction
 from data_checks.published import check_recommendations, raise_if_invalid
 from recsys_core.config import NightlyConfig
 from recsys_core.data.archive_cache import FetchedArchive
+from recsys_core.data.datasets import DatasetSpec
+from recsys_core.data.sources import night_fingerprint
 from recsys_core.models.base import Recommender
 from recsys_core.nights.cutoff import NightData
 from recsys_core.prep.encoding import IdVocabulary
@@ -81,12 +83,21 @@ def check_staged_table(staged: StagedTable, ratings: pd.DataFrame, vocab: IdVoca
 
 
 def night_fields(
-    night: NightData, previous: dict[str, Any], gate: dict[str, Any] | None, cfg: NightlyConfig, archive: FetchedArchive
+    night: NightData,
+    previous: dict[str, Any],
+    gate: dict[str, Any] | None,
+    cfg: NightlyConfig,
+    spec: DatasetSpec,
+    archive: FetchedArchive,
 ) -> dict[str, Any]:
     """The night's manifest fields; the input fingerprint is the archive's sha256 (the night's data
-    is that archive cut at ``as_of``)."""
+    is that archive cut at ``as_of``), or the log's through the cutoff."""
     return steps.night_fields(
-        night, previous, gate, config_fingerprint=cfg.table_fingerprint(), input_fingerprint=archive.sha256
+        night,
+        previous,
+        gate,
+        config_fingerprint=cfg.table_fingerprint(),
+        input_fingerprint=night_fingerprint(spec, archive, night.as_of),
     )
 
 

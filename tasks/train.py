@@ -9,7 +9,8 @@ from prefect import task
 
 from recsys_core import pipeline
 from recsys_core.config import NightlyConfig
-from recsys_core.data.datasets import get_dataset
+from recsys_core.data.datasets import DatasetSpec
+from recsys_core.data.sources import as_spec
 from recsys_core.model_names import DEFAULT_MODEL
 from recsys_core.prep.encoding import IdVocabulary
 from recsys_core.runs.failures import converts_storage_errors
@@ -50,7 +51,7 @@ def train_model(
     vocab: IdVocabulary,
     movies: pd.DataFrame,
     model_name: str,
-    dataset: str,
+    dataset: str | DatasetSpec,
     seed: int,
     scale: ScaleProfile,
     save_to: Path | None = None,
@@ -61,7 +62,7 @@ def train_model(
     ``work_dir`` (the run folder) receives the Parquet training pairs that streamed pair models
     read through tf.data; they are deleted after the fit."""
     trained = pipeline.train(
-        model_name, ratings, vocab, spec=get_dataset(dataset), scale=scale, movies=movies, seed=seed, work_dir=work_dir
+        model_name, ratings, vocab, spec=as_spec(dataset), scale=scale, movies=movies, seed=seed, work_dir=work_dir
     )
     if save_to is not None:
         trained.model.save(save_to)

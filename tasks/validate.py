@@ -10,8 +10,9 @@ from data_checks.gate import GateResult, check_raw_data, check_top_n_fits
 from data_checks.runner import render_reports_html
 from recsys_core import pipeline
 from recsys_core.atomic import write_bytes_atomic
-from recsys_core.data.datasets import get_dataset
+from recsys_core.data.datasets import DatasetSpec
 from recsys_core.data.readers import Release
+from recsys_core.data.sources import as_spec
 from recsys_core.runs.failures import converts_storage_errors
 from tasks.artifacts import logger, publish_markdown
 from tasks.failure import remember_failed_stage
@@ -20,19 +21,23 @@ from tasks.failure import remember_failed_stage
 @task(name="validate", on_failure=[remember_failed_stage])
 @converts_storage_errors
 def validate_release(
-    release: Release, dataset: str, run_folder: Path, reject_threshold: float = 0.01, top_n: int | None = None
+    release: Release,
+    dataset: str | DatasetSpec,
+    run_folder: Path,
+    reject_threshold: float = 0.01,
+    top_n: int | None = None,
 ) -> GateResult:
     """Contract breaks raise (the run fails with the report); bad rows go to rejects.parquet."""
-    spec = get_dataset(dataset)
+    spec = as_spec(dataset)
     if top_n is not None:
-        check_top_n_fits(top_n, release.movies, dataset)
+        check_top_n_fits(top_n, release.movies, spec.name)
     result = pipeline.gate_release(
         release, spec, check_raw_data, reject_threshold=reject_threshold, docs_dir=run_folder / "data_docs"
     )
     run_folder.mkdir(parents=True, exist_ok=True)
     if len(result.rejects):
         result.rejects.to_parquet(run_folder / "rejects.parquet", index=False)
-    html = render_reports_html(result.reports, f"Validation of {dataset}")
+    html = render_reports_html(result.reports, f"Validation of {spec.name}")
     write_bytes_atomic(run_folder / "validation.html", html.encode("utf-8"))
     summary = "\n\n".join(r.to_markdown() for r in result.reports)
     publish_markdown(

@@ -102,3 +102,70 @@ def test_backfill_resumes_and_stops_at_the_first_failed_night(archive, tmp_path)
     with pytest.raises(BackfillError, match=r"night 1997-11-22 failed.*run the same backfill again"):
         backfill_recommendations(date(1997, 11, 22), NIGHT_1, every="7d", parameters=params)
     assert read_manifest(data_dir)["as_of"] == "1998-02-03"
+
+
+def test_a_ratings_log_runs_night_by_night_and_a_broken_day_file_loses_nothing(archive, tmp_path):
+    from recsys_core.data.datasets import get_dataset
+    from recsys_core.data.ratings_log import export_log
+    from recsys_core.data.readers import read_release
+
+    zip_path, ratings = archive
+    log_dir = tmp_path / "log"
+    export_log(read_release(zip_path, "ml-100k"), get_dataset("ml-100k"), log_dir)
+    data_dir = tmp_path / "data"
+    params = {**FAST, "dataset": "log", "source": str(log_dir), "data_dir": str(data_dir)}
+    first = nightly_recommendations(as_of=NIGHT_1, **params)
+    assert (
+        first["dataset"] == "ml-100k"
+        and first["users"] == ratings[ratings.timestamp < cutoff_seconds(NIGHT_1)].user_id.nunique()
+    )
+    # a day after NIGHT_2 is unreadable: NIGHT_2 never opens it
+    late_day = sorted((log_dir / "ratings").glob("dt=1998-03-*"))[0]
+    next(late_day.glob("*.parquet")).write_bytes(b"not parquet")
+    second = nightly_recommendations(as_of=NIGHT_2, **params)
+    assert second["online_metrics"]["previous_as_of"] == "1998-01-20"
+    # a broken day inside the next night's window stops that night with the file named; nothing published is lost
+    window_day = sorted((log_dir / "ratings").glob("dt=1998-01-2[7-9]"))[0]
+    broken = next(window_day.glob("*.parquet"))
+    broken.write_bytes(b"not parquet")
+    with pytest.raises(Exception, match=broken.name):
+        nightly_recommendations(as_of=NIGHT_2 + timedelta(days=7), **params)
+    assert read_manifest(data_dir)["run_id"] == second["run_id"]
+
+
+def test_cli_backfill_then_runs_lists_the_nights_with_online_metrics(archive, tmp_path):
+    from typer.testing import CliRunner
+
+    from recsys_cli.main import app
+
+    zip_path, _ = archive
+    data_dir = tmp_path / "data"
+    common = ["--source", str(zip_path), "--data-dir", str(data_dir), "--model", "bias", "--split", "random"]
+    result = CliRunner().invoke(
+        app, ["backfill", "--from", "1998-01-20", "--to", "1998-02-03", "--every", "7d", "--no-quality-gate", *common]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Backfill done: 3 nights published, 0 already published" in result.output
+    listing = CliRunner().invoke(app, ["runs", "--data-dir", str(data_dir)]).output.splitlines()
+    assert [line.lstrip("* ").split()[0] for line in listing[1:]] == ["1998-02-03", "1998-01-27", "1998-01-20"]
+    assert listing[1].startswith("*") and listing[3].split()[-1] == "-"  # the first night has no earlier lists
+    assert listing[1].split()[-1] != "-"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--as-of", "20-01-1998"], "--as-of: is not a date"),
+        (["backfill", "--from", "1998-02-01", "--to", "1998-01-01"], "--from 1998-02-01 is after --to 1998-01-01"),
+        (["backfill", "--from", "1998-01-01", "--to", "1998-02-01", "--every", "1w"], "--every '1w'"),
+        (["backfill", "--from", "1998-01-01", "--to", "soon"], "--to 'soon' is not a date"),
+    ],
+)
+def test_cli_bad_nights_exit_2_before_anything_runs(args, message, tmp_path):
+    from typer.testing import CliRunner
+
+    from recsys_cli.main import app
+
+    result = CliRunner().invoke(app, [*args, "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "d").exists()
