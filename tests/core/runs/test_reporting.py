@@ -155,3 +155,36 @@ def test_history_keys_pair_validation_with_training_curves(tmp_path):
     assert split_key("loss") == ("", "loss", False)
     history = {f"part{i}_loss": [1.0, 0.5] for i in range(6)} | {f"part{i}_val_loss": [1.1, 0.7] for i in range(6)}
     assert plot_training_history(history, tmp_path / "h.png").stat().st_size > 0
+
+
+def test_online_metrics_over_nights_are_collected_plotted_and_rendered(tmp_path: Path) -> None:
+    from recsys_core.publishing.nights import point_night
+    from recsys_core.runs.report import (
+        RunReport,
+        collect_online_metrics,
+        plot_online_over_nights,
+        render_html,
+        render_markdown,
+    )
+
+    def online(prev: str, ndcg: float) -> dict:
+        popular = {"ndcg_at_k": ndcg / 2, "hit_rate_at_k": 0.1, "users": 7}
+        return {
+            "previous_as_of": prev,
+            "users": 7,
+            "ndcg_at_k": ndcg,
+            "hit_rate_at_k": 0.4,
+            "baselines": {"popularity": popular},
+        }
+
+    point_night(tmp_path, {"as_of": "2024-01-01", "run_id": "a", "online_metrics": None})
+    point_night(tmp_path, {"as_of": "2024-01-08", "run_id": "b", "online_metrics": online("2024-01-01", 0.2)})
+    point_night(tmp_path, {"as_of": "2024-01-15", "run_id": "c", "online_metrics": online("2024-01-08", 0.3)})
+    frame = collect_online_metrics(tmp_path)
+    assert frame["night"].tolist() == ["2024-01-08", "2024-01-15"]  # a first night has nothing to score
+    assert frame["popularity ndcg"].tolist() == [0.1, 0.15]
+    assert plot_online_over_nights(frame, tmp_path / "p.png").stat().st_size > 1000
+    assert plot_online_over_nights(frame.iloc[:0], tmp_path / "q.png") is None
+    report = RunReport("r", "ml-100k", "m", "random", online=frame.to_dict("records"))
+    assert "| 2024-01-15 | 2024-01-08 | 7 | 0.3000 | 0.4000 | 0.1500 | 0.1000 |" in render_markdown(report)
+    assert "Yesterday's lists against the next ratings" in render_html(report)
