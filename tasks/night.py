@@ -35,11 +35,10 @@ def cut_to_night(release: Release, as_of: date, dataset: str) -> NightData:
     )
     if night.nothing_new:
         logger().warning(
-            "night %s is after the last rating in %s (%s): nothing is new, tonight's table is built from the "
-            "same ratings as the night after %s",
+            "night %s is after the last rating in %s (%s): nothing is new since then; tonight's table is built "
+            "from every rating the source holds",
             as_of,
             dataset,
-            night.last_rating,
             night.last_rating,
         )
     return night

@@ -15,5 +15,7 @@ from tasks.failure import remember_failed_stage
 def prune_published_runs(data_dir: Path, keep: int) -> list[str]:
     """Disk stays bounded across nights; readers of the latest table are never affected."""
     removed = apply_retention(Path(data_dir), keep)
-    logger().info("retention keeps %d runs; removed %d: %s", keep, len(removed), ", ".join(removed) or "-")
+    logger().info(
+        "retention keeps the newest %d nights (and runs); removed %d: %s", keep, len(removed), ", ".join(removed) or "-"
+    )
     return removed

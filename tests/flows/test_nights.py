@@ -169,3 +169,41 @@ def test_cli_bad_nights_exit_2_before_anything_runs(args, message, tmp_path):
     result = CliRunner().invoke(app, [*args, "--data-dir", str(tmp_path / "d")])
     assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "d").exists()
+
+
+def test_no_rating_at_or_after_the_cutoff_reaches_training_evaluation_or_the_seen_mask(archive, tmp_path, monkeypatch):
+    """On a tiny log: spies on the pipeline record the newest timestamp each stage was given."""
+    from recsys_core import pipeline
+    from recsys_core.data.datasets import get_dataset
+    from recsys_core.data.ratings_log import export_log
+    from recsys_core.data.readers import read_release
+    from tasks import score
+
+    zip_path, ratings = archive
+    log_dir = tmp_path / "log"
+    export_log(read_release(zip_path, "ml-100k"), get_dataset("ml-100k"), log_dir)
+    newest: dict[str, int] = {}
+    real_train, real_evaluate, real_prepare = pipeline.train, pipeline.evaluate, score.prepare_scoring.fn
+
+    def train(name, frame, *args, **kwargs):
+        newest["train"] = max(newest.get("train", 0), int(frame.timestamp.max()))
+        return real_train(name, frame, *args, **kwargs)
+
+    def evaluate(trained, split, *args, **kwargs):
+        newest["evaluate"] = int(max(split.train.timestamp.max(), split.test.timestamp.max()))
+        return real_evaluate(trained, split, *args, **kwargs)
+
+    def prepare(model, frame, vocab):
+        newest["seen mask"] = int(frame.timestamp.max())
+        return real_prepare(model, frame, vocab)
+
+    monkeypatch.setattr(pipeline, "train", train)
+    monkeypatch.setattr(pipeline, "evaluate", evaluate)
+    monkeypatch.setattr(score.prepare_scoring, "fn", prepare)
+    cut = cutoff_seconds(NIGHT_1)
+    assert ratings.timestamp.max() >= cut  # the log holds later ratings
+    params = {**FAST, "refit_full": True, "dataset": "log", "source": str(log_dir), "data_dir": str(tmp_path / "d")}
+    nightly_recommendations(as_of=NIGHT_1, **params)
+    assert set(newest) == {"train", "evaluate", "seen mask"}
+    assert all(ts < cut for ts in newest.values()), newest
+    assert newest["train"] == ratings[ratings.timestamp < cut].timestamp.max()
