@@ -49,6 +49,15 @@ def backfill_recommendations(
     archive = download_archive(spec, cfg.source, cfg.cache_dir, offline=cfg.offline, as_of=start)
     progress = BackfillProgress(nights)
     progress.start()
+    if len(nights) > cfg.retention:
+        print(
+            f"backfilling {len(nights)} nights with retention {cfg.retention}: all are kept during the backfill, but "
+            f"the next nightly run keeps only the newest {cfg.retention}; pass --retention {len(nights)} (or more) "
+            "to keep them"
+        )
+    # while backfilling, retention never prunes a night this backfill published (older nights may be
+    # older than every night already on disk)
+    params["retention"] = cfg.retention + len(nights)
     for night in nights:
         began = time.perf_counter()
         done = already_published(cfg.data_dir, night, cfg, night_fingerprint(spec, archive, night))

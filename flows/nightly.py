@@ -24,7 +24,7 @@ from tasks.night import cut_to_night, score_previous_night
 from tasks.publish import check_staged_table, night_fields, publish_recommendations, stage_recommendations
 from tasks.report import write_run_report
 from tasks.retention import prune_published_runs
-from tasks.run import check_config, open_run, read_champion
+from tasks.run import check_config, open_run, read_champions
 from tasks.score import prepare_scoring
 from tasks.split import split_ratings
 from tasks.train import DEFAULT_MODEL, choose_scale_profile, train_model
@@ -75,11 +75,11 @@ def nightly_recommendations(
     spec = resolve_spec(cfg.dataset, cfg.source)  # a release, or a ratings log's dataset.json
     run = open_run(cfg.data_dir, cfg.as_of)
     archive = download_archive(spec, cfg.source, cfg.cache_dir, offline=cfg.offline, as_of=cfg.as_of)
-    night = cut_to_night(load_release(archive.path, spec, cfg.as_of), cfg.as_of, spec.name)
+    night = cut_to_night(load_release(archive.path, spec, cfg.as_of), cfg.as_of, spec, archive.path)
     release = night.release
     gated = validate_release(release, spec, run.folder, cfg.reject_threshold, top_n=cfg.top_n)
     ratings = merge_and_average(gated.ratings, gated.movies)
-    previous = score_previous_night(cfg.data_dir, cfg.as_of, spec.name, ratings)
+    previous = score_previous_night(cfg.data_dir, cfg.as_of, spec.name, gated.ratings)
     vocab = encode_ids(ratings, run.folder)
     parts = split_ratings(ratings, release, cfg.split, cfg.seed)
     profile = choose_scale_profile(ratings, vocab, cfg)
@@ -95,8 +95,8 @@ def nightly_recommendations(
         run.folder,
     )
     evaluation = evaluate_run(candidate, parts, vocab, spec, cfg.k, run.folder)
-    champion = read_champion(cfg.data_dir, spec.name, cfg.split, cfg.as_of)
-    comparison = rescore_champion(candidate, parts, vocab, champion, cfg.k)
+    champions = read_champions(cfg.data_dir, spec.name, cfg.split, cfg.as_of)
+    comparison = rescore_champion(candidate, ratings, parts, vocab, champions, cfg.k, enabled=cfg.quality_gate)
     gate = check_quality_gate(evaluation, comparison, cfg.gate_margin, enabled=cfg.quality_gate)
     final = (
         train_model.with_options(name="refit-all")(

@@ -320,13 +320,36 @@ def backfill(
         typer.Option("--retention", help="Nights to keep (default 14; raise it to keep a long backfill)"),
     ] = None,
     scale: ScaleOpt = None,
+    reject_threshold: Annotated[
+        float | None, typer.Option("--reject-threshold", help="Largest share of rejected rows (default 0.01)")
+    ] = None,
+    shards: Annotated[int | None, typer.Option("--shards", help="User shards scored in parallel")] = None,
+    dask_address: Annotated[
+        str | None, typer.Option("--dask-address", help="Score on an existing Dask cluster, e.g. tcp://host:8786")
+    ] = None,
+    memory_budget_mb: Annotated[
+        int | None, typer.Option("--memory-budget", help="Scoring memory budget in MB per shard (default 2048)")
+    ] = None,
 ) -> None:
     """Run the nightly flow for each night from --from to --to, oldest first (resumable)."""
     from recsys_core.errors import ConfigError
-    from recsys_core.nights.calendar import nights_between, parse_as_of, parse_every
+    from recsys_core.nights.calendar import future_night_problem, nights_between, parse_as_of, parse_every
 
+    try:
+        first, last = parse_as_of(start, "--from"), parse_as_of(end, "--to")
+        assert first is not None and last is not None
+        nights = nights_between(first, last, parse_every(every))
+        if future_night_problem(last):
+            raise ConfigError(f"--to {future_night_problem(last)}.")
+    except ConfigError as exc:
+        typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
     cfg = _config(
-        as_of=start,
+        as_of=last,
+        reject_threshold=reject_threshold,
+        shards=shards,
+        dask_address=dask_address,
+        memory_budget_mb=memory_budget_mb,
         dataset=dataset,
         source=source,
         data_dir=data_dir,
@@ -339,13 +362,6 @@ def backfill(
         retention=retention,
         scale=scale,
     )
-    try:
-        first, last = parse_as_of(start, "--from"), parse_as_of(end, "--to")
-        assert first is not None and last is not None
-        nights = nights_between(first, last, parse_every(every))
-    except ConfigError as exc:
-        typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
     _prepare_logging()
     _terminate_on_sigterm()
     from prefect.logging.configuration import setup_logging

@@ -24,7 +24,7 @@ from recsys_core.data.datasets import DATASETS, LOG_DATASET
 from recsys_core.data.download import is_url
 from recsys_core.errors import ConfigError
 from recsys_core.model_names import DEFAULT_MODEL, MODEL_NAMES
-from recsys_core.nights.calendar import parse_as_of
+from recsys_core.nights.calendar import future_night_problem, parse_as_of
 from recsys_core.prep.splitting import SPLITS
 
 # How each field is spelled on the command line and in the environment, for error messages.
@@ -64,6 +64,7 @@ TABLE_FIELDS = (
     "refit_full",
     "refit_max_ratings",
     "scale",
+    "quality_gate",
 )
 
 
@@ -103,9 +104,13 @@ class NightlyConfig(BaseModel):
     @classmethod
     def _a_date(cls, value: Any) -> Any:
         try:
-            return parse_as_of(value)
+            night = parse_as_of(value)
         except ConfigError:
             raise ValueError("is not a date; give the night as YYYY-MM-DD (UTC)") from None
+        problem = future_night_problem(night) if night is not None else None
+        if problem:
+            raise ValueError(problem)
+        return night
 
     @field_validator("dataset")
     @classmethod
@@ -192,8 +197,10 @@ class NightlyConfig(BaseModel):
         return self.model_dump(mode="json")
 
     def table_fingerprint(self) -> str:
-        """sha256 of the settings that shape the published table (``TABLE_FIELDS``)."""
-        fields = {name: self.summary()[name] for name in TABLE_FIELDS}
+        """sha256 of the settings that shape the published table (``TABLE_FIELDS``) and the code's version."""
+        from recsys_core import __version__
+
+        fields = {name: self.summary()[name] for name in TABLE_FIELDS} | {"version": __version__}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 

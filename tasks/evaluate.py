@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from prefect import task
 
 from recsys_core import pipeline
@@ -12,7 +13,7 @@ from recsys_core.atomic import write_json_atomic
 from recsys_core.data.datasets import DatasetSpec
 from recsys_core.data.sources import as_spec
 from recsys_core.errors import QualityGateError
-from recsys_core.evaluation.champion import compare_with_champion
+from recsys_core.evaluation.champion import compare_with_champions
 from recsys_core.evaluation.evaluate import METRIC_KEYS
 from recsys_core.evaluation.gate import decide_publish
 from recsys_core.prep.encoding import IdVocabulary
@@ -43,25 +44,35 @@ def evaluate_run(
 
 @task(name="rescore-champion", on_failure=[remember_failed_stage])
 def rescore_champion(
-    trained: pipeline.Trained, split: Split, vocab: IdVocabulary, champion: dict[str, Any] | None, k: int
+    trained: pipeline.Trained,
+    ratings: pd.DataFrame,
+    split: Split,
+    vocab: IdVocabulary,
+    champions: list[dict[str, Any]],
+    k: int,
+    enabled: bool = True,
 ) -> dict[str, Any] | None:
-    """The published champion re-scored next to the candidate on tonight's unseen test ratings."""
-    if champion is None:
+    """The published champion re-scored next to the candidate on tonight's unseen test ratings.
+
+    Skipped with ``--no-quality-gate`` (nothing would use it, and a broken old model must not cost
+    time either)."""
+    if not champions or not enabled:
         return None
-    comparison = compare_with_champion(trained.model, split, vocab, champion, k=k)
-    if comparison["comparable"]:
+    comparison = compare_with_champions(trained.model, ratings, split.test, vocab, champions, k=k)
+    if comparison and comparison["comparable"]:
+        labels = {"candidate": trained.model.label, "champion": "published model"}
         rows = [
-            {"model": f"{who}: {label}", **{m: fmt(comparison[who].get(m)) for m in METRIC_KEYS}}
-            for who, label in (("candidate", trained.model.label), ("champion", champion.get("model")))
+            {"model": f"{who}: {labels[who]}", **{m: fmt(comparison[who].get(m)) for m in METRIC_KEYS}}
+            for who in labels
         ]
         publish_table(
             "champion-rescored",
             rows,
             f"Candidate vs champion {comparison['champion_run_id']} (night {comparison['champion_as_of']}) on "
             f"{comparison['ratings']:,} test ratings of {comparison['users']:,} users that arrived after the "
-            f"champion's cutoff, k={k}",
+            f"champion's cutoff, same seen mask and candidate movies for both, k={k}",
         )
-    else:
+    elif comparison:
         logger().info("champion %s not comparable: %s", comparison["champion_run_id"], comparison["reason"])
     return comparison
 

@@ -9,7 +9,10 @@ from typing import Any
 import pandas as pd
 from prefect import task
 
+from recsys_core.data.datasets import DatasetSpec
+from recsys_core.data.ratings_log.span import describe_log_span
 from recsys_core.data.readers import Release
+from recsys_core.data.sources import is_log
 from recsys_core.nights.calendar import cutoff_seconds
 from recsys_core.nights.cutoff import NightData, count_new_since, cut_release, require_enough_data
 from recsys_core.nights.online import ONLINE_METRIC_KEYS, online_metrics
@@ -20,9 +23,13 @@ from tasks.failure import remember_failed_stage
 
 
 @task(name="cut-night", on_failure=[remember_failed_stage])
-def cut_to_night(release: Release, as_of: date, dataset: str) -> NightData:
-    """Only ratings before ``as_of`` 00:00 UTC go on; too early a night stops here, in one paragraph."""
-    night = cut_release(release, as_of)
+def cut_to_night(release: Release, as_of: date, spec: DatasetSpec, source: Path | None = None) -> NightData:
+    """Only ratings before ``as_of`` 00:00 UTC go on; too early a night stops here, in one paragraph.
+
+    A log (read only through the cutoff) gives its whole span from its partitions, for the messages."""
+    span = describe_log_span(Path(str(source))) if is_log(spec) and source is not None else None
+    night = cut_release(release, as_of, span)
+    dataset = spec.name
     require_enough_data(night, dataset)
     summary = night.summary()
     logger().info(
@@ -48,6 +55,7 @@ def cut_to_night(release: Release, as_of: date, dataset: str) -> NightData:
 def score_previous_night(data_dir: Path, as_of: date, dataset: str, ratings: pd.DataFrame) -> dict[str, Any]:
     """The previous published night's lists against the ratings that arrived since its cutoff.
 
+    ``ratings`` are the night's raw ratings (after the data gate, before averaging duplicates).
     Returns ``{"online_metrics": ..., "new_since_previous": ...}`` (both None on a first night).
     A previous table that cannot be read is a warning: tonight's run does not depend on it.
     """

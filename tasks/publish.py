@@ -17,7 +17,6 @@ from data_checks.published import check_recommendations, raise_if_invalid
 from recsys_core.config import NightlyConfig
 from recsys_core.data.archive_cache import FetchedArchive
 from recsys_core.data.datasets import DatasetSpec
-from recsys_core.data.sources import night_fingerprint
 from recsys_core.models.base import Recommender
 from recsys_core.nights.cutoff import NightData
 from recsys_core.prep.encoding import IdVocabulary
@@ -91,13 +90,13 @@ def night_fields(
     archive: FetchedArchive,
 ) -> dict[str, Any]:
     """The night's manifest fields; the input fingerprint is the archive's sha256 (the night's data
-    is that archive cut at ``as_of``), or the log's through the cutoff."""
+    is that archive cut at ``as_of``), or, for a log, the fingerprint taken when it was read."""
     return steps.night_fields(
         night,
         previous,
         gate,
         config_fingerprint=cfg.table_fingerprint(),
-        input_fingerprint=night_fingerprint(spec, archive, night.as_of),
+        input_fingerprint=archive.sha256,
     )
 
 

@@ -12,7 +12,7 @@ from prefect.runtime import flow_run
 from recsys_core.config import NightlyConfig, build_config
 from recsys_core.errors import ManifestError
 from recsys_core.nights.calendar import parse_as_of
-from recsys_core.publishing.nights import latest_night_before
+from recsys_core.publishing.nights import list_nights
 from recsys_core.publishing.table import read_manifest, sweep_stale_staging
 from recsys_core.runs.context import RunContext, start_run
 from recsys_core.runs.failures import converts_storage_errors, mark_run_folder
@@ -56,23 +56,27 @@ def open_run(data_dir: Path, as_of: date | None = None) -> RunContext:
 
 
 @task(name="read-champion", on_failure=[remember_failed_stage])
-def read_champion(data_dir: Path, dataset: str, split: str, as_of: date | None = None) -> dict[str, Any] | None:
-    """The champion for tonight: the newest published night at or before ``as_of`` (a backfilled
-    night is never judged by a model that saw its future), if it is the same dataset and split.
-    Without nights on disk (older layouts), ``_latest.json``.
+def read_champions(
+    data_dir: Path, dataset: str, split: str, as_of: date | None = None, limit: int = 7
+) -> list[dict[str, Any]]:
+    """Tonight's possible champions, newest first: published nights at or before ``as_of`` (a
+    backfilled night is never judged by a model that saw its future) of the same dataset and
+    split, at most ``limit``. Without nights on disk (older layouts), ``_latest.json``.
 
-    An unreadable manifest is no reason to stop tonight's run: it is gated against the baselines
-    only, and publishing replaces the broken file.
+    The gate compares with the newest of them that has enough fresh test users. An unreadable
+    manifest is no reason to stop tonight's run: it is gated against the baselines only, and
+    publishing replaces the broken file.
     """
-    manifest = latest_night_before(Path(data_dir), as_of, inclusive=True) if as_of else None
-    if manifest is None:
-        try:
-            manifest = read_manifest(Path(data_dir))
-        except ManifestError as exc:
-            logger().warning("%s No champion tonight: the quality gate compares with the baselines only.", exc)
-            return None
-        if manifest and as_of and manifest.get("as_of") and manifest["as_of"] > as_of.isoformat():
-            return None  # only newer nights are published: none may judge this one
+    same = [m for m in reversed(list_nights(Path(data_dir))) if m.get("dataset") == dataset and m.get("split") == split]
+    if as_of is not None:
+        same = [m for m in same if m["as_of"] <= as_of.isoformat()]
+    if same or list_nights(Path(data_dir)):
+        return same[:limit]
+    try:
+        manifest = read_manifest(Path(data_dir))
+    except ManifestError as exc:
+        logger().warning("%s No champion tonight: the quality gate compares with the baselines only.", exc)
+        return []
     if manifest and manifest.get("dataset") == dataset and manifest.get("split") == split:
-        return manifest
-    return None
+        return [manifest]
+    return []

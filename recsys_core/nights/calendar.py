@@ -30,6 +30,16 @@ def today_utc() -> date:
     return datetime.now(UTC).date()
 
 
+def future_night_problem(night: date) -> str | None:
+    """Why ``night`` cannot run, when it is after tomorrow (UTC); None when it can."""
+    if night <= today_utc() + timedelta(days=1):
+        return None
+    return (
+        f"{night} is in the future (today is {today_utc()} UTC): a future night would become the newest "
+        "published night and hide every real one; give a date up to tomorrow"
+    )
+
+
 def cutoff_of(as_of: date) -> datetime:
     """The night's cutoff: ``as_of`` 00:00 UTC. A run sees ratings strictly before it."""
     return datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)

@@ -14,8 +14,8 @@ from recsys_core.errors import DataContractError
 from recsys_core.nights.calendar import cutoff_seconds, date_of_seconds
 
 # Below this a night has too little to split, train and evaluate on.
-MIN_NIGHT_USERS = 3
-MIN_NIGHT_RATINGS = 20
+MIN_NIGHT_USERS = 10
+MIN_NIGHT_RATINGS = 100
 
 
 @dataclass(frozen=True)
@@ -58,14 +58,15 @@ def before_cutoff(ratings: pd.DataFrame, cutoff: int) -> pd.DataFrame:
     return ratings[ratings["timestamp"].to_numpy() < cutoff].reset_index(drop=True)
 
 
-def cut_release(release: Release, as_of: date) -> NightData:
+def cut_release(release: Release, as_of: date, span: tuple[date | None, date | None] | None = None) -> NightData:
     """The release as of the night: ratings before the cutoff; movies are catalogue and all kept.
 
-    Predefined folds are restricted to the cleaned ratings when a split is made, so they follow
-    the cut without being touched here.
+    ``span`` is the whole source's first and last rating day when ``release`` was already read
+    only through the cutoff (a log); by default it is read off ``release``. Predefined folds are
+    restricted to the cleaned ratings when a split is made, so they follow the cut untouched.
     """
     cutoff = cutoff_seconds(as_of)
-    first, last = rating_span(release.ratings)
+    first, last = span if span is not None else rating_span(release.ratings)
     kept = before_cutoff(release.ratings, cutoff)
     night = dataclasses.replace(release, ratings=kept)
     return NightData(night, as_of, cutoff, first, last, len(release.ratings) - len(kept))

@@ -8,6 +8,7 @@ when they rated anything in the window and had a list. Popularity computed at th
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -52,15 +53,12 @@ def score_lists(lists: pd.DataFrame, window: pd.DataFrame, k: int, users: np.nda
 
 def popularity_lists(history: pd.DataFrame, users: np.ndarray, k: int) -> pd.DataFrame:
     """Each user's k most-rated movies of ``history`` that the user has not rated in it."""
-    counts = history.groupby("movie_id").size().sort_values(ascending=False, kind="stable")
-    ranked = counts.index.to_numpy()
+    ranked = history.groupby("movie_id").size().sort_values(ascending=False, kind="stable").index.to_numpy()
     seen = history[history["user_id"].isin(users)].groupby("user_id")["movie_id"].agg(set)
     rows: list[tuple[int, int, int]] = []
-    depth = min(len(ranked), k + int(seen.map(len).max() if len(seen) else 0))
-    head = ranked[:depth]
     for user in users:
         mine = seen.get(user, set())
-        picks = [m for m in head if m not in mine][:k]
+        picks = islice((m for m in ranked if m not in mine), k)  # stops after k: heavy raters cost nothing
         rows.extend((int(user), int(m), r) for r, m in enumerate(picks, start=1))
     return pd.DataFrame(rows, columns=["user_id", "movie_id", "rank"])
 
@@ -75,12 +73,16 @@ def online_metrics(
 ) -> dict[str, Any]:
     """The published lists and popularity (at ``window_start``) scored on ``[window_start, window_end)``.
 
-    ``ratings`` are the cleaned ratings through ``window_end`` (tonight's), so a re-rating in the
-    window counts once, at its latest time.
+    ``ratings`` are the raw ratings through ``window_end`` (not averaged: averaging keeps only the
+    latest timestamp, which would move a re-rated movie out of the history). A movie the user had
+    already rated before the window is not relevant in it: the lists could not hold it.
     """
+    pairs = ratings[["user_id", "movie_id"]]
     ts = ratings["timestamp"].to_numpy()
-    window = ratings.loc[(ts >= window_start) & (ts < window_end), ["user_id", "movie_id"]]
-    history = ratings.loc[ts < window_start, ["user_id", "movie_id"]]
+    history = pairs[ts < window_start].drop_duplicates()
+    window = pairs[(ts >= window_start) & (ts < window_end)].drop_duplicates()
+    window = window.merge(history, on=["user_id", "movie_id"], how="left", indicator=True)
+    window = window.loc[window["_merge"] == "left_only", ["user_id", "movie_id"]]
     model = score_lists(lists, window, k)
     users = np.intersect1d(lists["user_id"].unique(), window["user_id"].unique())
     popular = score_lists(popularity_lists(history, users, k), window, k, users=users)

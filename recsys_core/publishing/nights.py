@@ -81,8 +81,11 @@ def point_night(data_dir: Path, manifest: dict[str, Any]) -> bool:
     write_json_atomic(night_pointer_path(data_dir, as_of), manifest)
     try:
         current = read_manifest(data_dir)
-    except ManifestError:  # an unreadable _latest.json is replaced
-        current = None
+    except ManifestError:  # unreadable: repair it from the newest night pointer
+        newest = list_nights(data_dir)[-1]
+        write_manifest(data_dir, newest)
+        log.warning("_latest.json was unreadable; rewritten from the newest night %s", newest["as_of"])
+        return newest.get("run_id") == manifest.get("run_id")
     if is_newest(current, as_of):
         write_manifest(data_dir, manifest)
         return True

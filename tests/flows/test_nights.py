@@ -159,6 +159,9 @@ def test_cli_backfill_then_runs_lists_the_nights_with_online_metrics(archive, tm
         (["backfill", "--from", "1998-02-01", "--to", "1998-01-01"], "--from 1998-02-01 is after --to 1998-01-01"),
         (["backfill", "--from", "1998-01-01", "--to", "1998-02-01", "--every", "1w"], "--every '1w'"),
         (["backfill", "--from", "1998-01-01", "--to", "soon"], "--to 'soon' is not a date"),
+        (["backfill", "--from", "1998-13-01", "--to", "1998-12-01"], "--from '1998-13-01' is not a date"),
+        (["backfill", "--from", "1998-01-01", "--to", "2999-01-01"], "--to 2999-01-01 is in the future"),
+        (["run", "--as-of", "2999-01-01"], "--as-of: 2999-01-01 is in the future"),
     ],
 )
 def test_cli_bad_nights_exit_2_before_anything_runs(args, message, tmp_path):

@@ -9,7 +9,7 @@ from recsys_core.runs.context import start_run
 from tasks.clean import merge_and_average
 from tasks.download import download_archive
 from tasks.load import load_release
-from tasks.run import read_champion
+from tasks.run import read_champions
 from tasks.validate import validate_release
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -39,9 +39,19 @@ def test_validate_writes_rejects_parquet(tiny_ml100k, tmp_path):
 
 
 def test_champion_only_when_comparable(tmp_path):
+    from datetime import date
+
+    from recsys_core.publishing.nights import point_night
     from recsys_core.publishing.table import write_manifest
 
-    write_manifest(tmp_path, {"dataset": "ml-100k", "split": "u1", "metrics": {}})
-    assert read_champion(tmp_path, "ml-100k", "u1") is not None
-    assert read_champion(tmp_path, "ml-100k", "ua") is None
-    assert read_champion(tmp_path, "ml-1m", "u1") is None
+    write_manifest(tmp_path, {"dataset": "ml-100k", "split": "u1", "metrics": {}})  # before nights existed
+    assert len(read_champions(tmp_path, "ml-100k", "u1")) == 1
+    assert read_champions(tmp_path, "ml-100k", "ua") == []
+    assert read_champions(tmp_path, "ml-1m", "u1") == []
+    for night, split in [("1998-01-01", "u1"), ("1998-01-08", "ua"), ("1998-01-15", "u1"), ("1998-01-22", "u1")]:
+        point_night(tmp_path, {"as_of": night, "run_id": night, "dataset": "ml-100k", "split": split})
+    # newest first, never a night after tonight's, same split only
+    assert [m["as_of"] for m in read_champions(tmp_path, "ml-100k", "u1", date(1998, 1, 15))] == [
+        "1998-01-15",
+        "1998-01-01",
+    ]

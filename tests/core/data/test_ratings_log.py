@@ -436,3 +436,20 @@ def test_columns_are_coerced_value_by_value() -> None:
     assert coerce([1.0, 2.5, float("nan"), float("inf")], pa.int64()) == [1, None, None, None]
     assert coerce([2**64 - 1, 3], pa.int64(), pa.uint64()) == [None, 3]
     assert coerce([1_714_521_600_000], pa.int64(), pa.timestamp("ms", "UTC")) == [1_714_521_600]
+
+
+def test_describe_log_span_reads_partition_names_and_unpartitioned_timestamps(tmp_path):
+    from datetime import date
+
+    import pandas as pd
+
+    from recsys_core.data.ratings_log.span import describe_log_span
+
+    ratings = tmp_path / "ratings"
+    for day in ("2024-01-02", "2024-03-05"):
+        (ratings / f"dt={day}").mkdir(parents=True)
+        (ratings / f"dt={day}" / "part-0.parquet").write_bytes(b"never opened")
+    pd.DataFrame({"user_id": [1], "movie_id": [2], "rating": [3.0], "timestamp": [1_700_000_000]}).to_csv(
+        ratings / "extra.csv", index=False
+    )
+    assert describe_log_span(tmp_path) == (date(2023, 11, 14), date(2024, 3, 5))

@@ -62,3 +62,10 @@ def test_count_new_since_counts_ratings_users_and_movies_first_seen_in_the_windo
     new = count_new_since(ratings, CUT - DAY)
     assert new == {"ratings": 2, "users": 1, "movies": 2, "active_users": 2}
     assert count_new_since(ratings, None) is None
+
+
+def test_a_source_read_only_through_the_cutoff_gives_its_whole_span():
+    """A log is read through the cutoff: its span comes from its partitions, not from what was read."""
+    rel = release([CUT - 5 * DAY] * 30)
+    night = cut_release(rel, NIGHT, span=(date(2023, 12, 1), date(2024, 2, 1)))
+    assert night.last_rating == date(2024, 2, 1) and not night.nothing_new

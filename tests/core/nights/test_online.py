@@ -63,3 +63,22 @@ def test_online_metrics_window_and_popularity_at_the_earlier_night():
     pop = got["baselines"]["popularity"]
     # judged on the model's users: user 2's empty list is a miss
     assert pop["users"] == 2 and pop["hit_rate_at_k"] == pytest.approx(0.5)
+
+
+def test_a_rerating_in_the_window_is_not_relevant_and_stays_seen_for_popularity():
+    """Raw ratings: user 2 re-rates movie 10 in the window. Averaging would have moved the pair into
+    the window (relevant, and unseen for popularity); it must count as neither."""
+    ratings = pd.DataFrame(
+        {
+            "user_id": [1, 2, 3, 2, 2],
+            "movie_id": [10, 10, 10, 10, 11],
+            "rating": [4.0] * 5,
+            "timestamp": [10, 20, 30, 1_500, 1_600],
+        }
+    )
+    published = lists({2: [12, 11]})
+    got = online_metrics(published, ratings, window_start=1_000, window_end=2_000, k=2)
+    assert got["window_ratings"] == 1 and got["users"] == 1
+    assert got["recall_at_k"] == pytest.approx(1.0)  # movie 11 is the only relevant one, and it is listed
+    pop = got["baselines"]["popularity"]
+    assert pop["hit_rate_at_k"] == pytest.approx(0.0)  # popularity: [] (10 seen), 11 unrated before the window

@@ -36,7 +36,9 @@ def test_a_manifest_from_before_nights_is_replaced(tmp_path: Path) -> None:
     write_manifest(tmp_path, {"run_id": "old", "path": "/x"})
     assert point_night(tmp_path, manifest("1998-04-23", "new"))
     (tmp_path / "recommendations" / "_latest.json").write_text("{not json")
-    assert point_night(tmp_path, manifest("1998-04-01", "older-night"))
+    # an unreadable _latest.json is repaired from the newest night, not from the night being published
+    assert not point_night(tmp_path, manifest("1998-04-01", "older-night"))
+    assert read_manifest(tmp_path)["run_id"] == "new"
 
 
 def test_latest_night_before(tmp_path: Path) -> None:
