@@ -63,7 +63,7 @@ def write_run_report(
         logger().warning("could not read stage timings from the Prefect API: %s", exc)
         report.notes.append(f"Stage timings unavailable: {exc}")
     gated.movies[["movie_id", "title"]].to_parquet(run.folder / MOVIES_FILE, index=False)
-    online = collect_online_metrics(run.data_dir)
+    online = collect_online_metrics(run.data_dir, dataset=dataset)
     report.online = online.to_dict("records")
     report.plots = write_plots(
         run.folder,

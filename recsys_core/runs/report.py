@@ -175,10 +175,13 @@ def plot_metrics_over_runs(history: pd.DataFrame, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def collect_online_metrics(data_dir: Path, limit: int = 60) -> pd.DataFrame:
-    """Online metrics of the last ``limit`` published nights (each scores the night before), oldest first."""
+def collect_online_metrics(data_dir: Path, limit: int = 60, dataset: str | None = None) -> pd.DataFrame:
+    """Online metrics of the last ``limit`` published nights (each scores the night before), oldest
+    first; only ``dataset``'s nights when given (one data dir may hold several)."""
     rows = []
     for manifest in list_nights(Path(data_dir)):
+        if dataset is not None and manifest.get("dataset") != dataset:
+            continue
         online = manifest.get("online_metrics") or {}
         if not online.get("users"):
             continue

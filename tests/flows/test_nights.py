@@ -210,3 +210,26 @@ def test_no_rating_at_or_after_the_cutoff_reaches_training_evaluation_or_the_see
     assert set(newest) == {"train", "evaluate", "seen mask"}
     assert all(ts < cut for ts in newest.values()), newest
     assert newest["train"] == ratings[ratings.timestamp < cut].timestamp.max()
+
+
+def test_predefined_folds_are_cut_at_the_night_too(tmp_path, monkeypatch):
+    """u1's train and test parts, and so the baselines evaluated on them, hold only the past."""
+    from recsys_core import pipeline
+
+    ratings = synth_ratings(n_users=40, per_user=14)
+    zip_path = build_ml100k_zip(tmp_path / "ml-100k.zip", ratings, folds=True)
+    seen: dict[str, int] = {}
+    real_evaluate = pipeline.evaluate
+
+    def evaluate(trained, split, *args, **kwargs):
+        seen["split"] = split.name
+        seen["newest"] = int(max(split.train.timestamp.max(), split.test.timestamp.max()))
+        seen["pairs"] = len(split.train) + len(split.test)
+        return real_evaluate(trained, split, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "evaluate", evaluate)
+    params = {**FAST, "split": "u1", "source": str(zip_path), "data_dir": str(tmp_path / "d")}
+    nightly_recommendations(as_of=NIGHT_1, **params)
+    cut = cutoff_seconds(NIGHT_1)
+    assert seen["split"] == "u1" and seen["newest"] < cut
+    assert seen["pairs"] == (ratings.timestamp < cut).sum()
