@@ -24,6 +24,7 @@ from tasks.night import cut_to_night, score_previous_night
 from tasks.publish import check_staged_table, night_fields, publish_recommendations, stage_recommendations
 from tasks.report import write_run_report
 from tasks.retention import prune_published_runs
+from tasks.reuse import find_reusable_model, fingerprint_input, reuse_published_model
 from tasks.run import check_config, open_run, read_champions
 from tasks.score import prepare_scoring
 from tasks.split import split_ratings
@@ -61,13 +62,16 @@ def nightly_recommendations(
     dask_address: str | None = None,
     scale: str = "auto",
     as_of: date | None = None,
+    retrain: bool = False,
 ) -> dict[str, Any]:
     """One night's run; returns the manifest of the published table.
 
     The parameters become one validated ``NightlyConfig`` first (relative paths resolve against
     the working directory: the clone, for a deployment), so a bad value fails in seconds.
     ``as_of`` is the night (UTC date; default: the flow run's scheduled date): only ratings before
-    its 00:00 UTC are used, and the table goes to ``dt=<as_of>/``.
+    its 00:00 UTC are used, and the table goes to ``dt=<as_of>/``. When tonight's cleaned ratings,
+    movies and settings equal a published night's, its model is reused instead of trained again
+    (``retrain=True`` trains anyway).
     """
     params = dict(locals())
     params["shards"] = params.pop("n_shards")
@@ -83,28 +87,33 @@ def nightly_recommendations(
     vocab = encode_ids(ratings, run.folder)
     parts = split_ratings(ratings, release, cfg.split, cfg.seed)
     profile = choose_scale_profile(ratings, vocab, cfg)
-    candidate = train_model(
-        parts.train,
-        vocab,
-        gated.movies,
-        cfg.model,
-        spec,
-        cfg.seed,
-        profile,
-        None if profile.refit else run.folder / "model",
-        run.folder,
-    )
-    evaluation = evaluate_run(candidate, parts, vocab, spec, cfg.k, run.folder)
-    champions = read_champions(cfg.data_dir, spec.name, cfg.split, cfg.as_of)
-    comparison = rescore_champion(candidate, ratings, parts, vocab, champions, cfg.k, enabled=cfg.quality_gate)
-    gate = check_quality_gate(evaluation, comparison, cfg.gate_margin, enabled=cfg.quality_gate)
-    final = (
-        train_model.with_options(name="refit-all")(
-            ratings, vocab, gated.movies, cfg.model, spec, cfg.seed, profile, run.folder / "model", run.folder
+    fingerprint = fingerprint_input(ratings, gated.movies, cfg)
+    reusable = find_reusable_model(cfg.data_dir, spec.name, fingerprint, enabled=not cfg.retrain)
+    if reusable is not None:  # same input and settings as a published night: its model, no training
+        final, evaluation, gate = reuse_published_model(reusable, run.folder)
+    else:
+        candidate = train_model(
+            parts.train,
+            vocab,
+            gated.movies,
+            cfg.model,
+            spec,
+            cfg.seed,
+            profile,
+            None if profile.refit else run.folder / "model",
+            run.folder,
         )
-        if profile.refit
-        else candidate
-    ).model
+        evaluation = evaluate_run(candidate, parts, vocab, spec, cfg.k, run.folder)
+        champions = read_champions(cfg.data_dir, spec.name, cfg.split, cfg.as_of)
+        comparison = rescore_champion(candidate, ratings, parts, vocab, champions, cfg.k, enabled=cfg.quality_gate)
+        gate = check_quality_gate(evaluation, comparison, cfg.gate_margin, enabled=cfg.quality_gate)
+        final = (
+            train_model.with_options(name="refit-all")(
+                ratings, vocab, gated.movies, cfg.model, spec, cfg.seed, profile, run.folder / "model", run.folder
+            )
+            if profile.refit
+            else candidate
+        ).model
     scorer, seen = prepare_scoring(final, ratings, vocab)
     tops = score_in_shards.with_options(task_runner=score_task_runner(cfg.dask_address, cfg.shards))(
         scorer, seen, cfg.top_n, cfg.shards, cfg.memory_budget_mb, threads_per_shard(cfg.shards, cfg.dask_address)
@@ -125,7 +134,7 @@ def nightly_recommendations(
             evaluation,
             archive,
             profile,
-            night_fields(night, previous, gate, cfg, spec, archive),
+            night_fields(night, previous, gate, cfg, spec, archive, fingerprint, reusable),
         )
     prune_published_runs(cfg.data_dir, cfg.retention)
     write_run_report(run, spec.name, release, gated, ratings, parts, final, evaluation, manifest)

@@ -245,10 +245,14 @@ def run(
     ] = None,
     scale: ScaleOpt = None,
     as_of: AsOfOpt = None,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="Train even when the input equals a published night's (default: reuse)")
+    ] = False,
 ) -> None:
     """Run the nightly flow once, now, for one night (default today, UTC), and publish its table."""
     cfg = _config(
         as_of=as_of,
+        retrain=retrain or None,
         dataset=dataset,
         source=source,
         data_dir=data_dir,
@@ -330,6 +334,9 @@ def backfill(
     memory_budget_mb: Annotated[
         int | None, typer.Option("--memory-budget", help="Scoring memory budget in MB per shard (default 2048)")
     ] = None,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="Train even when the input equals a published night's (default: reuse)")
+    ] = False,
 ) -> None:
     """Run the nightly flow for each night from --from to --to, oldest first (resumable)."""
     from recsys_core.errors import ConfigError
@@ -346,6 +353,7 @@ def backfill(
         raise typer.Exit(2) from None
     cfg = _config(
         as_of=last,
+        retrain=retrain or None,
         reject_threshold=reject_threshold,
         shards=shards,
         dask_address=dask_address,

@@ -49,6 +49,7 @@ OPTION_NAMES: dict[str, str] = {
     "refit_max_ratings": "refit_max_ratings",
     "scale": "--scale",
     "as_of": "--as-of",
+    "retrain": "--retrain",
 }
 
 # Fields that change what a night publishes (a backfill skips a night whose table was built with
@@ -94,6 +95,7 @@ class NightlyConfig(BaseModel):
     scale: Literal["auto", "small", "large"] = Field(
         "auto", description="Scale profile: auto (from the data's shape), small or large (recsys_core/scale.py)."
     )
+    retrain: bool = Field(False, description="Train even when tonight's input equals a published night's.")
     as_of: date | None = Field(
         None,
         description="The night (UTC date): only ratings before its 00:00 UTC are used. "

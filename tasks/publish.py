@@ -88,6 +88,8 @@ def night_fields(
     cfg: NightlyConfig,
     spec: DatasetSpec,
     archive: FetchedArchive,
+    training_fingerprint: str | None = None,
+    reused: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The night's manifest fields; the input fingerprint is the archive's sha256 (the night's data
     is that archive cut at ``as_of``), or, for a log, the fingerprint taken when it was read."""
@@ -97,6 +99,8 @@ def night_fields(
         gate,
         config_fingerprint=cfg.table_fingerprint(),
         input_fingerprint=archive.sha256,
+        training_fingerprint=training_fingerprint,
+        reused_from=(reused or {}).get("run_id"),
     )
 
 

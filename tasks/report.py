@@ -57,6 +57,11 @@ def write_run_report(
 ) -> Path:
     """Runs after publish: the table is already out, this only explains it (plots, timings)."""
     report = build_report(run, dataset, release, gated, ratings, parts, model, evaluation, manifest)
+    if manifest.get("model_reused_from"):
+        report.notes.append(
+            f"No training tonight: the model (and its metrics) were reused from run {manifest['model_reused_from']}, "
+            "whose cleaned ratings, movies and settings are identical to tonight's."
+        )
     try:
         report.timings = read_stage_timings(flow_run.get_id())
     except Exception as exc:  # noqa: BLE001 - the table is published; a missing timing table is no reason to fail

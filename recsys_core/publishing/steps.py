@@ -121,6 +121,8 @@ def night_fields(
     *,
     config_fingerprint: str,
     input_fingerprint: str,
+    training_fingerprint: str | None = None,
+    reused_from: str | None = None,
 ) -> dict[str, Any]:
     """The night's part of the manifest: its cutoff, what is new, how the last lists did, the gate."""
     return {
@@ -133,6 +135,8 @@ def night_fields(
         "gate": gate,
         "config_fingerprint": config_fingerprint,
         "input_fingerprint": input_fingerprint,
+        "training_fingerprint": training_fingerprint,
+        "model_reused_from": reused_from,
     }
 
 

@@ -233,3 +233,31 @@ def test_predefined_folds_are_cut_at_the_night_too(tmp_path, monkeypatch):
     cut = cutoff_seconds(NIGHT_1)
     assert seen["split"] == "u1" and seen["newest"] < cut
     assert seen["pairs"] == (ratings.timestamp < cut).sum()
+
+
+def test_unchanged_input_reuses_the_published_model_and_still_publishes(archive, tmp_path, monkeypatch):
+    """Two nights after the last rating see the same ratings: the second one trains nothing."""
+    from recsys_core import pipeline
+
+    zip_path, _ = archive
+    params = {**FAST, "source": str(zip_path), "data_dir": str(tmp_path / "d")}
+    calls: list[int] = []
+    real_train = pipeline.train
+    monkeypatch.setattr(pipeline, "train", lambda *a, **kw: calls.append(1) or real_train(*a, **kw))
+    first = nightly_recommendations(as_of=date(1998, 4, 1), **params)
+    trained = len(calls)
+    assert trained >= 1 and first["model_reused_from"] is None
+    second = nightly_recommendations(as_of=date(1998, 4, 2), **params)
+    assert len(calls) == trained  # no training
+    assert second["model_reused_from"] == first["run_id"]
+    assert second["training_fingerprint"] == first["training_fingerprint"]
+    assert second["metrics"] == first["metrics"] and second["as_of"] == "1998-04-02"
+    assert (Path(second["run_folder"]) / "model" / "model.json").is_file()  # copied: retention may drop the source
+    cols = ["user_id", "rank", "movie_id"]
+    one, two = read_table(Path(first["path"]))[cols], read_table(Path(second["path"]))[cols]
+    pd.testing.assert_frame_equal(
+        one.sort_values(cols).reset_index(drop=True), two.sort_values(cols).reset_index(drop=True)
+    )
+    assert read_manifest(tmp_path / "d")["run_id"] == second["run_id"]
+    third = nightly_recommendations(as_of=date(1998, 4, 3), retrain=True, **params)
+    assert len(calls) > trained and third["model_reused_from"] is None
