@@ -10,6 +10,7 @@ from prefect import task
 from prefect.runtime import flow_run
 
 from data_checks.gate import GateResult
+from recsys_core.atomic import write_json_atomic
 from recsys_core.data.readers import Release
 from recsys_core.models.base import Recommender
 from recsys_core.prep.splitting import Split
@@ -64,6 +65,7 @@ def write_run_report(
         )
     try:
         report.timings = read_stage_timings(flow_run.get_id())
+        write_json_atomic(run.folder / "timings.json", report.timings)  # for benchmarks.nightly and audits
     except Exception as exc:  # noqa: BLE001 - the table is published; a missing timing table is no reason to fail
         logger().warning("could not read stage timings from the Prefect API: %s", exc)
         report.notes.append(f"Stage timings unavailable: {exc}")
