@@ -87,11 +87,13 @@ def nightly_recommendations(
     vocab = encode_ids(ratings, run.folder)
     parts = split_ratings(ratings, release, cfg.split, cfg.seed)
     profile = choose_scale_profile(ratings, vocab, cfg)
-    fingerprint = fingerprint_input(ratings, gated.movies, cfg)
+    fingerprint = fingerprint_input(ratings, gated.movies, cfg, spec)
     reusable = find_reusable_model(cfg.data_dir, spec.name, fingerprint, enabled=not cfg.retrain)
-    if reusable is not None:  # same input and settings as a published night: its model, no training
-        final, evaluation, gate = reuse_published_model(reusable, run.folder)
+    reused = reuse_published_model(reusable, run.folder, cfg.quality_gate)
+    if reused is not None:  # same input, settings and code as a published night: its model, no training
+        final, evaluation, gate = reused
     else:
+        reusable = None
         candidate = train_model(
             parts.train,
             vocab,

@@ -66,6 +66,7 @@ TABLE_FIELDS = (
     "refit_max_ratings",
     "scale",
     "quality_gate",
+    "gate_margin",
 )
 
 

@@ -73,7 +73,8 @@ def rescore_champion(
             f"champion's cutoff, same seen mask and candidate movies for both, k={k}",
         )
     elif comparison:
-        logger().info("champion %s not comparable: %s", comparison["champion_run_id"], comparison["reason"])
+        log = logger().warning if comparison.get("broken") else logger().info
+        log("champion %s not comparable: %s", comparison["champion_run_id"], comparison["reason"])
     return comparison
 
 

@@ -55,7 +55,9 @@ def load_champion(manifest: dict[str, Any]) -> tuple[Recommender, IdVocabulary]:
 
 
 def load_vocabulary(manifest: dict[str, Any]) -> IdVocabulary | None:
-    path = Path(manifest.get("run_folder") or "") / "model" / "vocabulary.json"
+    if not manifest.get("run_folder"):
+        return None
+    path = Path(manifest["run_folder"]) / "model" / "vocabulary.json"
     try:
         return IdVocabulary.load(path)
     except ModelError:
@@ -118,9 +120,11 @@ def score_on(
     return out
 
 
-def not_comparable(reason: str, champion: dict[str, Any], users: int = 0) -> dict[str, Any]:
+def not_comparable(reason: str, champion: dict[str, Any], users: int = 0, *, broken: bool = False) -> dict[str, Any]:
+    """``broken``: the champion could not be loaded or scored (worth a warning, not a search)."""
     return {
         "comparable": False,
+        "broken": broken,
         "reason": reason,
         "champion_run_id": champion.get("run_id"),
         "champion_as_of": champion.get("as_of"),
@@ -165,8 +169,9 @@ def compare_with_champion(
         champion, _ = load_champion(champion_manifest)
         theirs = score_on(champion, champion_vocab, fresh, known_to(seen, champion_vocab), k)
     except Exception as exc:  # noqa: BLE001 - any broken old model: compare with the baselines instead
+        log.warning("champion %s could not be loaded or scored", champion_manifest.get("run_id"), exc_info=True)
         return not_comparable(
-            f"its model could not be loaded or scored ({type(exc).__name__}: {exc})", champion_manifest
+            f"its model could not be loaded or scored ({type(exc).__name__}: {exc})", champion_manifest, broken=True
         )
     ours = score_on(candidate, vocab, fresh, seen, k, vocab.encode_movies(new_movies))
     log.info("champion %s re-scored on %s fresh test users", champion_manifest.get("run_id"), users)
@@ -206,6 +211,8 @@ def compare_with_champions(
             return result
         first = first or result
         tried.append(f"{manifest.get('as_of')}: {result['reason']}")
+        if result.get("broken"):  # a scoring problem, not too little evidence: say so, do not search on
+            return result if len(tried) == 1 else {**result, "reason": "; ".join(tried)}
     if first is not None and len(tried) > 1:
         first["reason"] = "no published night had enough evidence (" + "; ".join(tried) + ")"
     return first

@@ -261,3 +261,10 @@ def test_unchanged_input_reuses_the_published_model_and_still_publishes(archive,
     assert read_manifest(tmp_path / "d")["run_id"] == second["run_id"]
     third = nightly_recommendations(as_of=date(1998, 4, 3), retrain=True, **params)
     assert len(calls) > trained and third["model_reused_from"] is None
+    assert "reused_from" not in third["gate"]
+    assert second["gate"]["passed"] and second["gate"]["champion"] is None
+    # a model that can no longer be loaded is not reused: the night trains instead of failing
+    before = len(calls)
+    (Path(third["run_folder"]) / "model" / "model.json").write_text("{broken")
+    fourth = nightly_recommendations(as_of=date(1998, 4, 4), **params)
+    assert fourth["model_reused_from"] is None and len(calls) > before
