@@ -294,6 +294,13 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["mean_train_s"] = _mean([r["train_s"] for r in rows])
     out["mean_total_s"] = _mean([r["total_s"] for r in rows])
     out["median_total_s"] = float(np.median([r["total_s"] for r in rows])) if rows else None
+    out["mean_users_scored"] = _mean([r.get("users_scored") for r in rows])
+    out["mean_window_users"] = _mean([r.get("window_users") for r in rows])
+    both = [(r["model_ndcg_at_k"], r["popularity_ndcg_at_k"]) for r in rows]
+    both = [(m, p) for m, p in both if m is not None and p is not None]
+    out["nights_model_above_popularity"] = sum(m > p for m, p in both)
+    out["nights_model_below_popularity"] = sum(m < p for m, p in both)
+    out["nights_popularity_zero"] = sum(p == 0 for _, p in both)
     return out
 
 
@@ -378,7 +385,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"Machine: {report['machine']}; shared with other work (seconds are wall time and noisy); load "
         f"average (1/5/15 min) {report['load_start']} at the start, {report['load_end']} at the end. "
-        f"Python {report['python']}.",
+        f"Python {report['python']}."
+        + (
+            f" Wall time of the whole run{' so far' if report.get('partial') else ''}: {report['run_s'] / 60:.0f} min"
+            + (f" ({report['run_s_note']})" if report.get("run_s_note") else "")
+            + "."
+            if report.get("run_s")
+            else ""
+        ),
         f"Command: `{report['command']}`. Generated {report['generated']}"
         + (" (**partial: the run was still going when this was written**)" if report.get("partial") else "")
         + ".",
@@ -399,7 +413,7 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def render_dataset(info: dict[str, Any], k: int) -> list[str]:
     titles = [title.replace("@k", f"@{k}") for _, title, _ in ROW_COLUMNS]
-    s = info.get("summary") or summarise(info["rows"])
+    s = summarise(info["rows"])
     label = info["rows"][0]["model_label"] if info["rows"] else "-"
     lines = [
         f"## {info['dataset']}",
@@ -433,6 +447,10 @@ def render_dataset(info: dict[str, Any], k: int) -> list[str]:
         f"- **Mean ratio of model NDCG@{k} over popularity NDCG@{k}: {_f(s['mean_ratio'], '{:.3f}')}** = mean over "
         f"nights of the per-night ratio, over the {s['ratio_nights']} nights where popularity's NDCG@{k} is "
         f"defined and above 0. Ratio of means over the same nights: {_f(s['ratio_of_means'], '{:.3f}')}.",
+        f"- Model NDCG@{k} above popularity's on {s['nights_model_above_popularity']} nights, below on "
+        f"{s['nights_model_below_popularity']}; popularity's NDCG@{k} is 0 on {s['nights_popularity_zero']} nights "
+        f"(left out of the mean ratio). Users scored per night: mean {_f(s['mean_users_scored'], '{:.1f}')} "
+        f"(of {_f(s['mean_window_users'], '{:.1f}')} who rated in the window).",
         f"- Stale over fresh (ratio of mean NDCG@{k}, nights with both): {_f(s['stale_ratio_of_means'], '{:.3f}')}.",
         f"- Seconds per night: mean {_f(s['mean_total_s'], '{:.1f}')} (median {_f(s['median_total_s'], '{:.1f}')}),"
         f" of which fit mean {_f(s['mean_train_s'], '{:.1f}')}.",
@@ -510,7 +528,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "datasets": [],
         "skipped": {},
         "partial": True,
+        "run_s": None,
     }
+    started = time.perf_counter()
     for name in names:
         path = args.data_dir / f"{name}.zip"
         if not path.is_file():
@@ -522,6 +542,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         def on_row(row: dict[str, Any]) -> None:
             print(f"{row['dataset']} {format_row(row)}", flush=True)
             report["load_end"] = _load()
+            report["run_s"] = round(time.perf_counter() - started, 1)
             write_outputs(report, args.out)
 
         replay_dataset(
@@ -536,6 +557,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             on_row=on_row,
         )
     report["partial"] = False
+    report["run_s"] = round(time.perf_counter() - started, 1)
     report["load_end"] = _load()
     report["generated"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     write_outputs(report, args.out)

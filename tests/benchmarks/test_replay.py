@@ -153,3 +153,5 @@ def test_mean_ratio_leaves_out_nights_where_popularity_scores_zero():
     assert s["ratio_of_means"] == pytest.approx(0.15 / 0.15)
     assert s["model_ndcg_at_k"] == pytest.approx(0.2) and s["model_ndcg_at_k_nights"] == 3
     assert s["stale_ndcg_at_k"] == pytest.approx(0.2) and s["stale_ndcg_at_k_nights"] == 2
+    assert (s["nights_model_above_popularity"], s["nights_model_below_popularity"]) == (2, 1)
+    assert s["nights_popularity_zero"] == 1
