@@ -55,3 +55,17 @@ def test_champion_only_when_comparable(tmp_path):
         "1998-01-15",
         "1998-01-01",
     ]
+
+
+@pytest.mark.parametrize(
+    ("scheduled", "night"),
+    [("2024-03-01T03:00:00+00:00", "2024-03-01"), ("2024-03-01T22:30:00-05:00", "2024-03-02")],
+)
+def test_the_default_night_is_the_scheduled_start_date_in_utc(monkeypatch, scheduled, night):
+    """A late or retried run computes the night it was scheduled for, not the day it started."""
+    from datetime import date, datetime
+
+    from tasks import run
+
+    monkeypatch.setattr(run.flow_run, "scheduled_start_time", datetime.fromisoformat(scheduled), raising=False)
+    assert run.scheduled_night() == date.fromisoformat(night)
