@@ -136,7 +136,7 @@ def nightly_recommendations(
             evaluation,
             archive,
             profile,
-            night_fields(night, previous, gate, cfg, spec, archive, fingerprint, reusable),
+            night_fields(night, previous, gate, cfg, archive, fingerprint, reusable),
         )
     prune_published_runs(cfg.data_dir, cfg.retention)
     write_run_report(run, spec.name, release, gated, ratings, parts, final, evaluation, manifest)

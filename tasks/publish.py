@@ -16,7 +16,6 @@ from prefect.transactions import Transaction, get_transaction
 from data_checks.published import check_recommendations, raise_if_invalid
 from recsys_core.config import NightlyConfig
 from recsys_core.data.archive_cache import FetchedArchive
-from recsys_core.data.datasets import DatasetSpec
 from recsys_core.models.base import Recommender
 from recsys_core.nights.cutoff import NightData
 from recsys_core.prep.encoding import IdVocabulary
@@ -86,7 +85,6 @@ def night_fields(
     previous: dict[str, Any],
     gate: dict[str, Any] | None,
     cfg: NightlyConfig,
-    spec: DatasetSpec,
     archive: FetchedArchive,
     training_fingerprint: str | None = None,
     reused: dict[str, Any] | None = None,
