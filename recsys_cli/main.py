@@ -36,6 +36,23 @@ ScaleOpt = Annotated[
 SplitOpt = Annotated[
     str | None, typer.Option("--split", help="random, stratified, temporal, u1..u5, ua, ub [env RECSYS_SPLIT]")
 ]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use the cached archive, no network")]
+RejectThresholdOpt = Annotated[
+    float | None, typer.Option("--reject-threshold", help="Largest share of rejected rows (default 0.01)")
+]
+ShardsOpt = Annotated[int | None, typer.Option("--shards", help="User shards scored in parallel [env RECSYS_SHARDS]")]
+DaskAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address", help="Score on an existing Dask cluster, e.g. tcp://host:8786 [env RECSYS_DASK_ADDRESS]"
+    ),
+]
+MemoryBudgetOpt = Annotated[
+    int | None, typer.Option("--memory-budget", help="Scoring memory budget in MB per shard (default 2048)")
+]
+RetrainOpt = Annotated[
+    bool, typer.Option("--retrain", help="Train even when the input equals a published night's (default: reuse)")
+]
 AsOfOpt = Annotated[
     str | None,
     typer.Option("--as-of", help="The night, YYYY-MM-DD (UTC): use ratings before its 00:00 UTC (default: today)"),
@@ -208,6 +225,20 @@ def _terminate_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _start_flow_command() -> None:
+    """Before a flow runs in this process: logging, SIGTERM as Ctrl-C, Great Expectations warmed up
+    in the background, Prefect's log handlers without tracebacks."""
+    _prepare_logging()
+    _terminate_on_sigterm()
+    from prefect.logging.configuration import setup_logging
+
+    from data_checks.runner import preload_in_background
+
+    preload_in_background()
+    setup_logging()
+    _quiet_tracebacks()
+
+
 @app.command()
 def run(
     dataset: DatasetOpt = None,
@@ -217,37 +248,24 @@ def run(
     top_n: TopNOpt = None,
     split: SplitOpt = None,
     seed: SeedOpt = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Use the cached archive, no network")] = False,
-    reject_threshold: Annotated[
-        float | None, typer.Option("--reject-threshold", help="Largest share of rejected rows (default 0.01)")
-    ] = None,
+    offline: OfflineOpt = False,
+    reject_threshold: RejectThresholdOpt = None,
     quality_gate: Annotated[
         bool,
         typer.Option(
             "--quality-gate/--no-quality-gate",
-            help="Refuse to publish a model worse than the baselines or the published run",
+            help="Refuse to publish a model worse than the baselines or the published champion",
         ),
     ] = True,
-    shards: Annotated[
-        int | None, typer.Option("--shards", help="User shards scored in parallel [env RECSYS_SHARDS]")
-    ] = None,
-    dask_address: Annotated[
-        str | None,
-        typer.Option(
-            "--dask-address", help="Score on an existing Dask cluster, e.g. tcp://host:8786 [env RECSYS_DASK_ADDRESS]"
-        ),
-    ] = None,
+    shards: ShardsOpt = None,
+    dask_address: DaskAddressOpt = None,
     retention: Annotated[
-        int | None, typer.Option("--retention", help="Published runs to keep (default 14) [env RECSYS_RETENTION]")
+        int | None, typer.Option("--retention", help="Nights to keep (default 14) [env RECSYS_RETENTION]")
     ] = None,
-    memory_budget_mb: Annotated[
-        int | None, typer.Option("--memory-budget", help="Scoring memory budget in MB per shard (default 2048)")
-    ] = None,
+    memory_budget_mb: MemoryBudgetOpt = None,
     scale: ScaleOpt = None,
     as_of: AsOfOpt = None,
-    retrain: Annotated[
-        bool, typer.Option("--retrain", help="Train even when the input equals a published night's (default: reuse)")
-    ] = False,
+    retrain: RetrainOpt = False,
 ) -> None:
     """Run the nightly flow once, now, for one night (default today, UTC), and publish its table."""
     cfg = _config(
@@ -269,17 +287,9 @@ def run(
         quality_gate=quality_gate,
         scale=scale,
     )
-    _prepare_logging()
-    _terminate_on_sigterm()
-    from prefect.logging.configuration import setup_logging
-
-    from data_checks.runner import preload_in_background
+    _start_flow_command()
     from flows.nightly import nightly_recommendations
 
-    preload_in_background()
-
-    setup_logging()
-    _quiet_tracebacks()
     manifest = _guard(nightly_recommendations, **flow_parameters(cfg))
     typer.echo(
         f"\nPublished {manifest['rows']:,} rows for {manifest['users']:,} users, night {manifest['as_of']}"
@@ -314,7 +324,7 @@ def backfill(
     top_n: TopNOpt = None,
     split: SplitOpt = None,
     seed: SeedOpt = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Use the cached archive, no network")] = False,
+    offline: OfflineOpt = False,
     quality_gate: Annotated[
         bool,
         typer.Option("--quality-gate/--no-quality-gate", help="Refuse to publish a night whose model fails the gate"),
@@ -324,19 +334,11 @@ def backfill(
         typer.Option("--retention", help="Nights to keep (default 14; raise it to keep a long backfill)"),
     ] = None,
     scale: ScaleOpt = None,
-    reject_threshold: Annotated[
-        float | None, typer.Option("--reject-threshold", help="Largest share of rejected rows (default 0.01)")
-    ] = None,
-    shards: Annotated[int | None, typer.Option("--shards", help="User shards scored in parallel")] = None,
-    dask_address: Annotated[
-        str | None, typer.Option("--dask-address", help="Score on an existing Dask cluster, e.g. tcp://host:8786")
-    ] = None,
-    memory_budget_mb: Annotated[
-        int | None, typer.Option("--memory-budget", help="Scoring memory budget in MB per shard (default 2048)")
-    ] = None,
-    retrain: Annotated[
-        bool, typer.Option("--retrain", help="Train even when the input equals a published night's (default: reuse)")
-    ] = False,
+    reject_threshold: RejectThresholdOpt = None,
+    shards: ShardsOpt = None,
+    dask_address: DaskAddressOpt = None,
+    memory_budget_mb: MemoryBudgetOpt = None,
+    retrain: RetrainOpt = False,
 ) -> None:
     """Run the nightly flow for each night from --from to --to, oldest first (resumable)."""
     from recsys_core.errors import ConfigError
@@ -370,16 +372,9 @@ def backfill(
         retention=retention,
         scale=scale,
     )
-    _prepare_logging()
-    _terminate_on_sigterm()
-    from prefect.logging.configuration import setup_logging
-
-    from data_checks.runner import preload_in_background
+    _start_flow_command()
     from flows.backfill import backfill_recommendations
 
-    preload_in_background()
-    setup_logging()
-    _quiet_tracebacks()
     params = flow_parameters(cfg)
     params.pop("as_of")
     typer.echo(f"Backfilling {len(nights)} nights, {nights[0]} to {nights[-1]} every {every}", err=True)

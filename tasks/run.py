@@ -67,10 +67,11 @@ def read_champions(
     manifest is no reason to stop tonight's run: it is gated against the baselines only, and
     publishing replaces the broken file.
     """
-    same = [m for m in reversed(list_nights(Path(data_dir))) if m.get("dataset") == dataset and m.get("split") == split]
+    nights = list_nights(Path(data_dir))
+    same = [m for m in reversed(nights) if m.get("dataset") == dataset and m.get("split") == split]
     if as_of is not None:
         same = [m for m in same if m["as_of"] <= as_of.isoformat()]
-    if same or list_nights(Path(data_dir)):
+    if nights:
         return same[:limit]
     try:
         manifest = read_manifest(Path(data_dir))

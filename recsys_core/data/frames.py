@@ -74,6 +74,11 @@ def build_movies(
         }
     )
     movies["title"] = movies["title"].astype("str")
+    return drop_repeated_movies(movies, member, bad)
+
+
+def drop_repeated_movies(movies: pd.DataFrame, member: str, bad: list[dict]) -> pd.DataFrame:
+    """A repeated movie id keeps its first row; the others go to ``bad`` (malformed) with ``member``."""
     dup = movies["movie_id"].duplicated(keep="first") & movies["movie_id"].notna()
     if dup.any():
         log.warning("%s: %d repeated movie id(s); kept the first row of each", member, dup.sum())

@@ -125,10 +125,11 @@ def night_fields(
     reused_from: str | None = None,
 ) -> dict[str, Any]:
     """The night's part of the manifest: its cutoff, what is new, how the last lists did, the gate."""
+    summary = night.summary()
     return {
-        "cutoff": night.summary()["cutoff"],
+        "cutoff": summary["cutoff"],
         "cutoff_ts": night.cutoff,
-        "release_span": [night.summary()["release_first_rating"], night.summary()["release_last_rating"]],
+        "release_span": [summary["release_first_rating"], summary["release_last_rating"]],
         "nothing_new": night.nothing_new,
         "new_since_previous": previous.get("new_since_previous"),
         "online_metrics": previous.get("online_metrics"),

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from recsys_core.data.frames import build_movies, column_to_numpy, split_genres
+from recsys_core.data.frames import build_movies, column_to_numpy, drop_repeated_movies, split_genres
 from recsys_core.data.ratings_log.columns import coerce_column
 from recsys_core.data.ratings_log.layout import find_movies_file
 from recsys_core.data.schema import MOVIES_COLUMNS
@@ -59,15 +59,7 @@ def read_log_movies(directory: Path, bad: list[dict]) -> pd.DataFrame:
         }
     )
     movies["title"] = movies["title"].astype("str")
-    dup = movies["movie_id"].duplicated(keep="first") & movies["movie_id"].notna()
-    if dup.any():
-        log.warning("%s: %d repeated movie id(s); kept the first row of each", member, dup.sum())
-        bad.extend(
-            {"member": member, "line": None, "reason": "repeated movie_id", "text": f"{m}|{t}"}
-            for m, t in zip(movies.loc[dup, "movie_id"], movies.loc[dup, "title"], strict=True)
-        )
-        movies = movies[~dup]
-    return movies[list(MOVIES_COLUMNS)].reset_index(drop=True)
+    return drop_repeated_movies(movies[list(MOVIES_COLUMNS)], member, bad)
 
 
 def movies_to_table(movies: pd.DataFrame) -> pa.Table:
