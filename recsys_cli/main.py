@@ -298,6 +298,11 @@ def run(
     typer.echo(f"  table:    {manifest['path']}")
     typer.echo(f"  manifest: {cfg.data_dir / 'recommendations' / '_latest.json'}")
     typer.echo(f"  model:    {manifest['model']}  (split {manifest['split']}, k={manifest['metrics']['k']})")
+    if manifest.get("model_reused_from"):
+        typer.echo(
+            f"            reused from run {manifest['model_reused_from']}: same ratings, settings and code, so "
+            "nothing was trained (--retrain trains anyway)"
+        )
     typer.echo(
         "  metrics:  " + json.dumps({k: round(v, 4) for k, v in manifest["metrics"].items() if isinstance(v, float)})
     )

@@ -32,11 +32,14 @@ def cut_to_night(release: Release, as_of: date, spec: DatasetSpec, source: Path 
     dataset = spec.name
     require_enough_data(night, dataset)
     summary = night.summary()
+    left_out = f"{night.dropped_after_cutoff:,} after it left out"
+    if span is not None:  # a log: what comes after the cutoff was never read
+        left_out = "days from the cutoff on not read"
     logger().info(
-        "night %s: %s ratings before the cutoff, %s after it left out (release spans %s to %s)",
+        "night %s: %s ratings before the cutoff, %s (the source spans %s to %s)",
         as_of,
         f"{summary['ratings']:,}",
-        f"{night.dropped_after_cutoff:,}",
+        left_out,
         summary["release_first_rating"],
         summary["release_last_rating"],
     )

@@ -150,6 +150,9 @@ def test_cli_backfill_then_runs_lists_the_nights_with_online_metrics(archive, tm
     assert [line.lstrip("* ").split()[0] for line in listing[1:]] == ["1998-02-03", "1998-01-27", "1998-01-20"]
     assert listing[1].startswith("*") and listing[3].split()[-1] == "-"  # the first night has no earlier lists
     assert listing[1].split()[-1] != "-"
+    again = CliRunner().invoke(app, ["run", "--as-of", "1998-02-03", "--no-quality-gate", *common])
+    assert again.exit_code == 0, again.output
+    assert "reused from run" in again.output and "--retrain trains anyway" in again.output
 
 
 @pytest.mark.parametrize(
