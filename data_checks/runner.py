@@ -6,6 +6,7 @@ import html
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,12 +183,18 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def preload_in_background() -> None:
+def preload_in_background(then: Callable[[], Any] | None = None) -> None:
     """Start importing Great Expectations (~3 s) in a thread, so it overlaps other start-up
-    work (the Prefect server, the download) instead of adding to the validate stage."""
+    work (the Prefect server, the download) instead of adding to the validate stage; ``then``
+    (e.g. the TensorFlow import) runs after it in the same thread, one import at a time."""
     import threading
 
-    threading.Thread(target=_import_gx, name="preload-gx", daemon=True).start()
+    def preload() -> None:
+        _import_gx()
+        if then is not None:
+            then()
+
+    threading.Thread(target=preload, name="preload-imports", daemon=True).start()
 
 
 def _import_gx() -> Any:

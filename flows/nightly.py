@@ -28,7 +28,7 @@ from tasks.reuse import find_reusable_model, fingerprint_input, reuse_published_
 from tasks.run import check_config, open_run, read_champions
 from tasks.score import prepare_scoring
 from tasks.split import split_ratings
-from tasks.train import DEFAULT_MODEL, choose_scale_profile, train_model
+from tasks.train import DEFAULT_MODEL, choose_scale_profile, refit_model, train_model
 from tasks.validate import validate_release
 
 FLOW_NAME = "nightly-recommendations"
@@ -55,6 +55,7 @@ def nightly_recommendations(
     offline: bool = False,
     refit_full: bool = True,
     refit_max_ratings: int | None = 25_000_000,
+    refit_mode: str = "warm",
     quality_gate: bool = True,
     gate_margin: float = 0.05,
     retention: int = 14,
@@ -90,6 +91,7 @@ def nightly_recommendations(
     fingerprint = fingerprint_input(ratings, gated.movies, cfg, spec)
     reusable = find_reusable_model(cfg.data_dir, spec.name, fingerprint, enabled=not cfg.retrain)
     reused = reuse_published_model(reusable, run.folder, cfg.quality_gate)
+    refit = None
     if reused is not None:  # same input, settings and code as a published night: its model, no training
         final, evaluation, gate = reused
     else:
@@ -109,13 +111,23 @@ def nightly_recommendations(
         champions = read_champions(cfg.data_dir, spec.name, cfg.split, cfg.as_of)
         comparison = rescore_champion(candidate, ratings, parts, vocab, champions, cfg.k, enabled=cfg.quality_gate)
         gate = check_quality_gate(evaluation, comparison, cfg.gate_margin, enabled=cfg.quality_gate)
-        final = (
-            train_model.with_options(name="refit-all")(
-                ratings, vocab, gated.movies, cfg.model, spec, cfg.seed, profile, run.folder / "model", run.folder
+        refit = (
+            refit_model(
+                candidate,
+                ratings,
+                vocab,
+                gated.movies,
+                spec,
+                cfg.seed,
+                profile,
+                cfg.refit_mode,
+                run.folder / "model",
+                run.folder,
             )
             if profile.refit
-            else candidate
-        ).model
+            else None
+        )
+        final = (refit or candidate).model
     scorer, seen = prepare_scoring(final, ratings, vocab)
     tops = score_in_shards.with_options(task_runner=score_task_runner(cfg.dask_address, cfg.shards))(
         scorer, seen, cfg.top_n, cfg.shards, cfg.memory_budget_mb, threads_per_shard(cfg.shards, cfg.dask_address)
@@ -136,7 +148,7 @@ def nightly_recommendations(
             evaluation,
             archive,
             profile,
-            night_fields(night, previous, gate, cfg, archive, fingerprint, reusable),
+            night_fields(night, previous, gate, cfg, archive, fingerprint, reusable, refit),
         )
     prune_published_runs(cfg.data_dir, cfg.retention)
     write_run_report(run, spec.name, release, gated, ratings, parts, final, evaluation, manifest)

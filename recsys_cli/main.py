@@ -225,16 +225,19 @@ def _terminate_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _start_flow_command() -> None:
-    """Before a flow runs in this process: logging, SIGTERM as Ctrl-C, Great Expectations warmed up
-    in the background, Prefect's log handlers without tracebacks."""
+def _start_flow_command(model: str) -> None:
+    """Before a flow runs in this process: logging, SIGTERM as Ctrl-C, Great Expectations (and
+    TensorFlow, if ``model`` uses it) imported in the background while Prefect's temporary server
+    starts, Prefect's log handlers without tracebacks."""
     _prepare_logging()
     _terminate_on_sigterm()
     from prefect.logging.configuration import setup_logging
 
     from data_checks.runner import preload_in_background
+    from recsys_core.models.keras_utils import import_tensorflow
+    from recsys_core.models.registry import model_class
 
-    preload_in_background()
+    preload_in_background(then=import_tensorflow if model_class(model).needs_tensorflow else None)
     setup_logging()
     _quiet_tracebacks()
 
@@ -287,7 +290,7 @@ def run(
         quality_gate=quality_gate,
         scale=scale,
     )
-    _start_flow_command()
+    _start_flow_command(cfg.model)
     from flows.nightly import nightly_recommendations
 
     manifest = _guard(nightly_recommendations, **flow_parameters(cfg))
@@ -377,7 +380,7 @@ def backfill(
         retention=retention,
         scale=scale,
     )
-    _start_flow_command()
+    _start_flow_command(cfg.model)
     from flows.backfill import backfill_recommendations
 
     params = flow_parameters(cfg)

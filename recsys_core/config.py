@@ -47,6 +47,7 @@ OPTION_NAMES: dict[str, str] = {
     "gate_margin": "gate_margin",
     "refit_full": "refit_full",
     "refit_max_ratings": "refit_max_ratings",
+    "refit_mode": "refit_mode",
     "scale": "--scale",
     "as_of": "--as-of",
     "retrain": "--retrain",
@@ -64,6 +65,7 @@ TABLE_FIELDS = (
     "reject_threshold",
     "refit_full",
     "refit_max_ratings",
+    "refit_mode",
     "scale",
     "quality_gate",
     "gate_margin",
@@ -93,6 +95,11 @@ class NightlyConfig(BaseModel):
     gate_margin: float = Field(0.05, ge=0, le=1, description="Allowed relative drop against the champion.")
     refit_full: bool = Field(True, description="Retrain on all ratings before scoring.")
     refit_max_ratings: int | None = Field(25_000_000, ge=1, description="Skip the refit above this many ratings.")
+    refit_mode: Literal["fixed", "warm", "search"] = Field(
+        "warm",
+        description="How the refit trains: warm (from the candidate's weights, its choices fixed), "
+        "fixed (its choices, from scratch) or search (choices searched again on a holdout).",
+    )
     scale: Literal["auto", "small", "large"] = Field(
         "auto", description="Scale profile: auto (from the data's shape), small or large (recsys_core/scale.py)."
     )

@@ -7,6 +7,7 @@ model is trained and judged the same way everywhere. The data gate (Great Expect
     prepare:   read the release, gate it, merge titles and average duplicates, encode ids,
                choose the scale profile
     train:     fit a registry model with the profile's settings, timed
+    refit:     the candidate's choices (epochs, lambda, blend weights) trained on every rating
     evaluate:  the model and the baselines on the same split
     score:     every user x every unseen movie, top-N (``scoring.recommend_top_n``)
 """
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # data_checks.gate.check_raw_data: (ratings, movies, **options) -> object with .ratings, .movies
 Gate = Callable[..., Any]
+RefitMode = Literal["fixed", "warm", "search"]
+REFIT_MODES: tuple[str, ...] = ("fixed", "warm", "search")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Trained:
     model: Recommender
     seconds: float
     n_ratings: int
+    refit_mode: str | None = None  # how a refit on all ratings was trained (None: not a refit)
 
 
 @dataclass(frozen=True)
@@ -129,12 +133,15 @@ def train(
     validation_fraction: float = 0.05,
     params: dict[str, Any] | None = None,
     work_dir: Path | None = None,
+    start_from: Recommender | None = None,
 ) -> Trained:
     """Fit ``name`` on ``ratings``; early stopping uses a slice cut from these ratings only.
 
     The scale profile's settings for this model are its parameters (recorded in model.json,
     ``scale_profile`` holds the whole profile); ``params`` override them. ``work_dir`` (the run
     folder) receives the Parquet pairs that streamed pair models read through tf.data.
+    ``validation_fraction=0`` trains on every rating (the settings must then fix every choice);
+    ``start_from`` warm-starts the parts that can from a fitted model's weights.
     """
     settings = {**model_params(scale, name), "scale_profile": scale.summary(), **(params or {})}
     model = create_model(name, rating_min=spec.rating_min, rating_max=spec.rating_max, seed=seed, **settings)
@@ -145,12 +152,64 @@ def train(
         if movies is None:
             raise ValueError(f"model {name} needs the movies table for its item features")
         model.set_item_features(build_item_features(movies, vocab))
-    fit_part, val_part = holdout_validation(ratings, validation_fraction, seed=seed)
+    if start_from is not None and not model.start_from(start_from):
+        log.warning("%s cannot start from %s's weights: it trains from its initialisation", name, start_from.label)
+    fit_part, val_part = (
+        holdout_validation(ratings, validation_fraction, seed=seed)
+        if validation_fraction > 0
+        else (ratings, ratings.iloc[:0])
+    )
     start = time.perf_counter()
     model.fit(to_interactions(fit_part, vocab), to_interactions(val_part, vocab) if len(val_part) else None)
     seconds = time.perf_counter() - start
     log.info("trained %s on %s ratings in %.1f s (scale %s)", model.label, f"{len(fit_part):,}", seconds, scale.name)
     return Trained(model, seconds, len(ratings))
+
+
+def refit(
+    candidate: Recommender,
+    ratings: pd.DataFrame,
+    vocab: IdVocabulary,
+    *,
+    spec: DatasetSpec,
+    scale: ScaleProfile,
+    mode: RefitMode = "fixed",
+    warm_epoch_scale: float = 0.25,
+    movies: pd.DataFrame | None = None,
+    seed: int = 0,
+    work_dir: Path | None = None,
+) -> Trained:
+    """The model to publish: ``candidate`` (fitted on the split's train part) refit on every rating.
+
+    ``fixed`` trains once per night: the candidate's choices (the epochs early stopping picked,
+    EASE's lambda, the blend weights) on all ratings, with no holdout and no search.
+    ``warm`` also starts from the candidate's weights and trains ``warm_epoch_scale`` of its
+    epochs. ``search`` repeats the whole search on a 5% holdout of all ratings. A model that
+    cannot fix its choices (``fixed_settings()`` is None) searches, and the log says so.
+    """
+    epoch_scale = warm_epoch_scale if mode == "warm" else 1.0
+    settings = None if mode == "search" else candidate.fixed_settings(epoch_scale)
+    if settings is None:
+        if mode != "search":
+            log.warning("refit: %s cannot fix its choices; searching again on a holdout", candidate.label)
+        trained = train(
+            candidate.name, ratings, vocab, spec=spec, scale=scale, movies=movies, seed=seed, work_dir=work_dir
+        )
+        return Trained(trained.model, trained.seconds, trained.n_ratings, "search")
+    trained = train(
+        candidate.name,
+        ratings,
+        vocab,
+        spec=spec,
+        scale=scale,
+        movies=movies,
+        seed=seed,
+        validation_fraction=0.0,
+        params=settings,
+        work_dir=work_dir,
+        start_from=candidate if mode == "warm" else None,
+    )
+    return Trained(trained.model, trained.seconds, trained.n_ratings, mode)
 
 
 def evaluate(trained: Trained, split: Split, vocab: IdVocabulary, spec: DatasetSpec, *, k: int = 10) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from recsys_core.config import NightlyConfig
 from recsys_core.data.archive_cache import FetchedArchive
 from recsys_core.models.base import Recommender
 from recsys_core.nights.cutoff import NightData
+from recsys_core.pipeline import Trained
 from recsys_core.prep.encoding import IdVocabulary
 from recsys_core.publishing import steps
 from recsys_core.publishing.steps import StagedTable, commit_table, stage_table
@@ -88,9 +89,11 @@ def night_fields(
     archive: FetchedArchive,
     training_fingerprint: str | None = None,
     reused: dict[str, Any] | None = None,
+    refit: Trained | None = None,
 ) -> dict[str, Any]:
     """The night's manifest fields; the input fingerprint is the archive's sha256 (the night's data
-    is that archive cut at ``as_of``), or, for a log, the fingerprint taken when it was read."""
+    is that archive cut at ``as_of``), or, for a log, the fingerprint taken when it was read.
+    ``refit`` is the model trained on every rating (None: the candidate or a reused model)."""
     return steps.night_fields(
         night,
         previous,
@@ -99,6 +102,7 @@ def night_fields(
         input_fingerprint=archive.sha256,
         training_fingerprint=training_fingerprint,
         reused_from=(reused or {}).get("run_id"),
+        refit=None if refit is None else {"mode": refit.refit_mode, "seconds": round(refit.seconds, 2)},
     )
 
 

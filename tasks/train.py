@@ -18,7 +18,7 @@ from recsys_core.scale import ScaleProfile
 from tasks.artifacts import logger, publish_markdown
 from tasks.failure import remember_failed_stage
 
-__all__ = ["DEFAULT_MODEL", "choose_scale_profile", "train_model"]
+__all__ = ["DEFAULT_MODEL", "choose_scale_profile", "refit_model", "train_model"]
 
 
 @task(name="choose-scale", on_failure=[remember_failed_stage])
@@ -64,6 +64,43 @@ def train_model(
     trained = pipeline.train(
         model_name, ratings, vocab, spec=as_spec(dataset), scale=scale, movies=movies, seed=seed, work_dir=work_dir
     )
+    _save_and_log(trained, vocab, save_to, len(ratings))
+    return trained
+
+
+@task(name="refit-all", on_failure=[remember_failed_stage])
+@converts_storage_errors
+def refit_model(
+    candidate: pipeline.Trained,
+    ratings: pd.DataFrame,
+    vocab: IdVocabulary,
+    movies: pd.DataFrame,
+    dataset: str | DatasetSpec,
+    seed: int,
+    scale: ScaleProfile,
+    mode: pipeline.RefitMode,
+    save_to: Path,
+    work_dir: Path | None = None,
+) -> pipeline.Trained:
+    """The published model: the candidate's choices (epochs, lambda, blend weights) on every
+    rating, warm-started from its weights with ``mode="warm"``; ``search`` searches again."""
+    trained = pipeline.refit(
+        candidate.model,
+        ratings,
+        vocab,
+        spec=as_spec(dataset),
+        scale=scale,
+        mode=mode,
+        movies=movies,
+        seed=seed,
+        work_dir=work_dir,
+    )
+    logger().info("refit mode %s (asked: %s)", trained.refit_mode, mode)
+    _save_and_log(trained, vocab, save_to, len(ratings))
+    return trained
+
+
+def _save_and_log(trained: pipeline.Trained, vocab: IdVocabulary, save_to: Path | None, n_ratings: int) -> None:
     if save_to is not None:
         trained.model.save(save_to)
         vocab.save(save_to / "vocabulary.json")
@@ -72,7 +109,6 @@ def train_model(
         "trained %s in %.1f s on %s ratings (history %s)",
         trained.model.label,
         trained.seconds,
-        f"{len(ratings):,}",
+        f"{n_ratings:,}",
         epochs,
     )
-    return trained

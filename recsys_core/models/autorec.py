@@ -20,11 +20,14 @@ import scipy.sparse as sp
 from recsys_core.models.base import Recommender
 from recsys_core.models.interaction_utils import check_dense_size, union_interactions
 from recsys_core.models.keras_utils import (
+    copy_weights,
+    epoch_settings,
     fit_keras,
     load_keras,
     predict_batched,
     save_keras,
     seed_everything,
+    trained_epochs,
     validation_callback,
 )
 from recsys_core.prep.interactions import Interactions
@@ -38,6 +41,12 @@ def masked_sse(y_true: Any, y_pred: Any) -> Any:
     return ops.sum(mask * ops.square(y_true - y_pred), axis=-1)
 
 
+def reconstruct(net: Any, x: np.ndarray) -> np.ndarray:
+    """One inference pass over the whole (small) matrix: the per-epoch validation check calls
+    this, and a direct call costs a fifth of ``predict``'s batching loop."""
+    return np.asarray(net(x, training=False))
+
+
 def movie_matrix(data: Interactions) -> sp.csr_matrix:
     """Movies x users ratings (0 = unrated)."""
     return data.to_csr("rating").T.tocsr()
@@ -46,6 +55,16 @@ def movie_matrix(data: Interactions) -> sp.csr_matrix:
 class ItemAutoRec(Recommender):
     name = "autorec"
     description = "Keras I-AutoRec: per-movie rating autoencoder (sigmoid code, masked MSE, L2)."
+    _start_net: Any = None
+
+    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any]:
+        return epoch_settings(self.params, trained_epochs(self.history, "rmse"), epoch_scale)
+
+    def start_from(self, other: Recommender) -> bool:
+        if not isinstance(other, ItemAutoRec) or getattr(other, "net", None) is None:
+            return False
+        self._start_net = other.net
+        return True
 
     def _build(self, n_users: int) -> Any:
         import keras
@@ -81,13 +100,16 @@ class ItemAutoRec(Recommender):
         self.n_users, self.n_movies = train.n_users, train.n_movies
         self.mu = float(train.rating.mean())
         self.net = self._build(train.n_users)
+        if self._start_net is not None:
+            copy_weights(self._start_net, self.net)
+            self._start_net = None
         x = movie_matrix(train).toarray().astype(np.float32)
         callbacks = []
         if validation is not None and len(validation):
             rated = x.any(axis=1)
 
             def val_rmse() -> float:
-                recon = predict_batched(self.net, x, 4096)
+                recon = reconstruct(self.net, x)
                 pred = recon[validation.movie_idx, validation.user_idx]
                 pred = self.clip(np.where(rated[validation.movie_idx], pred, self.mu))
                 return float(np.sqrt(np.mean((validation.rating - pred).astype(np.float64) ** 2)))

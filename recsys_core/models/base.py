@@ -31,6 +31,9 @@ class Recommender(ABC):
     ranks: ClassVar[bool] = True
     description: ClassVar[str] = ""
     uses_item_features: ClassVar[bool] = False
+    # Whether fitting or loading imports TensorFlow (~4 s); the CLI imports it in the background
+    # while Prefect's server starts when the run's model does. Ensembles assume their parts do.
+    needs_tensorflow: ClassVar[bool] = True
 
     def __init__(self, *, rating_min: float = 1.0, rating_max: float = 5.0, seed: int = 0, **params: Any):
         self.rating_min = float(rating_min)
@@ -64,6 +67,23 @@ class Recommender(ABC):
     @abstractmethod
     def fit(self, train: Interactions, validation: Interactions | None = None) -> Recommender:
         """Learn from ``train``; ``validation`` (cut from training data) drives early stopping."""
+
+    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any] | None:
+        """Parameters under which a new fit repeats this fit's choices without a validation slice.
+
+        The refit on all ratings takes them so the night trains once: the epochs early
+        stopping picked, the lambda the grid picked, the blend weights, with no search and no
+        holdout. ``epoch_scale`` shortens the epochs for a warm start (see ``start_from``).
+        None (the default) means the model cannot, and the refit searches again.
+        """
+        return None
+
+    def start_from(self, other: Recommender) -> bool:
+        """Begin the next ``fit`` from ``other``'s learned weights (same vocabulary sizes).
+
+        A warm-started refit needs only a few epochs. Returns False when this model cannot
+        (the refit then trains from its seeded initialisation)."""
+        return False
 
     def predict(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:
         """Predicted ratings on the dataset's scale for each (user, movie) pair."""

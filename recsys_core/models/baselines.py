@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,11 @@ class _ArrayModel(Recommender):
     """Persists its numpy arrays in one ``arrays.npz``."""
 
     _arrays: tuple[str, ...] = ()
+    needs_tensorflow = False
+
+    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any]:
+        """Baselines choose nothing on the validation slice: the same parameters refit alike."""
+        return dict(self.params)
 
     def _save_state(self, directory: Path) -> None:
         np.savez(directory / "arrays.npz", **{k: getattr(self, k) for k in self._arrays})

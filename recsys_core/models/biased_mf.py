@@ -36,12 +36,7 @@ class BiasedMF(BiasedFactorTables, PairNetModel):
         dot = layers.Dot(axes=1)([p, q])
         out = layers.Add()([dot, layers.Reshape((1,))(bu), layers.Reshape((1,))(bi)])
         model = keras.Model([user, movie], layers.Flatten()(out), name="biased_mf")
-        model.compile(
-            optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 2e-3))),
-            loss="mse",
-            metrics=[keras.metrics.RootMeanSquaredError(name="rmse")],
-        )
-        return model
+        return self.compile_net(model, "mse", 2e-3, rmse=True)
 
     def _after_fit(self) -> None:
         """Keep the learned tables as numpy: predict and factors() need no Keras call."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from recsys_core.errors import ModelError
 from recsys_core.models.base import Recommender
-from recsys_core.models.ensemble import Ensemble, load_members, save_members
+from recsys_core.models.ensemble import Ensemble, fixed_member_specs, load_members, save_members
 from recsys_core.prep.interactions import Interactions
 
 DEFAULT_MEMBERS: list[dict[str, Any]] = [
@@ -47,9 +47,19 @@ class Blend(Ensemble):
         self.members = [self._create(spec) for spec in self.params["members"]]
         self.weights = np.full(len(self.members), 1.0 / len(self.members))
         self.intercept = 0.0
+        if "weights" in self.params:  # a refit repeating a fitted blend: no ridge on validation
+            self.weights = np.asarray(self.params["weights"], np.float64)
+            self.intercept = float(self.params.get("intercept", 0.0))
 
     def parts(self) -> list[Recommender]:
         return self.members
+
+    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any] | None:
+        members = fixed_member_specs(self.members, self.params["members"], epoch_scale)
+        if members is None:
+            return None
+        weights = [float(w) for w in self.weights]
+        return {**self.params, "members": members, "weights": weights, "intercept": float(self.intercept)}
 
     def _create(self, spec: dict[str, Any]) -> Recommender:
         params = dict(spec.get("params", {}))
@@ -65,7 +75,8 @@ class Blend(Ensemble):
         for j, member in enumerate(self.members):
             member.fit(train, validation)
             self.collect_history(f"m{j}_{member.name}", member)
-        if validation is not None and len(validation) >= 10 * len(self.members):
+        fixed = "weights" in self.params
+        if not fixed and validation is not None and len(validation) >= 10 * len(self.members):
             x = self._member_predictions(validation.user_idx, validation.movie_idx)
             y = validation.rating.astype(np.float64)
             self.weights, self.intercept = fit_ridge(x, y, float(self.params.get("alpha", 1.0)))

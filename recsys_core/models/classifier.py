@@ -52,8 +52,4 @@ class RatingClassifier(PairNetModel):
             kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 99),
         )(x)
         model = keras.Model([user, movie], out, name="classifier")
-        model.compile(
-            optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 1e-3))),
-            loss="sparse_categorical_crossentropy",
-        )
-        return model
+        return self.compile_net(model, "sparse_categorical_crossentropy", 1e-3, rmse=False)

@@ -53,6 +53,12 @@ class Combined(Ensemble):
     def parts(self) -> list[Recommender]:
         return [self.ranker, self.rater]
 
+    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any] | None:
+        ranker, rater = self.ranker.fixed_settings(epoch_scale), self.rater.fixed_settings(epoch_scale)
+        if ranker is None or rater is None:
+            return None
+        return {**self.params, "ranker_params": ranker, "rater_params": rater}
+
     def _create(self, name: str, params: dict[str, Any]) -> Recommender:
         if name == self.name:
             raise ModelError("combined cannot contain another combined model.")

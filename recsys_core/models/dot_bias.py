@@ -43,12 +43,7 @@ class DotBias(PairNetModel):
         low, span = self.rating_min, self.rating_max - self.rating_min
         out = layers.Rescaling(scale=span, offset=low)(prob)
         model = keras.Model([user, movie], layers.Flatten()(out), name="dot_bias")
-        model.compile(
-            optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 2e-3))),
-            loss="mse",
-            metrics=[keras.metrics.RootMeanSquaredError(name="rmse")],
-        )
-        return model
+        return self.compile_net(model, "mse", 2e-3, rmse=True)
 
     def _after_fit(self) -> None:
         w = layer_weights(self.net)

@@ -75,6 +75,7 @@ def solve_ease(rows: sp.csr_matrix | np.ndarray, lam: float, *, blocked: bool = 
 
 class EASE(Recommender):
     name = "ease"
+    needs_tensorflow = False
     predicts_ratings = False
     description = "EASE closed-form linear item autoencoder on implicit rows (lambda from validation)."
 
@@ -98,11 +99,16 @@ class EASE(Recommender):
                 if not self.history["val_ndcg"] or ndcg > max(self.history["val_ndcg"]):
                     self.lam, self._b_train = lam, b
                 self.history["val_ndcg"].append(ndcg)
-        if self._b_train is None:
-            self._b_train = solve_ease(seen[:, self._active], self.lam, blocked=blocked)
         self._rows = union_interactions(train, validation).to_csr()
         self._b = solve_ease(self._rows[:, self._active], self.lam, blocked=blocked)
+        if self._b_train is None:  # no grid search ran: the training rows' weights, once
+            has_validation = validation is not None and len(validation) > 0
+            self._b_train = solve_ease(seen[:, self._active], self.lam, blocked=blocked) if has_validation else self._b
         return self
+
+    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any]:
+        """The lambda the grid chose: a refit solves once, for that lambda only."""
+        return {**self.params, "lambdas": [self.lam]}
 
     def _validation_ndcg(self, seen: sp.csr_matrix, b: np.ndarray, validation: Interactions, k: int) -> float:
         """Validation NDCG@k; over a seeded sample of ``validation_users`` users when the scale profile sets it."""

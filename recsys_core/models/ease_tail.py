@@ -77,6 +77,7 @@ def popularity_scale(counts: np.ndarray, beta: float) -> np.ndarray:
 
 class EASETail(Recommender):
     name = "ease_tail"
+    needs_tensorflow = False
     predicts_ratings = False
     description = "EASE on the most-rated movies plus ridge-regressed tail columns (every rated movie scores)."
 

@@ -44,9 +44,28 @@ class Ensemble(Recommender):
         for part in self.parts():
             part.set_work_dir(directory)
 
+    def start_from(self, other: Recommender) -> bool:
+        """Each part starts from the matching part of ``other`` (an ensemble of the same shape)."""
+        if type(other) is not type(self) or not isinstance(other, Ensemble):
+            return False
+        theirs = other.parts()
+        if len(theirs) != len(self.parts()):
+            return False
+        return any([mine.start_from(their) for mine, their in zip(self.parts(), theirs, strict=True)])
+
     def collect_history(self, prefix: str, part: Recommender) -> None:
         """A part's training curves under ``<prefix>_<key>`` (the report names them readably)."""
         self.history.update({f"{prefix}_{k}": v for k, v in part.history.items()})
+
+
+def fixed_member_specs(
+    members: list[Recommender], specs: list[dict[str, Any]], epoch_scale: float
+) -> list[dict[str, Any]] | None:
+    """The member specs with each member's fixed settings as its params, or None if one cannot."""
+    fixed = [member.fixed_settings(epoch_scale) for member in members]
+    if any(settings is None for settings in fixed):
+        return None
+    return [{**spec, "params": settings} for spec, settings in zip(specs, fixed, strict=True)]
 
 
 def save_members(members: list[Recommender], directory: Path) -> None:

@@ -64,12 +64,7 @@ class HybridMF(BiasedFactorTables, PairNetModel):
         dot = layers.Dot(axes=1)([p, layers.Add()([q, q_feat])])
         out = layers.Add()([dot, layers.Reshape((1,))(bu), layers.Reshape((1,))(bi), b_feat])
         model = keras.Model([user, movie, feats], layers.Flatten()(out), name="hybrid_mf")
-        model.compile(
-            optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 2e-3))),
-            loss="mse",
-            metrics=[keras.metrics.RootMeanSquaredError(name="rmse")],
-        )
-        return model
+        return self.compile_net(model, "mse", 2e-3, rmse=True)
 
     def _after_fit(self) -> None:
         """Fold the feature terms into the movie tables: inference is plain biased MF."""

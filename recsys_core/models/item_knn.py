@@ -39,7 +39,12 @@ def pearson_baseline(residuals: sp.csr_matrix, shrinkage: float) -> np.ndarray:
 
 class ItemKNN(Recommender):
     name = "item_knn"
+    needs_tensorflow = False
     description = "Item kNN on bias-baseline residuals (shrunk Pearson-baseline), numpy."
+
+    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any]:
+        """Nothing is chosen on the validation slice: the same parameters refit alike."""
+        return dict(self.params)
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> ItemKNN:
         check_dense_size(self.name, train.n_movies, train.n_movies, limit=20_000**2)

@@ -12,6 +12,14 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def import_tensorflow() -> None:
+    """Import TensorFlow and Keras now (about 4 s on two cores). The CLI calls this in a
+    background thread while Prefect's temporary server starts in its own process, so the import
+    overlaps a wait instead of delaying the first training step."""
+    import keras  # noqa: F401
+    import tensorflow  # noqa: F401
+
+
 def seed_everything(seed: int) -> None:
     """Identical seeds give identical weights: seed Python, numpy and TF, deterministic ops."""
     import keras
@@ -96,6 +104,45 @@ def fit_keras_stream(
         callbacks=callbacks,
     )
     return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+
+
+def trained_epochs(history: dict[str, list[float]], monitor: str, mode: str = "min") -> int:
+    """How many epochs the kept weights trained: the best validation epoch, else all of them.
+
+    Early stopping restores the best epoch's weights, so a refit without a validation slice
+    that trains this many epochs repeats the choice without searching."""
+    values = history.get(f"val_{monitor}") or []
+    finite = [(v, j) for j, v in enumerate(values) if np.isfinite(v)]
+    if finite:
+        best = min(finite) if mode == "min" else max(finite, key=lambda pair: (pair[0], -pair[1]))
+        return best[1] + 1
+    return max(1, len(history.get("loss", [])))
+
+
+def scaled_epochs(epochs: int, epoch_scale: float) -> int:
+    """At least one epoch; a warm start trains a fraction of the candidate's."""
+    return max(1, int(np.ceil(epochs * epoch_scale)))
+
+
+def epoch_settings(params: dict[str, Any], epochs: int, epoch_scale: float) -> dict[str, Any]:
+    """``params`` with the epoch count fixed (no early stopping: the refit has no validation slice)."""
+    return {**params, "epochs": scaled_epochs(epochs, epoch_scale)}
+
+
+def copy_weights(source: Any, target: Any) -> None:
+    """Copy a trained network's weights into a freshly built one of the same shapes.
+
+    Both come from one night's vocabulary, so a shape mismatch is a bug, not bad input."""
+    from recsys_core.errors import ModelError
+
+    weights = source.get_weights()
+    expected = [w.shape for w in target.get_weights()]
+    if [w.shape for w in weights] != expected:
+        raise ModelError(
+            f"Cannot warm-start {target.name}: the candidate's weight shapes {[w.shape for w in weights]} "
+            f"differ from {expected}. Train without a warm start (refit_mode='fixed')."
+        )
+    target.set_weights(weights)
 
 
 def validation_callback(name: str, compute: Callable[[], float]) -> Any:

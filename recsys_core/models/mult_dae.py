@@ -20,11 +20,13 @@ import scipy.sparse as sp
 from recsys_core.models.base import Recommender
 from recsys_core.models.interaction_utils import check_dense_size, union_interactions, validation_ndcg
 from recsys_core.models.keras_utils import (
+    epoch_settings,
     fit_keras,
     load_keras,
     predict_batched,
     save_keras,
     seed_everything,
+    trained_epochs,
     validation_callback,
 )
 from recsys_core.prep.interactions import Interactions
@@ -71,6 +73,10 @@ class MultDAE(Recommender):
             optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 1e-3))), loss=multinomial_nll
         )
         return model
+
+    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any]:
+        """The epochs early stopping picked; all of them, since this model does not warm-start."""
+        return epoch_settings(self.params, trained_epochs(self.history, "ndcg", mode="max"), 1.0)
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> MultDAE:
         check_dense_size(self.name, train.n_users, train.n_movies)

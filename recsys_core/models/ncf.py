@@ -22,9 +22,4 @@ class NCF(PairNetModel):
         user, movie, x = build_pair_tower(n_users, n_movies, self.params, self.seed, [64, 32, 16])
         out = layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 99))(x)
         model = keras.Model([user, movie], layers.Flatten()(out), name="ncf")
-        model.compile(
-            optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 1e-3))),
-            loss="mse",
-            metrics=[keras.metrics.RootMeanSquaredError(name="rmse")],
-        )
-        return model
+        return self.compile_net(model, "mse", 1e-3, rmse=True)

@@ -16,15 +16,23 @@ import numpy as np
 
 from recsys_core.models.base import Recommender
 from recsys_core.models.keras_utils import (
+    copy_weights,
+    epoch_settings,
     fit_keras,
     load_keras,
     predict_batched,
     save_keras,
     seed_everything,
+    trained_epochs,
 )
 from recsys_core.models.pair_training import fit_streamed
 from recsys_core.models.streaming import should_stream
 from recsys_core.prep.interactions import Interactions
+
+# Training steps per call into TensorFlow: one graph call runs 16 batches, so the Python and
+# dispatch overhead per batch (most of a small batch's cost on CPU) is paid once per 16. Same
+# batches in the same order as one step per call.
+STEPS_PER_EXECUTION = 16
 
 
 class PairNetModel(Recommender):
@@ -34,6 +42,7 @@ class PairNetModel(Recommender):
     default_epochs = 30
     default_batch_size = 512
     default_patience = 3
+    _start_net: Any = None
 
     @abstractmethod
     def _build(self, n_users: int, n_movies: int) -> Any:
@@ -50,11 +59,35 @@ class PairNetModel(Recommender):
     def _inputs(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> dict[str, np.ndarray]:
         return {"user": np.asarray(user_idx, np.int32), "movie": np.asarray(movie_idx, np.int32)}
 
+    def compile_net(self, model: Any, loss: Any, learning_rate: float, *, rmse: bool = False) -> Any:
+        """Adam (``params.learning_rate`` or the model's default), the loss, RMSE if asked."""
+        import keras
+
+        model.compile(
+            optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", learning_rate))),
+            loss=loss,
+            metrics=[keras.metrics.RootMeanSquaredError(name="rmse")] if rmse else [],
+            steps_per_execution=int(self.params.get("steps_per_execution", STEPS_PER_EXECUTION)),
+        )
+        return model
+
+    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any]:
+        return epoch_settings(self.params, trained_epochs(self.history, self.monitor), epoch_scale)
+
+    def start_from(self, other: Recommender) -> bool:
+        if type(other) is not type(self) or getattr(other, "net", None) is None:
+            return False
+        self._start_net = other.net
+        return True
+
     def fit(self, train: Interactions, validation: Interactions | None = None) -> PairNetModel:
         seed_everything(self.seed)
         self.n_users, self.n_movies = train.n_users, train.n_movies
         self.mu = float(train.rating.mean())
         self.net = self._build(train.n_users, train.n_movies)
+        if self._start_net is not None:
+            copy_weights(self._start_net, self.net)
+            self._start_net = None
         if should_stream(self.params):
             self.history = fit_streamed(
                 self,

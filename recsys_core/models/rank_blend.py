@@ -17,7 +17,7 @@ import numpy as np
 
 from recsys_core.errors import ModelError
 from recsys_core.models.base import Recommender
-from recsys_core.models.ensemble import Ensemble, load_members, save_members
+from recsys_core.models.ensemble import Ensemble, fixed_member_specs, load_members, save_members
 from recsys_core.models.interaction_utils import validation_ndcg
 from recsys_core.prep.interactions import Interactions
 
@@ -47,9 +47,17 @@ class RankBlend(Ensemble):
         self.params.setdefault("members", DEFAULT_MEMBERS)
         self.members = [self._create(spec) for spec in self.params["members"]]
         self.weights = np.full(len(self.members), 1.0 / len(self.members))
+        if "weights" in self.params:  # a refit repeating a fitted blend: no grid on validation
+            self.weights = np.asarray(self.params["weights"], np.float64)
 
     def parts(self) -> list[Recommender]:
         return self.members
+
+    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any] | None:
+        members = fixed_member_specs(self.members, self.params["members"], epoch_scale)
+        if members is None:
+            return None
+        return {**self.params, "members": members, "weights": [float(w) for w in self.weights]}
 
     def _create(self, spec: dict[str, Any]) -> Recommender:
         model = self.create_part(spec["name"], spec.get("params", {}), int(spec.get("seed_offset", 0)))
@@ -62,7 +70,7 @@ class RankBlend(Ensemble):
         for j, member in enumerate(self.members):
             member.fit(train, validation)
             self.collect_history(f"m{j}_{member.name}", member)
-        if validation is not None and len(validation) and len(self.members) > 1:
+        if "weights" not in self.params and validation is not None and len(validation) and len(self.members) > 1:
             seen = train.to_csr()
             parts = [standardise_rows(m.validation_scores(seen)) for m in self.members]
             grid = simplex_grid(len(self.members), float(self.params.get("step", 0.1)))

@@ -123,8 +123,10 @@ def night_fields(
     input_fingerprint: str,
     training_fingerprint: str | None = None,
     reused_from: str | None = None,
+    refit: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The night's part of the manifest: its cutoff, what is new, how the last lists did, the gate."""
+    """The night's part of the manifest: its cutoff, what is new, how the last lists did, the gate,
+    and how the published model was trained (``refit``: mode and seconds; None without a refit)."""
     summary = night.summary()
     return {
         "cutoff": summary["cutoff"],
@@ -138,6 +140,7 @@ def night_fields(
         "input_fingerprint": input_fingerprint,
         "training_fingerprint": training_fingerprint,
         "model_reused_from": reused_from,
+        "refit": refit,
     }
 
 

@@ -30,6 +30,18 @@ MOVIE_COLUMNS = ["movie_id", "title", "year", "genres"]
 PACKAGE = Path(__file__).resolve().parents[1]  # recsys_core/
 
 
+def tensorflow_version() -> str:
+    """The installed TensorFlow's version from its package metadata: importing it costs ~4 s."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("tensorflow", "tensorflow-cpu"):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            continue
+    return "tensorflow absent"
+
+
 @functools.cache
 def code_digest() -> str:
     """sha256 of every library source file and of the numeric stack's versions.
@@ -37,9 +49,7 @@ def code_digest() -> str:
     A change to a model, the scale profile or the features (or a TensorFlow upgrade) must train
     again; the package's version number is not bumped for such changes, its source is.
     """
-    import tensorflow as tf  # the version only; already imported by any run that trains
-
-    digest = hashlib.sha256(f"numpy {np.__version__} pandas {pd.__version__} tensorflow {tf.__version__}".encode())
+    digest = hashlib.sha256(f"numpy {np.__version__} pandas {pd.__version__} {tensorflow_version()}".encode())
     for path in sorted(PACKAGE.rglob("*.py")):
         digest.update(str(path.relative_to(PACKAGE)).encode())
         digest.update(path.read_bytes())
