@@ -57,3 +57,23 @@ def test_scoring_stage_on_a_real_dask_cluster():
     np.testing.assert_array_equal(remote.user_idx, local.user_idx)
     np.testing.assert_array_equal(remote.movie_idx, local.movie_idx)
     np.testing.assert_allclose(remote.scores, local.scores, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_nightly_flow_scores_on_a_real_dask_cluster(tiny_ml100k, tmp_path):
+    """The whole nightly run with its scoring shards on a LocalCluster (worker processes on
+    loopback): the same table as scoring with local threads. Reading, cleaning, training and
+    publishing stay on the driver (README, "Scale")."""
+    distributed = pytest.importorskip("distributed")
+    common = {"source": str(tiny_ml100k), "top_n": 4, "split": "random", "model": "bias", "quality_gate": False}
+    nightly_recommendations(data_dir=str(tmp_path / "local"), n_shards=2, **common)
+    _, local = read_latest(tmp_path / "local")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        nightly_recommendations(
+            data_dir=str(tmp_path / "dask"), n_shards=2, dask_address=cluster.scheduler_address, **common
+        )
+    manifest, remote = read_latest(tmp_path / "dask")
+    assert len(list(Path(manifest["path"]).glob("part-*.parquet"))) == 2
+    pd.testing.assert_frame_equal(local[CONTENT].reset_index(drop=True), remote[CONTENT].reset_index(drop=True))
