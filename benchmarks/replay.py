@@ -107,9 +107,11 @@ def night_lists(
             "rank": (cols + 1).astype(np.int16),
         }
     )
+    settings = getattr(trained.model, "settings", None)  # what a self-tuning model chose (recency_ease)
     return {
         "lists": lists,
         "label": trained.model.label,
+        "settings": settings() if callable(settings) else None,
         "scale": scale.name,
         "train_ratings": len(seen_ratings),
         "train_users": vocab.n_users,
@@ -160,6 +162,7 @@ def night_row(
         "scale": made["scale"],
         "train_s": round(made["train_s"], 2),
         "total_s": round(total_s, 2),
+        "model_settings": made.get("settings"),
     }
     for role in ROLES:
         metrics = scored[role] or {}

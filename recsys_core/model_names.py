@@ -23,6 +23,7 @@ MODEL_NAMES = (
     "ease",
     "ease_tail",
     "rank_blend",
+    "recency_ease",
     "recvae",
     *BASELINES,
 )

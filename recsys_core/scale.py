@@ -114,7 +114,7 @@ def model_params(profile: ScaleProfile, model: str) -> dict[str, Any]:
     }
     stream = {"stream": profile.stream_training}
     params: dict[str, Any] = {"scale": profile.name}
-    if model in ("ease", "ease_tail"):
+    if model in ("ease", "ease_tail", "recency_ease"):
         params.update(ease)
     elif model in PAIR_MODELS:
         params.update(stream)

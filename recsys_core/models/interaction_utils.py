@@ -11,15 +11,19 @@ from recsys_core.prep.interactions import Interactions
 
 
 def union_interactions(a: Interactions, b: Interactions | None) -> Interactions:
-    """Train plus validation: what a model may use once early stopping has been decided."""
+    """Train plus validation: what a model may use once early stopping has been decided.
+
+    Timestamps are kept when both parts have them (else the union has none)."""
     if b is None or not len(b):
         return a
+    both = a.timestamp is not None and b.timestamp is not None
     return Interactions(
         np.concatenate([a.user_idx, b.user_idx]),
         np.concatenate([a.movie_idx, b.movie_idx]),
         np.concatenate([a.rating, b.rating]),
         a.n_users,
         a.n_movies,
+        np.concatenate([a.timestamp, b.timestamp]) if both else None,
     )
 
 

@@ -30,6 +30,7 @@ MODEL_PATHS: dict[str, str] = {
     "ease": "ease:EASE",
     "rank_blend": "rank_blend:RankBlend",
     "ease_tail": "ease_tail:EASETail",
+    "recency_ease": "recency_ease:RecencyEASE",
     "recvae": "recvae:RecVAE",
     "global_mean": "baselines:GlobalMean",
     "bias": "baselines:BiasBaseline",

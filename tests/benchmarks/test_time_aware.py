@@ -83,3 +83,38 @@ def test_decayed_ease_runs_and_blend_keeps_seen_out() -> None:
     lists = night.lists(*time_aware.method_scores(night, "decayed_ease_plus_recent", blend))
     seen = set(map(tuple, night.seen_ratings[["user_id", "movie_id"]].to_numpy().tolist()))
     assert not seen & set(map(tuple, lists[["user_id", "movie_id"]].to_numpy().tolist()))
+
+
+def test_registry_section_renders_per_night_rows_and_choices() -> None:
+    row = {
+        "night": "1998-04-16",
+        "users_scored": 41,
+        "popularity_ndcg_at_k": 0.1,
+        "model_ndcg_at_k": 0.16,
+        "model_settings": {"tau": None, "lambda": 200.0, "days": 7.0, "beta": 8.0, "val_ndcg": 0.2, "windows_used": 3},
+    }
+    summary = {
+        "popularity_ndcg_at_k": 0.1,
+        "popularity_hit_rate_at_k": 0.3,
+        "model_ndcg_at_k": 0.16,
+        "model_hit_rate_at_k": 0.4,
+        "mean_ratio": 1.6,
+        "ratio_of_means": 1.6,
+        "nights_model_above_popularity": 1,
+        "ratio_nights": 1,
+        "mean_train_s": 5.0,
+    }
+    report = {
+        "machine": "m",
+        "python": "3.11",
+        "command": "c",
+        "top_n": 10,
+        "seed": 42,
+        "grid": None,
+        "run_s": 1.0,
+        "generated": "now",
+        "replay": {"recency_ease": {"summary": summary, "rows": [row]}},
+    }
+    text = time_aware.render(report)
+    assert "| 1998-04-16 | 41 | 0.1000 | 0.1600 | 1.60 | tau none, lambda 200, D 7 d, beta 8" in text
+    assert "At or above the issue's 1.5x (mean ratio): recency_ease." in text

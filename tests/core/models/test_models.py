@@ -36,6 +36,13 @@ FAST: dict[str, dict] = {
     "mult_dae": {"epochs": 2, "hidden": [8]},
     "ease": {"lambdas": [1.0, 10.0]},
     "ease_tail": {"lambdas": [1.0, 10.0], "head_movies": 25, "betas": [0.0, 0.1]},
+    "recency_ease": {
+        "lambdas": [1.0, 10.0],
+        "taus": [None, 20.0],
+        "days": [7.0, 28.0],
+        "betas": [0.0, 1.0],
+        "min_window_users": 2,
+    },
     "recvae": {"epochs": 2, "hidden": 8, "latent": 4, "batch_size": 16},
     "item_knn": {"k": 5, "shrinkage": 10.0},
     "blend": {
