@@ -138,6 +138,13 @@ class RecencyEASE(Recommender):
         "chosen on the last weeks of its own training ratings."
     )
 
+    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any] | None:
+        """The chosen tau, lambda, recent days and beta: a refit solves once, choosing nothing."""
+        if not hasattr(self, "tau"):
+            return None  # not fitted
+        one = {"taus": [self.tau], "lambdas": [self.lam], "days": [self.days], "betas": [self.beta]}
+        return {**self.params, **one}
+
     def _grid(self) -> list[tuple[float | None, float]]:
         taus = [None if t is None else float(t) for t in self.params.get("taus", DEFAULT_TAUS)]
         lambdas = [float(v) for v in self.params.get("lambdas", DEFAULT_LAMBDAS)]
@@ -188,6 +195,11 @@ class RecencyEASE(Recommender):
         betas = [float(v) for v in self.params.get("betas", DEFAULT_BETAS)]
         grid = self._grid()
         configs = [(tau, lam, day, beta) for tau, lam in grid for day in days for beta in betas]
+        if len(configs) == 1:  # nothing to choose (a refit repeating a fit's choice): no windows
+            self.tau, self.lam, self.days, self.beta = configs[0]
+            self.windows_used, self.val_ndcg = 0, None
+            self.history = {}
+            return
         totals = np.zeros(len(configs))
         used: list[float] = []
         self.history = {"window_start": [], "window_users": [], "window_best_ndcg": []}

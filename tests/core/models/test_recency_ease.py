@@ -162,3 +162,17 @@ def test_without_timestamps_it_is_plain_ease() -> None:
     for u in users:  # a per-user affine map of EASE's scores over unseen movies: the same order
         if (~seen[u]).sum() > 2 and np.std(theirs[u, ~seen[u]]) > 0:
             assert np.corrcoef(ours[u, ~seen[u]], theirs[u, ~seen[u]])[0, 1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_fixed_settings_refit_chooses_nothing_and_scores_alike() -> None:
+    """Train once: the refit takes the fit's choice and solves once, with the same scores."""
+    frame = synth_ratings(n_users=40, n_movies=30, per_user=12, seed=5)
+    x, vocab = encode(frame)
+    fitted = create_model("recency_ease", **FAST).fit(x)
+    settings = fitted.fixed_settings()
+    assert (settings["taus"], settings["lambdas"]) == ([fitted.tau], [fitted.lam])
+    assert (settings["days"], settings["betas"]) == ([fitted.days], [fitted.beta])
+    refit = create_model("recency_ease", **settings).fit(x)
+    assert refit.windows_used == 0 and refit.history == {}
+    users = np.arange(vocab.n_users)
+    np.testing.assert_allclose(refit.score_users(users), fitted.score_users(users), rtol=1e-5, atol=1e-6)
