@@ -33,6 +33,14 @@ ScaleOpt = Annotated[
     str | None,
     typer.Option("--scale", help="Scale profile: auto (from the data's shape), small or large [env RECSYS_SCALE]"),
 ]
+RefitModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--refit-mode",
+        help="How the model published is refit on all ratings: warm (default: from the candidate's weights, "
+        "its choices fixed), fixed (its choices, from scratch) or search (search again) [env RECSYS_REFIT_MODE]",
+    ),
+]
 SplitOpt = Annotated[
     str | None, typer.Option("--split", help="random, stratified, temporal, u1..u5, ua, ub [env RECSYS_SPLIT]")
 ]
@@ -267,6 +275,7 @@ def run(
     ] = None,
     memory_budget_mb: MemoryBudgetOpt = None,
     scale: ScaleOpt = None,
+    refit_mode: RefitModeOpt = None,
     as_of: AsOfOpt = None,
     retrain: RetrainOpt = False,
 ) -> None:
@@ -289,6 +298,7 @@ def run(
         memory_budget_mb=memory_budget_mb,
         quality_gate=quality_gate,
         scale=scale,
+        refit_mode=refit_mode,
     )
     _start_flow_command(cfg.model)
     from flows.nightly import nightly_recommendations
@@ -342,6 +352,7 @@ def backfill(
         typer.Option("--retention", help="Nights to keep (default 14; raise it to keep a long backfill)"),
     ] = None,
     scale: ScaleOpt = None,
+    refit_mode: RefitModeOpt = None,
     reject_threshold: RejectThresholdOpt = None,
     shards: ShardsOpt = None,
     dask_address: DaskAddressOpt = None,
@@ -379,6 +390,7 @@ def backfill(
         quality_gate=quality_gate,
         retention=retention,
         scale=scale,
+        refit_mode=refit_mode,
     )
     _start_flow_command(cfg.model)
     from flows.backfill import backfill_recommendations

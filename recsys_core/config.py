@@ -47,7 +47,7 @@ OPTION_NAMES: dict[str, str] = {
     "gate_margin": "gate_margin",
     "refit_full": "refit_full",
     "refit_max_ratings": "refit_max_ratings",
-    "refit_mode": "refit_mode",
+    "refit_mode": "--refit-mode",
     "scale": "--scale",
     "as_of": "--as-of",
     "retrain": "--retrain",
@@ -239,6 +239,7 @@ class Settings(BaseSettings):
     dask_address: str | None = None
     retention: str | None = None
     scale: str | None = None
+    refit_mode: str | None = None
 
 
 def absolute(path: Path, base: Path) -> Path:

@@ -134,6 +134,7 @@ def train(
     params: dict[str, Any] | None = None,
     work_dir: Path | None = None,
     start_from: Recommender | None = None,
+    warm_epoch_scale: float = 0.25,
 ) -> Trained:
     """Fit ``name`` on ``ratings``; early stopping uses a slice cut from these ratings only.
 
@@ -141,7 +142,8 @@ def train(
     ``scale_profile`` holds the whole profile); ``params`` override them. ``work_dir`` (the run
     folder) receives the Parquet pairs that streamed pair models read through tf.data.
     ``validation_fraction=0`` trains on every rating (the settings must then fix every choice);
-    ``start_from`` warm-starts the parts that can from a fitted model's weights.
+    ``start_from`` warm-starts the parts that can from a fitted model's weights; they train
+    ``warm_epoch_scale`` of their epochs (the parts that cannot train all of theirs).
     """
     settings = {**model_params(scale, name), "scale_profile": scale.summary(), **(params or {})}
     model = create_model(name, rating_min=spec.rating_min, rating_max=spec.rating_max, seed=seed, **settings)
@@ -152,7 +154,7 @@ def train(
         if movies is None:
             raise ValueError(f"model {name} needs the movies table for its item features")
         model.set_item_features(build_item_features(movies, vocab))
-    if start_from is not None and not model.start_from(start_from):
+    if start_from is not None and not model.start_from(start_from, warm_epoch_scale):
         log.warning("%s cannot start from %s's weights: it trains from its initialisation", name, start_from.label)
     fit_part, val_part = (
         holdout_validation(ratings, validation_fraction, seed=seed)
@@ -187,8 +189,7 @@ def refit(
     epochs. ``search`` repeats the whole search on a 5% holdout of all ratings. A model that
     cannot fix its choices (``fixed_settings()`` is None) searches, and the log says so.
     """
-    epoch_scale = warm_epoch_scale if mode == "warm" else 1.0
-    settings = None if mode == "search" else candidate.fixed_settings(epoch_scale)
+    settings = None if mode == "search" else candidate.fixed_settings()
     if settings is None:
         if mode != "search":
             log.warning("refit: %s cannot fix its choices; searching again on a holdout", candidate.label)
@@ -208,6 +209,7 @@ def refit(
         params=settings,
         work_dir=work_dir,
         start_from=candidate if mode == "warm" else None,
+        warm_epoch_scale=warm_epoch_scale,
     )
     return Trained(trained.model, trained.seconds, trained.n_ratings, mode)
 

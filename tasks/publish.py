@@ -93,7 +93,8 @@ def night_fields(
 ) -> dict[str, Any]:
     """The night's manifest fields; the input fingerprint is the archive's sha256 (the night's data
     is that archive cut at ``as_of``), or, for a log, the fingerprint taken when it was read.
-    ``refit`` is the model trained on every rating (None: the candidate or a reused model)."""
+    ``refit`` is the model trained on every rating (None: the candidate, or a reused model whose
+    own manifest's ``refit`` is carried over)."""
     return steps.night_fields(
         night,
         previous,
@@ -102,7 +103,9 @@ def night_fields(
         input_fingerprint=archive.sha256,
         training_fingerprint=training_fingerprint,
         reused_from=(reused or {}).get("run_id"),
-        refit=None if refit is None else {"mode": refit.refit_mode, "seconds": round(refit.seconds, 2)},
+        refit=(reused or {}).get("refit")
+        if refit is None
+        else {"mode": refit.refit_mode, "seconds": round(refit.seconds, 2)},
     )
 
 

@@ -26,6 +26,7 @@ from recsys_core.models.keras_utils import (
     load_keras,
     predict_batched,
     save_keras,
+    scaled_epochs,
     seed_everything,
     trained_epochs,
     validation_callback,
@@ -56,14 +57,15 @@ class ItemAutoRec(Recommender):
     name = "autorec"
     description = "Keras I-AutoRec: per-movie rating autoencoder (sigmoid code, masked MSE, L2)."
     _start_net: Any = None
+    _start_scale = 1.0
 
-    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any]:
-        return epoch_settings(self.params, trained_epochs(self.history, "rmse"), epoch_scale)
+    def fixed_settings(self) -> dict[str, Any]:
+        return epoch_settings(self.params, trained_epochs(self.history, "rmse"))
 
-    def start_from(self, other: Recommender) -> bool:
+    def start_from(self, other: Recommender, epoch_scale: float) -> bool:
         if not isinstance(other, ItemAutoRec) or getattr(other, "net", None) is None:
             return False
-        self._start_net = other.net
+        self._start_net, self._start_scale = other.net, epoch_scale
         return True
 
     def _build(self, n_users: int) -> Any:
@@ -100,9 +102,10 @@ class ItemAutoRec(Recommender):
         self.n_users, self.n_movies = train.n_users, train.n_movies
         self.mu = float(train.rating.mean())
         self.net = self._build(train.n_users)
-        if self._start_net is not None:
+        epochs = int(self.params.get("epochs", 200))
+        if self._start_net is not None:  # warm start: the candidate's weights, a share of its epochs
             copy_weights(self._start_net, self.net)
-            self._start_net = None
+            epochs, self._start_net = scaled_epochs(epochs, self._start_scale), None
         x = movie_matrix(train).toarray().astype(np.float32)
         callbacks = []
         if validation is not None and len(validation):
@@ -120,7 +123,7 @@ class ItemAutoRec(Recommender):
             x,
             x,
             validation=None,
-            epochs=int(self.params.get("epochs", 200)),
+            epochs=epochs,
             batch_size=int(self.params.get("batch_size", 256)),
             patience=int(self.params.get("patience", 10)),
             monitor="rmse",

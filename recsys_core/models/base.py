@@ -68,21 +68,21 @@ class Recommender(ABC):
     def fit(self, train: Interactions, validation: Interactions | None = None) -> Recommender:
         """Learn from ``train``; ``validation`` (cut from training data) drives early stopping."""
 
-    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any] | None:
+    def fixed_settings(self) -> dict[str, Any] | None:
         """Parameters under which a new fit repeats this fit's choices without a validation slice.
 
         The refit on all ratings takes them so the night trains once: the epochs early
         stopping picked, the lambda the grid picked, the blend weights, with no search and no
-        holdout. ``epoch_scale`` shortens the epochs for a warm start (see ``start_from``).
-        None (the default) means the model cannot, and the refit searches again.
+        holdout. None (the default) means the model cannot, and the refit searches again.
         """
         return None
 
-    def start_from(self, other: Recommender) -> bool:
-        """Begin the next ``fit`` from ``other``'s learned weights (same vocabulary sizes).
+    def start_from(self, other: Recommender, epoch_scale: float) -> bool:
+        """Begin the next ``fit`` from ``other``'s learned weights (same vocabulary sizes) and
+        train ``epoch_scale`` of its epochs: a warm-started refit needs only a few.
 
-        A warm-started refit needs only a few epochs. Returns False when this model cannot
-        (the refit then trains from its seeded initialisation)."""
+        Returns False when this model cannot: it then trains all its epochs from its seeded
+        initialisation. Models without epochs (closed forms, counts) return False."""
         return False
 
     def predict(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:

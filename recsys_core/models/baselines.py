@@ -17,7 +17,7 @@ class _ArrayModel(Recommender):
     _arrays: tuple[str, ...] = ()
     needs_tensorflow = False
 
-    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any]:
+    def fixed_settings(self) -> dict[str, Any]:
         """Baselines choose nothing on the validation slice: the same parameters refit alike."""
         return dict(self.params)
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from recsys_core.errors import ModelError
 from recsys_core.models.base import Recommender
-from recsys_core.models.ensemble import Ensemble, fixed_member_specs, load_members, save_members
+from recsys_core.models.ensemble import Ensemble, fixed_member_specs, fixed_weights, load_members, save_members
 from recsys_core.prep.interactions import Interactions
 
 DEFAULT_MEMBERS: list[dict[str, Any]] = [
@@ -47,15 +47,15 @@ class Blend(Ensemble):
         self.members = [self._create(spec) for spec in self.params["members"]]
         self.weights = np.full(len(self.members), 1.0 / len(self.members))
         self.intercept = 0.0
-        if "weights" in self.params:  # a refit repeating a fitted blend: no ridge on validation
-            self.weights = np.asarray(self.params["weights"], np.float64)
-            self.intercept = float(self.params.get("intercept", 0.0))
+        fixed = fixed_weights(self.params, len(self.members), self.name)
+        if fixed is not None:  # a refit repeating a fitted blend: no ridge on validation
+            self.weights, self.intercept = fixed, float(self.params.get("intercept", 0.0))
 
     def parts(self) -> list[Recommender]:
         return self.members
 
-    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any] | None:
-        members = fixed_member_specs(self.members, self.params["members"], epoch_scale)
+    def fixed_settings(self) -> dict[str, Any] | None:
+        members = fixed_member_specs(self.members, self.params["members"])
         if members is None:
             return None
         weights = [float(w) for w in self.weights]

@@ -53,8 +53,8 @@ class Combined(Ensemble):
     def parts(self) -> list[Recommender]:
         return [self.ranker, self.rater]
 
-    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any] | None:
-        ranker, rater = self.ranker.fixed_settings(epoch_scale), self.rater.fixed_settings(epoch_scale)
+    def fixed_settings(self) -> dict[str, Any] | None:
+        ranker, rater = self.ranker.fixed_settings(), self.rater.fixed_settings()
         if ranker is None or rater is None:
             return None
         return {**self.params, "ranker_params": ranker, "rater_params": rater}

@@ -106,7 +106,7 @@ class EASE(Recommender):
             self._b_train = solve_ease(seen[:, self._active], self.lam, blocked=blocked) if has_validation else self._b
         return self
 
-    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any]:
+    def fixed_settings(self) -> dict[str, Any]:
         """The lambda the grid chose: a refit solves once, for that lambda only."""
         return {**self.params, "lambdas": [self.lam]}
 

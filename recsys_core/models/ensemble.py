@@ -44,28 +44,41 @@ class Ensemble(Recommender):
         for part in self.parts():
             part.set_work_dir(directory)
 
-    def start_from(self, other: Recommender) -> bool:
-        """Each part starts from the matching part of ``other`` (an ensemble of the same shape)."""
+    def start_from(self, other: Recommender, epoch_scale: float) -> bool:
+        """Each part starts from the matching part of ``other`` (an ensemble of the same shape);
+        a part that cannot trains all its epochs from its initialisation. True if any part did."""
         if type(other) is not type(self) or not isinstance(other, Ensemble):
             return False
         theirs = other.parts()
         if len(theirs) != len(self.parts()):
             return False
-        return any([mine.start_from(their) for mine, their in zip(self.parts(), theirs, strict=True)])
+        started = [mine.start_from(their, epoch_scale) for mine, their in zip(self.parts(), theirs, strict=True)]
+        return any(started)
 
     def collect_history(self, prefix: str, part: Recommender) -> None:
         """A part's training curves under ``<prefix>_<key>`` (the report names them readably)."""
         self.history.update({f"{prefix}_{k}": v for k, v in part.history.items()})
 
 
-def fixed_member_specs(
-    members: list[Recommender], specs: list[dict[str, Any]], epoch_scale: float
-) -> list[dict[str, Any]] | None:
+def fixed_member_specs(members: list[Recommender], specs: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     """The member specs with each member's fixed settings as its params, or None if one cannot."""
-    fixed = [member.fixed_settings(epoch_scale) for member in members]
+    fixed = [member.fixed_settings() for member in members]
     if any(settings is None for settings in fixed):
         return None
     return [{**spec, "params": settings} for spec, settings in zip(specs, fixed, strict=True)]
+
+
+def fixed_weights(params: dict[str, Any], n_members: int, name: str) -> np.ndarray | None:
+    """Blend weights carried in the params (a refit repeating a fitted blend), checked against
+    the member count now rather than failing at scoring time; None when the fit chooses them."""
+    if "weights" not in params:
+        return None
+    weights = np.asarray(params["weights"], np.float64)
+    if weights.shape != (n_members,):
+        from recsys_core.errors import ModelError
+
+        raise ModelError(f"{name}: params.weights has {weights.size} values for {n_members} members.")
+    return weights
 
 
 def save_members(members: list[Recommender], directory: Path) -> None:

@@ -42,7 +42,7 @@ class ItemKNN(Recommender):
     needs_tensorflow = False
     description = "Item kNN on bias-baseline residuals (shrunk Pearson-baseline), numpy."
 
-    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any]:
+    def fixed_settings(self) -> dict[str, Any]:
         """Nothing is chosen on the validation slice: the same parameters refit alike."""
         return dict(self.params)
 

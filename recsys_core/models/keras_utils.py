@@ -110,13 +110,17 @@ def trained_epochs(history: dict[str, list[float]], monitor: str, mode: str = "m
     """How many epochs the kept weights trained: the best validation epoch, else all of them.
 
     Early stopping restores the best epoch's weights, so a refit without a validation slice
-    that trains this many epochs repeats the choice without searching."""
+    that trains this many epochs repeats the choice without searching. Keras' rule: the first
+    epoch is the best so far (even if NaN), later ones only by strict improvement (NaN never)."""
     values = history.get(f"val_{monitor}") or []
-    finite = [(v, j) for j, v in enumerate(values) if np.isfinite(v)]
-    if finite:
-        best = min(finite) if mode == "min" else max(finite, key=lambda pair: (pair[0], -pair[1]))
-        return best[1] + 1
-    return max(1, len(history.get("loss", [])))
+    if not values:
+        return max(1, len(history.get("loss", [])))
+    best = 0
+    for j in range(1, len(values)):
+        better = values[j] < values[best] if mode == "min" else values[j] > values[best]
+        if better:  # comparisons with NaN are False, as in Keras
+            best = j
+    return best + 1
 
 
 def scaled_epochs(epochs: int, epoch_scale: float) -> int:
@@ -124,9 +128,9 @@ def scaled_epochs(epochs: int, epoch_scale: float) -> int:
     return max(1, int(np.ceil(epochs * epoch_scale)))
 
 
-def epoch_settings(params: dict[str, Any], epochs: int, epoch_scale: float) -> dict[str, Any]:
+def epoch_settings(params: dict[str, Any], epochs: int) -> dict[str, Any]:
     """``params`` with the epoch count fixed (no early stopping: the refit has no validation slice)."""
-    return {**params, "epochs": scaled_epochs(epochs, epoch_scale)}
+    return {**params, "epochs": int(epochs)}
 
 
 def copy_weights(source: Any, target: Any) -> None:

@@ -74,9 +74,9 @@ class MultDAE(Recommender):
         )
         return model
 
-    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any]:
-        """The epochs early stopping picked; all of them, since this model does not warm-start."""
-        return epoch_settings(self.params, trained_epochs(self.history, "ndcg", mode="max"), 1.0)
+    def fixed_settings(self) -> dict[str, Any]:
+        """The epochs early stopping picked (this model does not warm-start: all of them)."""
+        return epoch_settings(self.params, trained_epochs(self.history, "ndcg", mode="max"))
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> MultDAE:
         check_dense_size(self.name, train.n_users, train.n_movies)

@@ -22,6 +22,7 @@ from recsys_core.models.keras_utils import (
     load_keras,
     predict_batched,
     save_keras,
+    scaled_epochs,
     seed_everything,
     trained_epochs,
 )
@@ -43,6 +44,7 @@ class PairNetModel(Recommender):
     default_batch_size = 512
     default_patience = 3
     _start_net: Any = None
+    _start_scale = 1.0
 
     @abstractmethod
     def _build(self, n_users: int, n_movies: int) -> Any:
@@ -71,20 +73,26 @@ class PairNetModel(Recommender):
         )
         return model
 
-    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any]:
-        return epoch_settings(self.params, trained_epochs(self.history, self.monitor), epoch_scale)
+    def fixed_settings(self) -> dict[str, Any]:
+        return epoch_settings(self.params, trained_epochs(self.history, self.monitor))
 
-    def start_from(self, other: Recommender) -> bool:
+    def start_from(self, other: Recommender, epoch_scale: float) -> bool:
         if type(other) is not type(self) or getattr(other, "net", None) is None:
             return False
-        self._start_net = other.net
+        self._start_net, self._start_scale = other.net, epoch_scale
         return True
+
+    def _epochs(self) -> int:
+        """The configured epochs, or the warm start's share of them (weights copied in ``fit``)."""
+        epochs = int(self.params.get("epochs", self.default_epochs))
+        return scaled_epochs(epochs, self._start_scale) if self._start_net is not None else epochs
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> PairNetModel:
         seed_everything(self.seed)
         self.n_users, self.n_movies = train.n_users, train.n_movies
         self.mu = float(train.rating.mean())
         self.net = self._build(train.n_users, train.n_movies)
+        epochs = self._epochs()
         if self._start_net is not None:
             copy_weights(self._start_net, self.net)
             self._start_net = None
@@ -95,7 +103,7 @@ class PairNetModel(Recommender):
                 train,
                 validation,
                 lambda u, m, r: (self._inputs(u, m), self._targets(r)),
-                epochs=int(self.params.get("epochs", self.default_epochs)),
+                epochs=epochs,
                 batch_size=int(self.params.get("batch_size", self.default_batch_size)),
                 patience=int(self.params.get("patience", self.default_patience)),
                 monitor=self.monitor,
@@ -110,7 +118,7 @@ class PairNetModel(Recommender):
             self._inputs(train.user_idx, train.movie_idx),
             self._targets(train.rating),
             validation=val,
-            epochs=int(self.params.get("epochs", self.default_epochs)),
+            epochs=epochs,
             batch_size=int(self.params.get("batch_size", self.default_batch_size)),
             patience=int(self.params.get("patience", self.default_patience)),
             monitor=self.monitor,

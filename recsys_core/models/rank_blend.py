@@ -17,7 +17,7 @@ import numpy as np
 
 from recsys_core.errors import ModelError
 from recsys_core.models.base import Recommender
-from recsys_core.models.ensemble import Ensemble, fixed_member_specs, load_members, save_members
+from recsys_core.models.ensemble import Ensemble, fixed_member_specs, fixed_weights, load_members, save_members
 from recsys_core.models.interaction_utils import validation_ndcg
 from recsys_core.prep.interactions import Interactions
 
@@ -47,14 +47,15 @@ class RankBlend(Ensemble):
         self.params.setdefault("members", DEFAULT_MEMBERS)
         self.members = [self._create(spec) for spec in self.params["members"]]
         self.weights = np.full(len(self.members), 1.0 / len(self.members))
-        if "weights" in self.params:  # a refit repeating a fitted blend: no grid on validation
-            self.weights = np.asarray(self.params["weights"], np.float64)
+        fixed = fixed_weights(self.params, len(self.members), self.name)
+        if fixed is not None:  # a refit repeating a fitted blend: no grid on validation
+            self.weights = fixed
 
     def parts(self) -> list[Recommender]:
         return self.members
 
-    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any] | None:
-        members = fixed_member_specs(self.members, self.params["members"], epoch_scale)
+    def fixed_settings(self) -> dict[str, Any] | None:
+        members = fixed_member_specs(self.members, self.params["members"])
         if members is None:
             return None
         return {**self.params, "members": members, "weights": [float(w) for w in self.weights]}

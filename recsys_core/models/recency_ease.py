@@ -133,12 +133,13 @@ def ndcg_of(scores: np.ndarray, seen: sp.csr_matrix, relevant: sp.csr_matrix, k:
 class RecencyEASE(Recommender):
     name = "recency_ease"
     predicts_ratings = False
+    needs_tensorflow = False
     description = (
         "Standardised (time-decayed) EASE + beta x recent popularity; tau, lambda, recent days and beta "
         "chosen on the last weeks of its own training ratings."
     )
 
-    def fixed_settings(self, epoch_scale: float = 1.0) -> dict[str, Any] | None:
+    def fixed_settings(self) -> dict[str, Any] | None:
         """The chosen tau, lambda, recent days and beta: a refit solves once, choosing nothing."""
         if not hasattr(self, "tau"):
             return None  # not fitted

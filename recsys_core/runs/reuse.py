@@ -30,16 +30,21 @@ MOVIE_COLUMNS = ["movie_id", "title", "year", "genres"]
 PACKAGE = Path(__file__).resolve().parents[1]  # recsys_core/
 
 
-def tensorflow_version() -> str:
-    """The installed TensorFlow's version from its package metadata: importing it costs ~4 s."""
-    from importlib.metadata import PackageNotFoundError, version
+def framework_versions() -> str:
+    """TensorFlow's and Keras' installed versions from package metadata (importing costs ~4 s).
 
-    for dist in ("tensorflow", "tensorflow-cpu"):
+    The distribution that provides the ``tensorflow`` module is looked up, whatever its name
+    (tensorflow, tensorflow-cpu, ...); Keras decides how early stopping restores weights."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    parts = []
+    for module in ("tensorflow", "keras"):
+        dists = packages_distributions().get(module, []) or [module]
         try:
-            return f"{dist} {version(dist)}"
+            parts.append(f"{dists[0]} {version(dists[0])}")
         except PackageNotFoundError:
-            continue
-    return "tensorflow absent"
+            parts.append(f"{module} absent")
+    return " ".join(parts)
 
 
 @functools.cache
@@ -49,7 +54,7 @@ def code_digest() -> str:
     A change to a model, the scale profile or the features (or a TensorFlow upgrade) must train
     again; the package's version number is not bumped for such changes, its source is.
     """
-    digest = hashlib.sha256(f"numpy {np.__version__} pandas {pd.__version__} {tensorflow_version()}".encode())
+    digest = hashlib.sha256(f"numpy {np.__version__} pandas {pd.__version__} {framework_versions()}".encode())
     for path in sorted(PACKAGE.rglob("*.py")):
         digest.update(str(path.relative_to(PACKAGE)).encode())
         digest.update(path.read_bytes())

@@ -74,6 +74,8 @@ def test_nightly_flow_scores_on_a_real_dask_cluster(tiny_ml100k, tmp_path):
         nightly_recommendations(
             data_dir=str(tmp_path / "dask"), n_shards=2, dask_address=cluster.scheduler_address, **common
         )
+        ran = {prefix for prefix in cluster.scheduler.task_prefixes}  # what the workers executed
+    assert any("score" in prefix for prefix in ran), ran
     manifest, remote = read_latest(tmp_path / "dask")
     assert len(list(Path(manifest["path"]).glob("part-*.parquet"))) == 2
     pd.testing.assert_frame_equal(local[CONTENT].reset_index(drop=True), remote[CONTENT].reset_index(drop=True))

@@ -45,15 +45,25 @@ def test_trained_epochs_is_the_epoch_early_stopping_kept() -> None:
     assert trained_epochs({"loss": [3, 2, 1, 1], "val_rmse": [1.0, 0.8, 0.9, 0.8]}, "rmse") == 2
     assert trained_epochs({"loss": [3, 2, 1], "val_ndcg": [0.1, 0.3, 0.3]}, "ndcg", mode="max") == 2
     assert trained_epochs({"loss": [3, 2, 1]}, "rmse") == 3  # no validation: every epoch counted
-    assert trained_epochs({"loss": [3, 2], "val_rmse": [float("nan"), 0.9]}, "rmse") == 2
+    # Keras keeps the first epoch as best even when it is NaN; NaN never improves afterwards
+    assert trained_epochs({"loss": [3, 2, 1], "val_rmse": [float("nan"), 0.9, 0.8]}, "rmse") == 1
+    assert trained_epochs({"loss": [3, 2, 1], "val_rmse": [0.9, float("nan"), 0.95]}, "rmse") == 1
+
+
+def early_stopped(train_part, vocab, scale) -> pipeline.Trained:
+    """A dot_bias candidate whose early stopping kept fewer epochs than it ran (a high step
+    overfits the tiny data after a few epochs)."""
+    params = {"epochs": 12, "patience": 2, "learning_rate": 0.05}
+    candidate = pipeline.train(
+        "dot_bias", train_part, vocab, spec=SPEC, scale=scale, seed=1, validation_fraction=0.2, params=params
+    )
+    assert trained_epochs(candidate.model.history, "rmse") < len(candidate.model.history["loss"])
+    return candidate
 
 
 def test_fixed_refit_trains_the_candidates_epochs_on_every_rating(night) -> None:
     ratings, train_part, vocab, scale = night
-    candidate = pipeline.train(
-        "dot_bias", train_part, vocab, spec=SPEC, scale=scale, seed=1, validation_fraction=0.2, params={"epochs": 6}
-    )
-    assert "val_rmse" in candidate.model.history
+    candidate = early_stopped(train_part, vocab, scale)
     best = trained_epochs(candidate.model.history, "rmse")
     published = pipeline.refit(candidate.model, ratings, vocab, spec=SPEC, scale=scale, mode="fixed", seed=1)
     assert published.refit_mode == "fixed"
@@ -64,9 +74,7 @@ def test_fixed_refit_trains_the_candidates_epochs_on_every_rating(night) -> None
 
 def test_warm_refit_starts_from_the_candidates_weights(night) -> None:
     ratings, train_part, vocab, scale = night
-    candidate = pipeline.train(
-        "dot_bias", train_part, vocab, spec=SPEC, scale=scale, seed=1, validation_fraction=0.2, params={"epochs": 8}
-    )
+    candidate = early_stopped(train_part, vocab, scale)
     # With a zero learning rate the warm refit cannot move: it must hold the candidate's weights.
     frozen = {**candidate.model.params, "learning_rate": 0.0}
     candidate.model.params = frozen
@@ -79,6 +87,24 @@ def test_warm_refit_starts_from_the_candidates_weights(night) -> None:
         np.testing.assert_allclose(mine, theirs, rtol=1e-6, atol=1e-7)
     cold = pipeline.refit(candidate.model, ratings, vocab, spec=SPEC, scale=scale, mode="fixed", seed=1)
     assert not np.allclose(cold.model.factors()[1], candidate.model.factors()[1])  # from its initialisation
+
+
+def test_a_part_that_cannot_warm_start_trains_all_its_epochs(night) -> None:
+    ratings, train_part, vocab, scale = night
+    other = pipeline.train("ease", train_part, vocab, spec=SPEC, scale=scale, seed=0)
+    cold = pipeline.train(
+        "dot_bias",
+        ratings,
+        vocab,
+        spec=SPEC,
+        scale=scale,
+        seed=1,
+        validation_fraction=0.0,
+        params={"epochs": 4},
+        start_from=other.model,
+        warm_epoch_scale=0.25,
+    )
+    assert len(cold.model.history["loss"]) == 4  # not a quarter: nothing was copied
 
 
 def test_ease_refit_solves_once_with_the_chosen_lambda(night) -> None:
