@@ -6,7 +6,7 @@ import html
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,16 +183,16 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def preload_in_background(then: Callable[[], Any] | None = None) -> None:
+def preload_in_background(then: Sequence[Callable[[], Any]] = ()) -> None:
     """Start importing Great Expectations (~3 s) in a thread, so it overlaps other start-up
-    work (the Prefect server, the download) instead of adding to the validate stage; ``then``
-    (e.g. the TensorFlow import) runs after it in the same thread, one import at a time."""
+    work (the Prefect server, the download) instead of adding to the validate stage; the
+    imports in ``then`` (TensorFlow, plotting) follow in the same thread, one at a time."""
     import threading
 
     def preload() -> None:
         _import_gx()
-        if then is not None:
-            then()
+        for load in then:
+            load()
 
     threading.Thread(target=preload, name="preload-imports", daemon=True).start()
 

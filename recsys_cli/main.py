@@ -234,9 +234,9 @@ def _terminate_on_sigterm() -> None:
 
 
 def _start_flow_command(model: str) -> None:
-    """Before a flow runs in this process: logging, SIGTERM as Ctrl-C, Great Expectations (and
-    TensorFlow, if ``model`` uses it) imported in the background while Prefect's temporary server
-    starts, Prefect's log handlers without tracebacks."""
+    """Before a flow runs in this process: logging, SIGTERM as Ctrl-C, Great Expectations (then
+    TensorFlow if ``model`` uses it, then matplotlib) imported in the background while Prefect's
+    temporary server starts, Prefect's log handlers without tracebacks."""
     _prepare_logging()
     _terminate_on_sigterm()
     from prefect.logging.configuration import setup_logging
@@ -244,8 +244,10 @@ def _start_flow_command(model: str) -> None:
     from data_checks.runner import preload_in_background
     from recsys_core.models.keras_utils import import_tensorflow
     from recsys_core.models.registry import model_class
+    from recsys_core.runs.report import import_plotting
 
-    preload_in_background(then=import_tensorflow if model_class(model).needs_tensorflow else None)
+    tensorflow = [import_tensorflow] if model_class(model).needs_tensorflow else []
+    preload_in_background(then=[*tensorflow, import_plotting])
     setup_logging()
     _quiet_tracebacks()
 

@@ -59,6 +59,13 @@ class RunReport:
 ONLINE_COLUMNS = ("night", "lists of", "users", "ndcg", "hit_rate", "popularity ndcg", "popularity hit_rate")
 
 
+def import_plotting() -> None:
+    """Import matplotlib's figure and PNG machinery now (~1 s): the CLI does it in the background
+    while the run trains, so the report stage only draws."""
+    from matplotlib.backends import backend_agg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
+
+
 def _new_figure(width: float = 6.4, height: float = 3.6) -> Any:
     from matplotlib.figure import Figure
 
