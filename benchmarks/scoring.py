@@ -22,15 +22,17 @@ import platform
 import resource
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys_core.data.synth import draw_pairs, draw_popularity, draw_user_counts
-from recsys_core.serving.topn import choose_n_threads, recommend_top_n
+from recsys_core.serving.topn import choose_n_threads, movies_by_slot, plan_tiles, recommend_top_n
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scoring.md"
 MACHINE = "2-core Intel Xeon (Sapphire Rapids, AVX-512) VM, 24 GB RAM, no GPU, shared with other jobs"
@@ -101,6 +103,45 @@ def make_implicit(users: np.ndarray, movies: np.ndarray) -> Callable[[sp.csr_mat
     return run
 
 
+def make_gemm_floors(
+    users: np.ndarray, movies: np.ndarray, user_idx: np.ndarray, n: int
+) -> dict[str, Callable[[], None]]:
+    """The bare float32 products over ours' user tiles, thread count and 1 BLAS thread each.
+
+    Each worker multiplies its tiles into one reused buffer and does nothing else: no seen
+    mask, no selection. Two shapes: ``plain`` (tile x movies, row-major, as numpy would write
+    it) and ``sliced`` (ours: one product per slice of the score layout, each slice's output
+    small enough to stay in cache). The faster of the two is the floor.
+    """
+    layout, tile, threads = plan_tiles(movies.shape[0], n)
+    plain_movies = np.ascontiguousarray(movies.T)
+    sliced_movies = movies_by_slot(movies, layout)
+
+    def plain(buf: np.ndarray | None, ub: np.ndarray) -> np.ndarray:
+        buf = np.empty((tile, plain_movies.shape[1]), np.float32) if buf is None else buf
+        np.matmul(users[ub], plain_movies, out=buf[: len(ub)])
+        return buf
+
+    def sliced(buf: np.ndarray | None, ub: np.ndarray) -> np.ndarray:
+        buf = layout.new_buffer(tile) if buf is None else buf
+        np.matmul(users[ub], sliced_movies, out=buf[:, : len(ub)])
+        return buf
+
+    def tiles(product: Callable[[np.ndarray | None, np.ndarray], np.ndarray]) -> Callable[[], None]:
+        def run() -> None:
+            local = threading.local()
+
+            def work(start: int) -> None:
+                local.buf = product(getattr(local, "buf", None), user_idx[start : start + tile])
+
+            with blas_limited(1), ThreadPoolExecutor(threads) as pool:
+                list(pool.map(work, range(0, len(user_idx), tile)))
+
+        return run
+
+    return {"gemm_plain": tiles(plain), "gemm_sliced": tiles(sliced)}
+
+
 def count_seen(top: np.ndarray, seen: sp.csr_matrix) -> int:
     """How many recommended (user, movie) pairs are in ``seen`` (must be 0)."""
     rows = np.repeat(np.arange(top.shape[0], dtype=np.int64), top.shape[1])
@@ -145,16 +186,22 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
     ours = lambda: recommend_top_n(ours_model, seen, n, user_idx=sample).movie_idx  # noqa: E731
     numpy_ = lambda: score_numpy(s_users[:n_numpy], movie_f, s_seen[:n_numpy], n)  # noqa: E731
     implicit_run = make_implicit(s_users, movie_f)
+    floors = make_gemm_floors(user_f, movie_f, sample, n)
 
     ours_idx = ours()  # warm-up; also the exactness check below
     full_s = None
     if n_timed < n_users_ and not args.no_full_check:  # before the references: its own peak RSS
         full_s = round(timed(lambda: recommend_top_n(ours_model, seen, n))[0], 3)
     rss_ours = peak_rss_mb()
-    times: dict[str, list[float]] = {"ours": [], "implicit": [], "implicit_blas1": [], "numpy": []}
+    for floor in floors.values():
+        floor()  # warm-up
+    times: dict[str, list[float]] = {"ours": [], **{k: [] for k in floors}}
+    times.update({"implicit": [], "implicit_blas1": [], "numpy": []})
     imp_ids = None
     for _ in range(args.repeats):
         times["ours"].append(timed(ours)[0])
+        for key, floor in floors.items():
+            times[key].append(timed(floor)[0])
         if implicit_run is not None and args.implicit_blas in ("best", "default"):
             dt, imp_ids = timed(lambda: implicit_run(s_seen, n))
             times["implicit"].append(dt)
@@ -169,6 +216,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
         return statistics.median(times[key]) / count if times[key] else None
 
     ours_pu = per_user("ours", n_timed)
+    floor_key = min(floors, key=lambda key: statistics.median(times[key]))
+    floor_pu = per_user(floor_key, n_timed)
     imp_pu = min(filter(None, [per_user("implicit", n_timed), per_user("implicit_blas1", n_timed)]), default=None)
     np_pu = per_user("numpy", n_numpy)
     checks: dict[str, object] = {}
@@ -184,6 +233,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
 
     record: dict[str, object] = {
         "ours_s": scaled(ours_pu),
+        "gemm_floor_s": scaled(floor_pu),
+        "ratio_vs_floor": None if floor_pu is None else round(ours_pu / floor_pu, 3),
+        "ratio_vs_floor_paired": _paired_ratio(times["ours"], times[floor_key]),
+        "floor_shape": floor_key.removeprefix("gemm_"),
         "implicit_s": scaled(imp_pu),
         "numpy_s": scaled(np_pu),
         "ratio_vs_implicit": None if imp_pu is None else round(ours_pu / imp_pu, 3),
@@ -193,6 +246,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
         "inputs_rss_mb": round(rss_inputs, 1),
         "per_1000_users": {
             "ours": _k(ours_pu),
+            "gemm_floor": _k(floor_pu),
+            **{key: _k(per_user(key, n_timed)) for key in floors},
             "implicit": _k(imp_pu),
             "implicit_default_blas": _k(per_user("implicit", n_timed)),
             "implicit_blas1": _k(per_user("implicit_blas1", n_timed)),
@@ -219,29 +274,41 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
     return record
 
 
+def _paired_ratio(ours: list[float], other: list[float]) -> float | None:
+    """Median of per-repeat ratios: each pair ran back to back, under much the same load."""
+    return round(statistics.median(a / b for a, b in zip(ours, other, strict=True)), 3) if other else None
+
+
 def _k(pu: float | None) -> float | None:
     return None if pu is None else round(pu * 1000, 4)
 
 
 NOTES = """## What dominates, and why ours is shaped this way
 
-- Per 1,000 users on one core (CPU seconds, profiled with 64-user tiles): the float32
-  matrix product ~0.070 (about two thirds), chunk maxima ~0.016, seen mask ~0.003, the
-  exact selection among candidates ~0.017. Two worker threads share it, one BLAS thread each
-  (letting OpenBLAS spawn its own threads under them doubled CPU time).
-- Selection cost is what separates the three: numpy's `argpartition` walks every one of the
-  59k scores per user; implicit writes a full score block and runs a heap over it; ours takes
-  one SIMD max per chunk of 128 strided scores, keeps the 10 best chunks and selects exactly
-  among their 1,280 scores (ties: lower movie index first, as a stable argsort).
-- Also measured during development (same machine, busy): TensorFlow `tf.linalg.matmul` +
-  `tf.math.top_k` with the seen mask applied by `tf.tensor_scatter_nd_update`, blocks of
-  1,024 users: 0.147-0.154 s per 1,000 users (0.117-0.125 without the mask), slower than ours
-  and a 4.6 s import, so the scorer stays numpy.
+- The floor is the bare float32 products over ours' user tiles (32 users), on the same 2 worker
+  threads with 1 BLAS thread each, in two shapes: `plain` (tile x movies, row-major, what numpy
+  writes) and `sliced` (ours: one product per (users x 462) slice of the score layout, whose
+  59 KB output stays in cache). The faster of the two is `gemm_floor_s`; with small tiles it is
+  `sliced`, which is faster than `plain` by itself.
+- Beyond the products, per user on one core (microseconds, unloaded, 59k movies): the chunk
+  maxima ~8-10 (one `np.maximum.reduce` over the 128 contiguous slices: it reads every score
+  once more, from L3), the seen mask ~1, the threshold and candidate selection ~5, and ~1.5 of
+  per-tile Python overhead. The maxima pass is memory-bound, so it suffers most when other
+  jobs load the machine, and ours / floor rises with the load average.
+- Selection: the n-th best chunk maximum is a threshold every top-n score reaches; only chunks
+  and 16-slice groups that reach it are read again (about 10 scores per user, was 1,280), then
+  ranked by (value desc, movie asc): ties give the lower movie index, as a stable argsort.
+- Tried and not kept (same machine, loaded): doing the maxima group by group right after each
+  group's product (to read them from L2): no faster, numpy's reduction is ~8 Gelem/s even in
+  cache; a pairwise max tree or a Python loop of `np.maximum`: 10-40% slower than the reduce;
+  groups of 8 slices: 7% slower; no groups: 10-40% slower; chunks of 64: same as 128.
+- Also measured earlier: TensorFlow `tf.linalg.matmul` + `tf.math.top_k` with the mask by
+  `tf.tensor_scatter_nd_update`: slower than the numpy scorer then, and a 4.6 s import.
 - implicit's time depends on OpenBLAS threads: with 1 BLAS thread it was 1.3-2.3x faster than
   with OpenBLAS' default 2 threads on this loaded machine, so the faster of the two is used.
-- The machine is shared: other engineers' training jobs kept the 1-minute load average
-  between 3.5 and 7 on 2 cores during these runs, so absolute seconds vary run to run by up
-  to 2x; repeats are interleaved so each scorer sees the same load, and ratios are steadier.
+- The machine is shared: other engineers' jobs keep the 1-minute load average between 3.5 and
+  8 on 2 cores, so absolute seconds vary run to run by up to 2x; repeats are interleaved so
+  each scorer sees the same load, and ratios are steadier (not steady: see the paired ratio).
 """
 
 
@@ -268,6 +335,12 @@ def write_results(record: dict[str, object], argv: list[str], path: Path = RESUL
     rows = [
         ("recsys_core.serving.topn.recommend_top_n", record["ours_s"], per["ours"], 1.0),
         (
+            "bare float32 matrix products, same tiles and threads (floor)",
+            record["gemm_floor_s"],
+            per["gemm_floor"],
+            times_ours(record["gemm_floor_s"]),
+        ),
+        (
             f"implicit 0.7.3 recommend ({imp_label})",
             record["implicit_s"],
             per["implicit"],
@@ -289,6 +362,8 @@ def write_results(record: dict[str, object], argv: list[str], path: Path = RESUL
         f"1-minute load average at the end: {record['load_avg_1m']} (2 cores; other jobs were running).",
         f"Checks: ours equals the numpy result: {record.get('exact_vs_numpy')}; rows identical to "
         f"implicit: {record.get('rows_equal_to_implicit')}; seen movies in ours: {record.get('seen_in_ours')}.",
+        f"Ours / floor: {record['ratio_vs_floor']} (median of per-repeat ratios: {record['ratio_vs_floor_paired']}); "
+        f"ours / implicit: {record['ratio_vs_implicit']}.",
         "",
         "| scorer | all users (s) | s per 1,000 users | x ours |",
         "| --- | ---: | ---: | ---: |",

@@ -2,16 +2,18 @@
 
 Why it is shaped like this (measured at ml-25m size on 2 cores, see benchmarks/results):
 a full ``argpartition`` of each 59k-wide score row costs more than the matrix product
-itself, so selection is done by *chunk maxima*. Each row is cut into chunks; one vectorised
-max per chunk, the top-N chunks by their maxima, then an exact selection among only those
-N x chunk candidates. The top-N elements always lie in the top-N chunks, so the result is
-exact. Ties follow ``np.argsort(-scores, kind="stable")``: equal scores rank the lower movie
-index first, whatever the block or shard a user is scored in.
+itself, so selection is done by *chunk maxima* (``select.py``): one vectorised max per chunk,
+a threshold from the n-th best chunk maximum, then an exact ranking of the few scores that
+reach it. Ties follow ``np.argsort(-scores, kind="stable")``: equal scores rank the lower
+movie index first, whatever the block or shard a user is scored in.
 
 Work is split into user tiles scored by a small thread pool (BLAS, numpy reductions and
-partitions release the GIL). Dot-product models (``factors()``) get one matrix product per
-tile written straight into a reused buffer; other models are scored by ``score_users`` in
-large blocks sized from the memory budget.
+partitions release the GIL), one BLAS thread each. Dot-product models (``factors()``) get one
+batched matrix product per tile that writes the (chunk, users, chunks) score layout directly:
+each of its slices is a small product whose output stays in cache, which measured faster than
+one tile-wide product, and the chunk maxima are then a max over contiguous slices. Other
+models are scored by ``score_users`` in large blocks sized from the memory budget and copied
+into the same layout.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ import scipy.sparse as sp
 from recsys_core.models.base import Recommender
 from recsys_core.serving.select import Layout, select_padded
 
+DEFAULT_BUDGET = 2 * 1024**3  # bytes of score buffers, all threads together
 BYTES_PER_CELL = 16  # generic path: model output + our float32 copy + temporaries
-TILE_USERS = 64  # users per thread tile: 15 MB at 59k movies, mostly cache-resident;
-# measured CPU s/1000 users (2 threads): 32 -> 0.156, 64 -> 0.133, 128 -> 0.133, 256 -> 0.148
+TILE_USERS = 32  # users per thread tile (7.5 MB at 59k movies; each slice's product 59 KB);
+# ml-25m shapes, 2 threads, loaded machine: 32 took 0.76-0.87x the time of 64, 16 and 48 between, 128 1.05-1.1x
 
 
 @dataclass
@@ -71,6 +74,18 @@ def choose_n_threads(n_threads: int | None = None) -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def plan_tiles(
+    n_movies: int, n: int, memory_budget_bytes: int = DEFAULT_BUDGET, n_threads: int | None = None
+) -> tuple[Layout, int, int]:
+    """(score layout, users per tile, worker threads) as ``recommend_top_n`` will use them.
+
+    Public so that benchmarks can time bare matrix products over exactly the same tiles.
+    """
+    layout = Layout.for_catalogue(n_movies, n)
+    threads = choose_n_threads(n_threads)
+    return layout, choose_tile_size(layout.width, memory_budget_bytes, threads), threads
+
+
 def shard_users(n_users: int, n_shards: int) -> list[np.ndarray]:
     """Split user indices 0..n_users-1 into ``n_shards`` contiguous, near-equal int32 arrays.
 
@@ -99,7 +114,7 @@ def recommend_top_n(
     n: int,
     *,
     user_idx: np.ndarray | None = None,
-    memory_budget_bytes: int = 2 * 1024**3,
+    memory_budget_bytes: int = DEFAULT_BUDGET,
     progress: Callable[[int, int], None] | None = None,
     n_threads: int | None = None,
 ) -> TopN:
@@ -113,11 +128,9 @@ def recommend_top_n(
     users = np.arange(n_all_users, dtype=np.int32) if user_idx is None else np.asarray(user_idx, np.int32).ravel()
     out_idx = np.full((len(users), n), -1, np.int32)
     out_val = np.full((len(users), n), -np.inf, np.float32)
-    if len(users) == 0 or n <= 0:
+    if len(users) == 0 or n <= 0 or n_movies == 0:
         return TopN(users, out_idx, out_val)
-    layout = Layout.for_catalogue(n_movies, n)
-    threads = choose_n_threads(n_threads)
-    tile_size = choose_tile_size(layout.width, memory_budget_bytes, threads)
+    layout, tile_size, threads = plan_tiles(n_movies, n, memory_budget_bytes, n_threads)
     factors = model.factors()
     if factors is not None:
         tiles = _factor_tiles(factors, seen, users, layout, tile_size)
@@ -197,28 +210,44 @@ def _factor_tiles(
     layout: Layout,
     tile_size: int,
 ) -> Iterator[_Tile]:
-    """One matrix product per tile into the thread's buffer, then the seen mask."""
+    """One batched matrix product per tile, written straight into the buffer's layout."""
     user_vecs, movie_vecs = (np.asarray(f, np.float32) for f in factors)
     if movie_vecs.shape[0] != layout.n_movies:
         raise ValueError(
             f"The model has {movie_vecs.shape[0]} movies but the seen matrix has {layout.n_movies} "
             "columns; score with the vocabulary the model was trained on."
         )
-    movies_t = np.zeros((movie_vecs.shape[1], layout.width), np.float32)
-    movies_t[:, : layout.n_movies] = movie_vecs.T
+    sliced = movies_by_slot(movie_vecs, layout)
+    offsets = layout.movie_offsets(tile_size)
 
     def tile(start: int, ub: np.ndarray) -> _Tile:
         def fill(buf: np.ndarray) -> tuple[int, np.ndarray]:
-            out = buf[: len(ub)]
-            np.matmul(user_vecs[ub], movies_t, out=out)
-            out[:, layout.n_movies :] = -np.inf
-            out[_seen_coords(seen, ub)] = -np.inf
+            out = buf[:, : len(ub)]
+            np.matmul(user_vecs[ub], sliced, out=out)
+            layout.pad(out)
+            _mask_seen(buf, seen, ub, offsets, layout)
             return start, out
 
         return fill
 
     for start, ub in _tile_users(users, tile_size):
         yield tile(start, ub)
+
+
+def movies_by_slot(movie_vecs: np.ndarray, layout: Layout) -> np.ndarray:
+    """(chunk, dim, chunks) movie factors, zero past the catalogue: one product per slice.
+
+    ``users @ movies_by_slot`` is then the (chunk, users, chunks) score buffer itself.
+    """
+    padded = np.zeros((layout.width, movie_vecs.shape[1]), np.float32)
+    padded[: layout.n_movies] = movie_vecs
+    return np.ascontiguousarray(padded.reshape(layout.chunk, layout.chunks, -1).transpose(0, 2, 1))
+
+
+def _mask_seen(buf: np.ndarray, seen: sp.csr_matrix, ub: np.ndarray, offsets: np.ndarray, layout: Layout) -> None:
+    """-inf at every seen (user, movie) of the tile; ``offsets`` is ``movie_offsets(len(buf[0]))``."""
+    rows, movies = _seen_coords(seen, ub)
+    buf.reshape(-1)[offsets[movies] + rows * layout.chunks] = -np.inf
 
 
 def _generic_tiles(
@@ -231,6 +260,7 @@ def _generic_tiles(
 ) -> Iterator[_Tile]:
     """``score_users`` on large blocks (model code may batch or thread itself), split in tiles."""
     block = choose_block_size(layout.n_movies, budget)
+    offsets = layout.movie_offsets(tile_size)
     for b_start, ub in _tile_users(users, block):
         scores = np.asarray(model.score_users(ub))
         if scores.shape != (len(ub), layout.n_movies):
@@ -239,18 +269,18 @@ def _generic_tiles(
                 f"({len(ub)}, {layout.n_movies})."
             )
         for t_start in range(0, len(ub), tile_size):
-            yield _copy_tile(scores[t_start : t_start + tile_size], seen, ub, b_start, t_start, layout)
+            part = scores[t_start : t_start + tile_size]
+            yield _copy_tile(part, seen, ub[t_start : t_start + len(part)], b_start + t_start, offsets, layout)
 
 
 def _copy_tile(
-    part: np.ndarray, seen: sp.csr_matrix, ub: np.ndarray, b_start: int, t_start: int, layout: Layout
+    part: np.ndarray, seen: sp.csr_matrix, ub: np.ndarray, start: int, offsets: np.ndarray, layout: Layout
 ) -> _Tile:
     def fill(buf: np.ndarray) -> tuple[int, np.ndarray]:
-        out = buf[: len(part)]
-        out[:, : layout.n_movies] = part
-        out[:, layout.n_movies :] = -np.inf
-        out[_seen_coords(seen, ub[t_start : t_start + len(part)])] = -np.inf
-        return b_start + t_start, out
+        out = buf[:, : len(part)]
+        layout.load(out, part)
+        _mask_seen(buf, seen, ub, offsets, layout)
+        return start, out
 
     return fill
 
@@ -272,7 +302,7 @@ def _run_tiles(
     def work(fill: _Tile) -> int:
         buf = getattr(local, "buf", None)
         if buf is None:
-            buf = local.buf = np.empty((tile_size, layout.width), np.float32)
+            buf = local.buf = layout.new_buffer(tile_size)
         start, scores = fill(buf)
         idx, val = select_padded(scores, n, layout)
         out_idx[start : start + len(idx)], out_val[start : start + len(idx)] = idx, val

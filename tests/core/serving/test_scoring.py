@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from recsys_core.serving import select as selection
 from recsys_core.serving import topn as scoring
-from recsys_core.serving.select import select_top_n
+from recsys_core.serving.select import Layout, select_top_n
 from recsys_core.serving.topn import (
     choose_block_size,
     choose_tile_size,
@@ -70,7 +70,20 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the chunked path run on tiny catalogues (it normally starts at 4,096 movies)."""
     monkeypatch.setattr(selection, "DIRECT_MAX_MOVIES", 0)
     monkeypatch.setattr(selection, "CHUNK", 8)
+    monkeypatch.setattr(selection, "GROUP", 4)  # two groups of 4 slices per chunk
     monkeypatch.setattr(scoring, "TILE_USERS", 16)
+
+
+# (chunk, group, tile users): one group per chunk, several, a group of 1, a chunk that is not a
+# power of two, a tile larger than the user count.
+SHAPES = [(8, 8, 16), (8, 2, 16), (5, 16, 7), (12, 16, 5), (10, 16, 200)]
+
+
+def use_shape(monkeypatch: pytest.MonkeyPatch, chunk: int, group: int, tile: int) -> None:
+    monkeypatch.setattr(selection, "DIRECT_MAX_MOVIES", 0)
+    monkeypatch.setattr(selection, "CHUNK", chunk)
+    monkeypatch.setattr(selection, "GROUP", group)
+    monkeypatch.setattr(scoring, "TILE_USERS", tile)
 
 
 @pytest.mark.parametrize("ties", [False, True])
@@ -200,3 +213,87 @@ def test_concurrent_calls_are_exact_and_restore_blas_threads() -> None:
     np.testing.assert_array_equal(concat_top_n(parts).movie_idx, ref)
     after = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
     assert after == before
+
+
+@pytest.mark.parametrize(("chunk", "group", "tile"), SHAPES)
+@pytest.mark.parametrize("ties", [False, True])
+def test_every_block_shape_is_exact(
+    chunk: int, group: int, tile: int, ties: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_shape(monkeypatch, chunk, group, tile)
+    users, movies, seen = make_case(37, 1003, 5, 0.2, seed=11, ties=ties)
+    dense = seen.toarray()
+    dense[3, :] = 1  # everything seen
+    dense[4, :] = 1
+    dense[4, [0, 500, 1002]] = 0  # fewer unseen movies than n
+    seen = sp.csr_matrix(dense)
+    assert Layout.for_catalogue(1003, 9).chunk == chunk
+    for n in (1, 9):
+        top = recommend_top_n(FactorModel(users, movies), seen, n)
+        idx, vals = brute_force(users @ movies.T, seen, n)
+        np.testing.assert_array_equal(top.movie_idx, idx)
+        np.testing.assert_array_equal(top.scores, vals)
+    assert (top.movie_idx[3] == -1).all() and list(top.movie_idx[4, 3:]) == [-1] * 6
+
+
+@pytest.mark.parametrize(("chunk", "group", "tile"), SHAPES)
+def test_generic_path_every_block_shape(chunk: int, group: int, tile: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_shape(monkeypatch, chunk, group, tile)
+    users, movies, seen = make_case(29, 777, 4, 0.1, seed=12, ties=True)
+    top = recommend_top_n(ScoreOnlyModel(users, movies), seen, 6, memory_budget_bytes=777 * 16 * 10)
+    np.testing.assert_array_equal(top.movie_idx, brute_force(users @ movies.T, seen, 6)[0])
+
+
+@pytest.mark.parametrize(("chunk", "group", "tile"), SHAPES)
+def test_special_values_rank_like_a_stable_argsort(
+    chunk: int, group: int, tile: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """+inf first, -0.0 equal to 0.0, NaN and -inf never returned, whatever the layout."""
+    use_shape(monkeypatch, chunk, group, tile)
+    rng = np.random.default_rng(13)
+    scores = rng.integers(-3, 4, (9, 640)).astype(np.float32)
+    scores[0] = np.nan  # nothing rankable
+    scores[1, 1::2] = np.nan
+    scores[2, ::5] = -0.0
+    scores[3, [9, 600]] = np.inf
+    scores[4] = -np.inf
+    scores[4, [7, 8]] = [np.nan, 1.0]
+    scores[5, :] = np.float32(np.finfo(np.float32).min)  # the lowest finite score is still a score
+    idx, vals = select_top_n(scores, 12)
+    clean = np.where(np.isnan(scores), -np.inf, scores)
+    order = np.argsort(-clean, axis=1, kind="stable")[:, :12]
+    ref_vals = np.take_along_axis(clean, order, axis=1)
+    np.testing.assert_array_equal(idx, np.where(ref_vals > -np.inf, order, -1))  # +inf is a score, as in numpy
+    np.testing.assert_array_equal(vals, ref_vals)
+    assert (idx[0] == -1).all() and list(idx[3, :2]) == [9, 600] and list(idx[4, :2]) == [8, -1]
+    assert list(idx[5]) == list(range(12))
+
+
+@pytest.mark.parametrize(("n_movies", "n"), [(1, 1), (4096, 10), (4097, 10), (5000, 100), (59047, 10), (1000, 5)])
+def test_layout_puts_every_movie_in_one_slot_and_pads_with_minus_inf(n_movies: int, n: int) -> None:
+    layout = Layout.for_catalogue(n_movies, n)
+    assert layout.width >= n_movies and layout.width - n_movies < max(layout.chunk, 1)
+    scores = np.arange(2 * n_movies, dtype=np.float32).reshape(2, n_movies)
+    buf = layout.new_buffer(3)[:, :2]
+    layout.load(buf, scores)
+    m = np.arange(n_movies)
+    np.testing.assert_array_equal(buf[m // layout.chunks, 1, m % layout.chunks], scores[1])
+    assert np.isneginf(buf).sum() == 2 * (layout.width - n_movies)
+    flat = layout.new_buffer(3)
+    flat.reshape(-1)[layout.movie_offsets(3) + 2 * layout.chunks] = scores[0]
+    np.testing.assert_array_equal(flat[m // layout.chunks, 2, m % layout.chunks], scores[0])
+
+
+def test_gemm_floor_uses_the_same_tiles_as_ours() -> None:
+    from benchmarks.scoring import make_gemm_floors
+
+    users, movies, _ = make_case(50, 5000, 8, 0.0, seed=14)
+    floors = make_gemm_floors(users, movies, np.arange(50, dtype=np.int32), 10)
+    assert set(floors) == {"gemm_plain", "gemm_sliced"}
+    for floor in floors.values():
+        floor()  # runs, on the same tiles and threads as recommend_top_n; returns nothing
+    layout, tile, _ = scoring.plan_tiles(5000, 10)
+    sliced = scoring.movies_by_slot(movies, layout)
+    out = np.matmul(users[:tile], sliced)  # (chunk, users, chunks): movie m at [m // chunks, :, m % chunks]
+    m = np.arange(5000)
+    np.testing.assert_allclose(out[m // layout.chunks, :, m % layout.chunks].T, users[:tile] @ movies.T, rtol=1e-5)
