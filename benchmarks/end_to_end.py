@@ -1,15 +1,17 @@
 """Benchmark: the whole nightly flow on a synthetic ml-25m-shaped release.
 
-    python -m benchmarks.end_to_end --ratings 25000000 [--model NAME] [--shards 2]
-        [--reference-ratings 1000000] [--work-dir DIR]
+    python -m benchmarks.end_to_end --ratings 25000000 [--users N --movies N] [--model NAME]
+        [--shards 2] [--reference-ratings 1000000] [--work-dir DIR] [--results FILE]
 
 Writes a synthetic archive in the ml-25m CSV layout (``recsys_core.data.synth``), runs
 ``nightly-recommendations`` on it in this process (Prefect's temporary local server), and
 reports wall seconds per stage (task runs, read back from the Prefect API as the UI shows
-them), total wall time and peak RSS. A smaller reference run (``--reference-ratings``) goes
-first in the same process, so each stage's growth is reported as a ratio, not only as
-seconds on a machine that may be busy. Prints one JSON line and writes
-benchmarks/results/end_to_end.md.
+them), total wall time and peak RSS, overall and per stage: a background thread samples this
+process's resident memory every 0.1 s, and a stage's peak is the highest sample taken while
+its task run was running (stages overlap only where Prefect ran them concurrently). A smaller
+reference run (``--reference-ratings``) goes first in the same process, so each stage's growth
+is reported as a ratio, not only as seconds on a machine that may be busy. Prints one JSON
+line and writes benchmarks/results/end_to_end.md (or ``--results``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,72 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def current_rss_bytes() -> int:
+    """Resident memory of this process now (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class RssSampler:
+    """Samples this process's RSS in a daemon thread: (unix time, bytes) every ``interval`` s."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), current_rss_bytes()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append((time.time(), current_rss_bytes()))
+
+    def peak_mb(self, start: float, end: float) -> float | None:
+        """Highest sample in [start, end] (MB); the last sample before ``start`` counts too, so a
+        stage shorter than the interval still gets the memory it started with."""
+        before = [rss for t, rss in self.samples if t < start]
+        inside = [rss for t, rss in self.samples if start <= t <= end]
+        values = inside + before[-1:]
+        return round(max(values) / 1024**2, 0) if values else None
+
+
+def stage_windows(flow_run_id: Any) -> list[dict[str, Any]]:
+    """Task runs of the flow run (the same ones ``read_stage_timings`` reports) with their start and
+    end as unix times, in start order."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    runs = sorted((r for r in runs if r.start_time and r.end_time), key=lambda r: r.start_time)
+    return [
+        {
+            "stage": r.name,
+            "seconds": r.total_run_time.total_seconds(),
+            "start": r.start_time.timestamp(),
+            "end": r.end_time.timestamp(),
+        }
+        for r in runs
+    ]
+
+
+def stage_peaks(windows: list[dict[str, Any]], sampler: RssSampler) -> dict[str, float | None]:
+    """Peak RSS (MB) per stage from the samples taken while it ran."""
+    return {w["stage"]: sampler.peak_mb(w["start"], w["end"]) for w in windows}
+
+
 def shape_for(n_ratings: int) -> tuple[int, int]:
     """Users and movies scaled like ml-25m (users and movies grow sub-linearly with ratings)."""
     scale = n_ratings / 25_000_000
@@ -45,15 +114,24 @@ def shape_for(n_ratings: int) -> tuple[int, int]:
 
 
 def run_once(
-    n_ratings: int, work: Path, *, model: str | None, shards: int, seed: int, flow_params: dict[str, Any] | None = None
+    n_ratings: int,
+    work: Path,
+    *,
+    model: str | None,
+    shards: int,
+    seed: int,
+    flow_params: dict[str, Any] | None = None,
+    shape: tuple[int | None, int | None] = (None, None),
 ) -> dict[str, Any]:
-    """Synthesise, run the flow, collect stage timings; returns a result record."""
+    """Synthesise, run the flow, collect stage timings and memory; returns a result record.
+
+    ``shape`` gives users and movies (None: scaled like ml-25m from ``n_ratings``)."""
     from flows.nightly import nightly_recommendations
     from recsys_core.data.synth import write_synthetic_release
-    from tasks.report import read_stage_timings
 
-    users, movies = shape_for(n_ratings)
-    archive = work / f"synth-{n_ratings}.zip"
+    scaled = shape_for(n_ratings)
+    users, movies = shape[0] or scaled[0], shape[1] or scaled[1]
+    archive = work / f"synth-{n_ratings}-{users}x{movies}.zip"
     start = time.perf_counter()
     write_synthetic_release(archive, users, movies, n_ratings, seed=seed)
     synth_s = time.perf_counter() - start
@@ -70,12 +148,14 @@ def run_once(
         params["model"] = model
     params.update(flow_params or {})
     load_before = os.getloadavg()
+    rss_before = current_rss_bytes() / 1024**2
     start = time.perf_counter()
-    state = nightly_recommendations(**params, return_state=True)
+    with RssSampler() as sampler:
+        state = nightly_recommendations(**params, return_state=True)
     wall = time.perf_counter() - start
     load_after = os.getloadavg()
     manifest = state.result() if state.is_completed() else None
-    stages = read_stage_timings(state.state_details.flow_run_id)
+    stages = stage_windows(state.state_details.flow_run_id)
     return {
         "ratings": n_ratings,
         "users": users,
@@ -85,6 +165,8 @@ def run_once(
         "state": state.name,
         "stages": {s["stage"]: round(s["seconds"], 1) for s in stages},
         "peak_rss_mb": round(peak_rss_mb(), 0),
+        "rss_before_flow_mb": round(rss_before, 0),
+        "stage_peak_rss_mb": stage_peaks(stages, sampler),
         # Other people share this machine: 1/5/15-minute load averages when the flow started and ended.
         "load_avg_start": [round(v, 2) for v in load_before],
         "load_avg_end": [round(v, 2) for v in load_after],
@@ -101,19 +183,43 @@ def stage_key(name: str) -> str:
     return head if head and len(tail) == 3 else name
 
 
-def render_markdown(reference: dict[str, Any] | None, big: dict[str, Any], command: str) -> str:
+def read_result(path: Path) -> dict[str, Any]:
+    """The run record (the ```json block) of an earlier results file, for before/after columns."""
+    text = Path(path).read_text()
+    block = text.split("```json", 1)[1].split("```", 1)[0]
+    return json.loads(block)
+
+
+def _mb(value: float | None) -> str:
+    return f"{value:,.0f}" if value is not None else "-"
+
+
+def render_markdown(
+    reference: dict[str, Any] | None,
+    big: dict[str, Any],
+    command: str,
+    before: dict[str, Any] | None = None,
+    notes: str = "",
+) -> str:
+    """The results page; ``before`` (an earlier run record) adds before-columns per stage."""
     ref_stages = {stage_key(k): v for k, v in (reference or {}).get("stages", {}).items()}
+    before_s = {stage_key(k): v for k, v in (before or {}).get("stages", {}).items()}
+    before_rss = {stage_key(k): v for k, v in (before or {}).get("stage_peak_rss_mb", {}).items()}
+    peaks = big.get("stage_peak_rss_mb", {})
     lines = [
-        "# End-to-end benchmark: the nightly flow on a synthetic ml-25m-shaped release",
+        "# End-to-end benchmark: the nightly flow on a synthetic MovieLens-shaped release",
         "",
         f"Machine: {MACHINE}; Python {platform.python_version()}. Command: `{command}`.",
         "",
         f"Run: {big['ratings']:,} ratings, {big['users']:,} users, {big['movies']:,} movies; model "
         f"`{big['model']}`; flow state {big['state']}; {big['rows'] or 0:,} rows published.",
         f"Wall time of the flow: **{big['flow_s'] / 60:.1f} min** (synthesising the archive took "
-        f"{big['synth_s']:.0f} s more); peak RSS of the process: **{big['peak_rss_mb'] / 1024:.1f} GB**.",
+        f"{big['synth_s']:.0f} s more); peak RSS of the process: **{big['peak_rss_mb'] / 1024:.1f} GB** "
+        f"(RSS when the flow started: {_mb(big.get('rss_before_flow_mb'))} MB).",
         f"Load average (1/5/15 min) at the start of the flow {big.get('load_avg_start')}, at the end "
         f"{big.get('load_avg_end')}: this 2-core machine is shared, so other work may have slowed stages.",
+        "",
+        "`peak MB` is the highest resident memory of the process sampled (every 0.1 s) while the stage ran.",
         "",
     ]
     if reference:
@@ -122,19 +228,37 @@ def render_markdown(reference: dict[str, Any] | None, big: dict[str, Any], comma
             f"{reference['flow_s']:.0f} s. `x ref` is the big run's stage time over the reference's.",
             "",
         ]
-    lines += ["| stage | seconds | share | x ref |", "| --- | ---: | ---: | ---: |"]
+    if before:
+        lines += [
+            f"`before`: {before['ratings']:,} ratings, flow {before['flow_s'] / 60:.1f} min, peak RSS "
+            f"{before['peak_rss_mb'] / 1024:.1f} GB (stage names changed where the flow did).",
+            "",
+        ]
+    header = ["stage", "seconds", "share", "peak MB"]
+    header += ["x ref"] if reference else []
+    header += ["before s", "before peak MB"] if before else []
+    lines += ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
     total = sum(big["stages"].values()) or 1.0
     for name, secs in sorted(big["stages"].items(), key=lambda kv: -kv[1]):
-        ref = ref_stages.get(stage_key(name))
-        ratio = f"{secs / ref:.1f}" if ref else "-"
-        lines.append(f"| {name} | {secs:.1f} | {secs / total:.0%} | {ratio} |")
+        cells = [name, f"{secs:.1f}", f"{secs / total:.0%}", _mb(peaks.get(name))]
+        if reference:
+            ref = ref_stages.get(stage_key(name))
+            cells.append(f"{secs / ref:.1f}" if ref else "-")
+        if before:
+            old = before_s.get(stage_key(name))
+            cells += [f"{old:.1f}" if old is not None else "-", _mb(before_rss.get(stage_key(name)))]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "```json", json.dumps(big), "```", ""]
+    if notes:
+        lines += [notes.rstrip(), ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ratings", type=int, default=25_000_000)
+    parser.add_argument("--users", type=int, default=None, help="default: scaled like ml-25m from --ratings")
+    parser.add_argument("--movies", type=int, default=None, help="default: scaled like ml-25m from --ratings")
     parser.add_argument("--reference-ratings", type=int, default=1_000_000, help="0 to skip the reference run")
     parser.add_argument("--model", default=None, help="default: the flow's default model")
     parser.add_argument("--shards", type=int, default=1)
@@ -146,7 +270,10 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="the flow's refit_max_ratings (default: the flow's); -1 always refits",
     )
-    parser.add_argument("--no-write", action="store_true", help="do not rewrite benchmarks/results/end_to_end.md")
+    parser.add_argument("--no-write", action="store_true", help="do not write the results file")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="results file (default: %(default)s)")
+    parser.add_argument("--before", type=Path, default=None, help="an earlier results file: adds before-columns")
+    parser.add_argument("--notes", type=Path, default=None, help="markdown appended to the results file")
     args = parser.parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -168,7 +295,13 @@ def main(argv: list[str] | None = None) -> None:
                 flow_params=flow_params,
             )
         big = run_once(
-            args.ratings, work, model=args.model, shards=args.shards, seed=args.seed, flow_params=flow_params
+            args.ratings,
+            work,
+            model=args.model,
+            shards=args.shards,
+            seed=args.seed,
+            flow_params=flow_params,
+            shape=(args.users, args.movies),
         )
     finally:
         if args.work_dir is None:
@@ -177,8 +310,10 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(result))
     if not args.no_write:
         command = "python -m benchmarks.end_to_end " + " ".join(argv if argv is not None else sys.argv[1:])
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(render_markdown(reference, big, command.strip()))
+        before = read_result(args.before) if args.before else None
+        notes = args.notes.read_text() if args.notes else ""
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(render_markdown(reference, big, command.strip(), before, notes))
 
 
 if __name__ == "__main__":

@@ -37,14 +37,22 @@ def check_recommendations(
         user_seen >= n_movies, np.minimum(top_n, n_catalogue - n_movies), np.minimum(top_n, n_movies - user_seen)
     )
     flags["rows_per_user_ok"] = rows.to_numpy() == expected
-    big = np.int64(1) << 32
-    seen_keys = seen_pairs["user_id"].to_numpy(np.int64) * big + seen_pairs["movie_id"].to_numpy(np.int64)
-    keys = ordered["user_id"].to_numpy(np.int64) * big + ordered["movie_id"].to_numpy(np.int64)
-    flags["seen"] = np.isin(keys, seen_keys)
+    flags["seen"] = _is_seen(ordered["user_id"].to_numpy(np.int64), ordered["movie_id"].to_numpy(np.int64), seen_pairs)
     checked = pd.concat([df, flags.reindex(df.index)], axis=1)
     # A user who has rated every rated movie gets the fallback list, or none if the catalogue has no other movie.
     exhausted = int((seen_count >= n_movies).sum()) if n_catalogue <= n_movies else 0
     return run_suite(checked, "recommendations", {"top_n": top_n, "n_users": n_users - exhausted})
+
+
+def _is_seen(user_ids: np.ndarray, movie_ids: np.ndarray, seen_pairs: pd.DataFrame) -> np.ndarray:
+    """Is each (user, movie) row among ``seen_pairs``? Only seen pairs of movies the table
+    recommends can match, so the others (most ratings, at ml-25m size) are dropped before the
+    keys are built and searched."""
+    seen_movies = seen_pairs["movie_id"].to_numpy(np.int64)
+    keep = np.isin(seen_movies, np.unique(movie_ids))
+    big = np.int64(1) << 32
+    seen_keys = seen_pairs["user_id"].to_numpy(np.int64)[keep] * big + seen_movies[keep]
+    return np.isin(user_ids * big + movie_ids, seen_keys)
 
 
 def raise_if_invalid(report: SuiteReport, path: str) -> None:

@@ -54,7 +54,7 @@ def nightly_recommendations(
     memory_budget_mb: int = 2048,
     offline: bool = False,
     refit_full: bool = True,
-    refit_max_ratings: int | None = 25_000_000,
+    refit_max_ratings: int | None = None,
     refit_mode: str = "warm",
     quality_gate: bool = True,
     gate_margin: float = 0.05,

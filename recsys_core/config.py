@@ -94,7 +94,11 @@ class NightlyConfig(BaseModel):
     quality_gate: bool = Field(True, description="Refuse to publish a model worse than baselines or champion.")
     gate_margin: float = Field(0.05, ge=0, le=1, description="Allowed relative drop against the champion.")
     refit_full: bool = Field(True, description="Retrain on all ratings before scoring.")
-    refit_max_ratings: int | None = Field(25_000_000, ge=1, description="Skip the refit above this many ratings.")
+    refit_max_ratings: int | None = Field(
+        None,
+        ge=1,
+        description="Skip the refit on all ratings above this many ratings (default: no limit, it always runs).",
+    )
     refit_mode: Literal["fixed", "warm", "search"] = Field(
         "warm",
         description="How the refit trains: warm (from the candidate's weights, its choices fixed), "

@@ -87,7 +87,7 @@ def decide_scale(
     *,
     forced: str = "auto",
     refit_full: bool = True,
-    refit_max_ratings: int | None = 25_000_000,
+    refit_max_ratings: int | None = None,
 ) -> ScaleProfile:
     """The run's scale profile, from the shape of the cleaned ratings (logged by the caller)."""
     return choose_scale(

@@ -9,7 +9,8 @@ small-data rating blend, EASE validated on every validation user with dense fact
 ``large`` (above 5M ratings or 250M user x movie cells, e.g. ml-10m .. ml-32m): pair models
 stream their training pairs from Parquet, the combined model rates with one biased MF whose
 batch grows with the data, EASE validates on a seeded sample of users and computes its Gram
-matrix in dense blocks, and the refit on all ratings stops at ``refit_max_ratings``.
+matrix in dense blocks; the refit on all ratings runs at every size unless ``refit_max_ratings``
+is set.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def choose_scale(
     *,
     forced: str = "auto",
     refit_full: bool = True,
-    refit_max_ratings: int | None = 25_000_000,
+    refit_max_ratings: int | None = None,
 ) -> ScaleProfile:
     """The run's profile: from the shape (``forced="auto"``) or as the configuration says."""
     if forced == "auto":

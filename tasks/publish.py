@@ -71,7 +71,7 @@ def check_staged_table(staged: StagedTable, ratings: pd.DataFrame, vocab: IdVoca
     """The published-table suite on what was staged; raising rolls the staging back."""
     report = check_recommendations(
         read_table(staged.path),
-        ratings[["user_id", "movie_id"]],
+        ratings,  # its user_id and movie_id columns; no 2-column copy of every rating
         top_n=top_n,
         n_users=vocab.n_users,
         n_movies=vocab.n_movies,

@@ -7,12 +7,14 @@ import time
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from recsys_core.evaluation.metrics import catalogue_coverage, mae, ranking_metrics, rmse
 from recsys_core.models import BASELINES, create_model
 from recsys_core.models.base import Recommender
+from recsys_core.models.baselines import Popularity
 from recsys_core.prep.interactions import Interactions
-from recsys_core.serving.topn import recommend_top_n
+from recsys_core.serving.topn import TopN, recommend_top_n
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +30,38 @@ def evaluate_model(model: Recommender, train: Interactions, test: Interactions, 
         out["rmse"], out["mae"] = rmse(test.rating, pred), mae(test.rating, pred)
     if model.ranks and len(test):
         users = np.unique(test.user_idx)
-        top = recommend_top_n(model, train.to_csr(), k, user_idx=users)
+        seen = train.to_csr()
+        if isinstance(model, Popularity):  # one order for everyone: no users x movies scores
+            top = shared_order_top_n(model.counts, seen, k, users)
+        else:
+            top = recommend_top_n(model, seen, k, user_idx=users)
         out.update(ranking_metrics(top.movie_idx, users, test.to_csr(), k))
         out["coverage"] = catalogue_coverage(top.movie_idx, train.n_movies)
     return out
+
+
+def shared_order_top_n(scores: np.ndarray, seen: sp.csr_matrix, k: int, user_idx: np.ndarray, window: int = 64) -> TopN:
+    """``recommend_top_n`` for a model whose scores are the same for every user (``scores`` per
+    movie), exactly: each user's top-k is the first k unseen movies in one order (score
+    descending, lower movie index first on ties, as ``recommend_top_n`` breaks them). Users are
+    looked up in the first ``k + window`` movies of that order, and those with fewer than k
+    unseen there again in a window twice as wide, until the whole catalogue is searched."""
+    scores = np.asarray(scores, np.float32)
+    order = np.argsort(-scores, kind="stable").astype(np.int32)
+    user_idx = np.asarray(user_idx, np.int32)
+    movie_idx = np.full((len(user_idx), k), -1, np.int32)
+    rows, pending, width = seen.tocsr()[user_idx], np.arange(len(user_idx)), k + window
+    while len(pending):
+        width = min(width, len(order))
+        candidates = order[:width]
+        unseen = rows[pending][:, candidates].toarray() == 0
+        rank = np.cumsum(unseen, axis=1)
+        done = (rank[:, -1] >= k) | (width == len(order))
+        r, c = np.nonzero(unseen[done] & (rank[done] <= k))
+        movie_idx[pending[done][r], rank[done][r, c] - 1] = candidates[c]
+        pending, width = pending[~done], width * 2
+    top_scores = np.where(movie_idx >= 0, scores[np.maximum(movie_idx, 0)], -np.inf).astype(np.float32)
+    return TopN(user_idx, movie_idx, top_scores)
 
 
 def evaluate_baselines(

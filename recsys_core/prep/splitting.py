@@ -30,9 +30,22 @@ def split_stratified(ratings: pd.DataFrame, test_fraction: float = 0.2, seed: in
     """Per user, ``test_fraction`` of their ratings go to test; each user keeps one in train."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(ratings))
-    shuffled = ratings.iloc[order]
-    position = shuffled.groupby("user_id").cumcount().to_numpy()
-    return _by_position(ratings, shuffled, position, test_fraction, "stratified")
+    if not (ratings.index.is_monotonic_increasing and ratings.index.is_unique):
+        shuffled = ratings.iloc[order]
+        position = shuffled.groupby("user_id").cumcount().to_numpy()
+        return _by_position(ratings, shuffled, position, test_fraction, "stratified")
+    # The same split from arrays (ml-25m size: one mask, no shuffled copy of the frame, no sort
+    # back): a row's position is its rank among its user's rows in the shuffled order.
+    codes = pd.factorize(ratings["user_id"])[0][order]
+    counts = np.bincount(codes)
+    by_user = np.argsort(codes, kind="stable")  # users in turn, each in shuffled order
+    starts = np.cumsum(counts) - counts
+    position = np.empty(len(order), np.int64)
+    position[by_user] = np.arange(len(order)) - np.repeat(starts, counts)
+    n_test = np.minimum(np.floor(counts * test_fraction).astype(int), counts - 1)
+    is_test = np.zeros(len(order), bool)
+    is_test[order] = position < n_test[codes]
+    return Split("stratified", ratings[~is_test].reset_index(drop=True), ratings[is_test].reset_index(drop=True))
 
 
 def split_temporal(ratings: pd.DataFrame, test_fraction: float = 0.2, seed: int = 0) -> Split:

@@ -9,7 +9,6 @@ imports it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,15 @@ from recsys_core.nights.cutoff import NightData
 from recsys_core.prep.encoding import IdVocabulary
 from recsys_core.publishing.nights import point_night
 from recsys_core.publishing.table import (
-    build_table,
     discard_staging,
+    iter_table_batches,
+    movie_titles,
     promote,
     publish_lock,
     run_partition,
     staging_dir,
+    table_schema,
+    write_batches,
     write_part,
 )
 from recsys_core.runs.context import RunContext
@@ -57,19 +59,28 @@ def stage_table(
 ) -> StagedTable:
     """One Parquet part per scoring shard, plus the fallback lists of users the model cannot serve.
 
-    Rows and users are counted from the frames written, so the table is read back only once,
+    Each shard's part is written in Arrow batches of users straight from the top-N arrays (no
+    pandas frame of the shard, titles taken from one Arrow array), so staging holds one batch at a
+    time. Rows and users are counted from the arrays written, so the table is read back only once,
     by its check.
     """
     staging = staging_dir(run.data_dir, run.run_id)
     discard_staging(run.data_dir, run.run_id)
     gaps = find_catalogue_gaps(ratings, movies, vocab)
-    tables = (build_table(top, vocab, movies, model, run_id=run.run_id, generated_at=run.started_at) for top in tops)
-    fallback = build_fallback_table(gaps, ratings, movies, top_n, run_id=run.run_id, generated_at=run.started_at)
-    rows = users = 0
-    for i, table in enumerate(t for t in chain(tables, [fallback]) if len(t)):
-        write_part(table, staging, i)
+    titles = movie_titles(vocab, movies)
+    schema = table_schema(model, run.run_id, run.started_at)
+    rows = users = part = 0
+    for top in tops:
+        batches = iter_table_batches(top, vocab, titles, model, run_id=run.run_id, generated_at=run.started_at)
+        if write_batches(batches, schema, staging, part) is None:
+            continue
+        valid = top.valid()
         # shards hold disjoint users, and fallback users have no model rows: counts add up
-        rows, users = rows + len(table), users + int(table["user_id"].nunique())
+        rows, users, part = rows + int(valid.sum()), users + int(valid.any(axis=1).sum()), part + 1
+    fallback = build_fallback_table(gaps, ratings, movies, top_n, run_id=run.run_id, generated_at=run.started_at)
+    if len(fallback):
+        write_part(fallback, staging, part)
+        rows, users = rows + len(fallback), users + int(fallback["user_id"].nunique())
     return StagedTable(staging, run.run_id, rows, users, gaps)
 
 

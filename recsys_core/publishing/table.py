@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -67,17 +67,41 @@ def build_table(
     movie_ids = vocab.decode_movies(movie_idx)
     titles = movies.set_index("movie_id")["title"].reindex(movie_ids).to_numpy()
     predicted = model.predict(user_idx, movie_idx) if model.predicts_ratings else None
+    return _frame(
+        vocab.decode_users(user_idx),
+        np.tile(np.arange(1, n + 1, dtype=np.int16), len(top.user_idx))[valid],
+        movie_ids,
+        titles,
+        top.scores.ravel()[valid],
+        predicted,
+        model.label,
+        run_id,
+        generated_at,
+    )
+
+
+def _frame(
+    user_ids: np.ndarray,
+    ranks: np.ndarray,
+    movie_ids: np.ndarray,
+    titles: np.ndarray,
+    scores: np.ndarray,
+    predicted: np.ndarray | None,
+    label: str,
+    run_id: str,
+    generated_at: datetime,
+) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "user_id": vocab.decode_users(user_idx).astype(np.int64),
-            "rank": np.tile(np.arange(1, n + 1, dtype=np.int16), len(top.user_idx))[valid],
+            "user_id": user_ids.astype(np.int64),
+            "rank": ranks,
             "movie_id": movie_ids.astype(np.int64),
             "title": pd.array(titles, dtype="string"),
-            "score": top.scores.ravel()[valid].astype(np.float32),
+            "score": scores.astype(np.float32),
             "predicted_rating": pd.array(predicted, dtype="Float32")
             if predicted is not None
-            else pd.array([None] * len(movie_idx), dtype="Float32"),
-            "model": model.label,
+            else pd.array([None] * len(movie_ids), dtype="Float32"),
+            "model": label,
             "run_id": run_id,
             "generated_at": pd.Timestamp(generated_at).tz_convert("UTC").as_unit("us"),
         }
@@ -95,6 +119,84 @@ def write_part(df: pd.DataFrame, folder: Path, part: int = 0) -> Path:
     path = folder / f"part-{part:05d}.parquet"
     pq.write_table(to_arrow(df), path, compression="zstd")
     return path
+
+
+BATCH_USERS = 100_000  # users per Arrow batch / Parquet row group when a shard is written in pieces
+
+
+def movie_titles(vocab: IdVocabulary, movies: pd.DataFrame) -> pa.Array:
+    """Titles by movie index (null where the catalogue has none), as one Arrow string array."""
+    titles = movies.set_index("movie_id")["title"].reindex(vocab.movie_ids)
+    return pa.array(titles.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+
+
+def table_schema(model: Recommender, run_id: str, generated_at: datetime) -> pa.Schema:
+    """The contract schema with the pandas metadata ``write_part`` stores, so a part written in
+    batches reads back (``read_table``) exactly like one written from a DataFrame."""
+    one = np.zeros(1, np.int64)
+    predicted = np.zeros(1, np.float32) if model.predicts_ratings else None
+    template = _frame(one, np.ones(1, np.int16), one, np.array(["t"], object), np.zeros(1), predicted, model.label,
+                      run_id, generated_at)  # fmt: skip
+    return to_arrow(template).schema
+
+
+def iter_table_batches(
+    top: TopN,
+    vocab: IdVocabulary,
+    titles: pa.Array,
+    model: Recommender,
+    *,
+    run_id: str,
+    generated_at: datetime,
+    batch_users: int = BATCH_USERS,
+) -> Iterator[pa.RecordBatch]:
+    """``build_table``'s rows as Arrow batches of ``batch_users`` users, built from the arrays:
+    no pandas frame and no Python string per row (titles are taken from ``movie_titles``)."""
+    schema = table_schema(model, run_id, generated_at)
+    n = top.movie_idx.shape[1]
+    stamp = pd.Timestamp(generated_at).tz_convert("UTC").value // 1000  # ns -> us
+    label, run = pa.array([model.label], pa.string()), pa.array([run_id], pa.string())
+    for start in range(0, len(top.user_idx), batch_users):
+        users = top.user_idx[start : start + batch_users]
+        movie_block = top.movie_idx[start : start + batch_users]
+        valid = (movie_block >= 0).ravel()
+        user_idx = np.repeat(users, n)[valid]
+        movie_idx = movie_block.ravel()[valid]
+        rows = len(movie_idx)
+        if not rows:
+            continue
+        zeros = np.zeros(rows, np.int32)
+        predicted = model.predict(user_idx, movie_idx) if model.predicts_ratings else None
+        columns = [
+            pa.array(vocab.decode_users(user_idx).astype(np.int64)),
+            pa.array(np.tile(np.arange(1, n + 1, dtype=np.int16), len(users))[valid]),
+            pa.array(vocab.decode_movies(movie_idx).astype(np.int64)),
+            titles.take(pa.array(movie_idx)),
+            pa.array(top.scores[start : start + batch_users].ravel()[valid].astype(np.float32)),
+            pa.array(np.asarray(predicted, np.float32), from_pandas=True)
+            if predicted is not None
+            else pa.nulls(rows, pa.float32()),
+            label.take(pa.array(zeros)),
+            run.take(pa.array(zeros)),
+            pa.array(np.full(rows, stamp, np.int64), type=pa.timestamp("us", tz="UTC")),
+        ]
+        yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def write_batches(batches: Iterable[pa.RecordBatch], schema: pa.Schema, folder: Path, part: int = 0) -> Path | None:
+    """Write batches as one Parquet part (one row group each); None, and no file, without rows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"part-{part:05d}.parquet"
+    writer = None
+    try:
+        for batch in batches:
+            if writer is None:
+                writer = pq.ParquetWriter(path, schema, compression="zstd")
+            writer.write_batch(batch)
+    finally:
+        if writer is not None:
+            writer.close()
+    return path if writer is not None else None
 
 
 def read_table(folder: Path) -> pd.DataFrame:

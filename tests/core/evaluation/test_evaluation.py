@@ -49,3 +49,33 @@ def test_biased_mf_learns_structure():
     )
     gm = create_model("global_mean").fit(train)
     assert evaluate_model(mf, train, test)["rmse"] < evaluate_model(gm, train, test)["rmse"]
+
+
+def test_shared_order_top_n_equals_the_scorer_for_popularity():
+    """Popularity's evaluation shortcut gives recommend_top_n's lists and scores exactly: tied
+    counts, users who saw most movies (wider windows), one who saw all (padding)."""
+    import numpy as np
+
+    from recsys_core.evaluation.evaluate import shared_order_top_n
+    from recsys_core.models import create_model
+    from recsys_core.prep.interactions import Interactions
+    from recsys_core.serving.topn import recommend_top_n
+
+    rng = np.random.default_rng(3)
+    n_users, n_movies = 40, 30
+    pairs = {(u, m) for u in range(n_users) for m in range(n_movies) if rng.random() < 0.15 + 0.8 * (u < 5)}
+    pairs |= {(7, m) for m in range(n_movies)}  # nothing left for user 7
+    users, movies = map(np.array, zip(*sorted(pairs), strict=True))
+    train = Interactions(
+        users.astype(np.int32), movies.astype(np.int32), np.ones(len(users), np.float32), n_users, n_movies
+    )
+    model = create_model("popularity").fit(train)
+    assert len(np.unique(model.counts)) < n_movies  # ties
+    seen, asked = train.to_csr(), np.arange(n_users, dtype=np.int32)
+    for window in (1, 64):
+        got = shared_order_top_n(model.counts, seen, 6, asked, window=window)
+        want = recommend_top_n(model, seen, 6, user_idx=asked)
+        np.testing.assert_array_equal(got.movie_idx, want.movie_idx)
+        np.testing.assert_array_equal(got.scores, want.scores)
+        np.testing.assert_array_equal(got.user_idx, want.user_idx)
+    assert (got.movie_idx[7] == -1).all()

@@ -68,3 +68,33 @@ def test_holdout_validation_comes_from_train_only():
     fit, val = holdout_validation(train, 0.1, seed=0)
     assert len(val) > 0 and not (_pairs(fit) & _pairs(val))
     assert _pairs(fit) | _pairs(val) == _pairs(train)
+
+
+def test_stratified_array_path_equals_the_frame_path():
+    """split_stratified's array path gives the frames the shuffled-frame path gives (same seed)."""
+    import numpy as np
+    import pandas as pd
+
+    from recsys_core.prep.splitting import _by_position, split_stratified
+
+    rng = np.random.default_rng(5)
+    n = 3_000
+    ratings = pd.DataFrame(
+        {
+            "user_id": rng.zipf(1.5, n) % 400 + 10,
+            "movie_id": rng.integers(1, 500, n),
+            "rating": rng.integers(1, 11, n).astype(np.float32) / 2,
+            "timestamp": rng.integers(0, 10**9, n),
+        }
+    )
+    for seed, fraction in ((0, 0.2), (7, 0.5)):
+        got = split_stratified(ratings, test_fraction=fraction, seed=seed)
+        shuffled = ratings.iloc[np.random.default_rng(seed).permutation(n)]
+        want = _by_position(
+            ratings, shuffled, shuffled.groupby("user_id").cumcount().to_numpy(), fraction, "stratified"
+        )
+        pd.testing.assert_frame_equal(got.train, want.train)
+        pd.testing.assert_frame_equal(got.test, want.test)
+    scrambled = ratings.iloc[::-1]  # not in index order: the frame path
+    got = split_stratified(scrambled, seed=1)
+    assert len(got.train) + len(got.test) == n

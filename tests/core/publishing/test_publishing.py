@@ -91,3 +91,30 @@ def test_rating_free_model_gives_null_predictions(tmp_path):
     table = build_table(top, vocab, movies, model, run_id="r", generated_at=NOW)
     assert table["predicted_rating"].isna().all()
     assert np.all(np.diff(table[table.user_id == table.user_id.iloc[0]]["score"].to_numpy()) <= 0)
+
+
+@pytest.mark.parametrize("model_name", ["bias", "popularity"])
+def test_batched_part_reads_back_like_the_frame_part(tmp_path, model_name):
+    """stage_table's Arrow batches (several per part here) give the same file content, schema
+    metadata included, as build_table + write_part: padded rows dropped, missing titles null."""
+    from recsys_core.publishing.table import iter_table_batches, movie_titles, read_table, table_schema, write_batches
+
+    ratings = synth_ratings(n_users=9, n_movies=12, per_user=9)
+    vocab = fit_vocabulary(ratings)
+    inter = to_interactions(ratings, vocab)
+    model = create_model(model_name).fit(inter)
+    top = recommend_top_n(model, inter.to_csr(), 5)  # some users have fewer than 5 unseen movies
+    assert not top.valid().all()
+    movies = pd.DataFrame({"movie_id": vocab.movie_ids[1:], "title": [f"M{m}" for m in vocab.movie_ids[1:]]})
+    write_part(build_table(top, vocab, movies, model, run_id="r1", generated_at=NOW), tmp_path / "frame")
+    batches = iter_table_batches(
+        top, vocab, movie_titles(vocab, movies), model, run_id="r1", generated_at=NOW, batch_users=2
+    )
+    write_batches(batches, table_schema(model, "r1", NOW), tmp_path / "batched")
+    old, new = read_table(tmp_path / "frame"), read_table(tmp_path / "batched")
+    pd.testing.assert_frame_equal(old, new)
+    assert old["title"].isna().any()
+    assert pq.read_schema(tmp_path / "batched" / "part-00000.parquet").equals(
+        pq.read_schema(tmp_path / "frame" / "part-00000.parquet"), check_metadata=True
+    )
+    assert write_batches(iter([]), table_schema(model, "r1", NOW), tmp_path / "empty") is None
