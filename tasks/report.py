@@ -76,7 +76,7 @@ def write_run_report(
         run.folder,
         history=model.history,
         ratings=ratings["rating"],
-        table=read_table(Path(manifest["path"])),
+        table=read_table(Path(manifest["path"]), columns=["score", "rank"]),  # what the plot draws
         past_metrics=collect_run_metrics(run.data_dir),
         online=online,
     )

@@ -118,3 +118,6 @@ def test_batched_part_reads_back_like_the_frame_part(tmp_path, model_name):
         pq.read_schema(tmp_path / "frame" / "part-00000.parquet"), check_metadata=True
     )
     assert write_batches(iter([]), table_schema(model, "r1", NOW), tmp_path / "empty") is None
+    scores = read_table(tmp_path / "batched", columns=["score", "rank"])  # what the report reads
+    assert list(scores.columns) == ["score", "rank"]
+    pd.testing.assert_frame_equal(scores, new[["score", "rank"]])
