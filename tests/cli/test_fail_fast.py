@@ -27,6 +27,7 @@ BAD_OPTIONS = [
     (["--source", ""], ["--source", "is empty"]),
     (["--source", "  "], ["--source", "is empty"]),
     (["--source", "no/such/archive.zip"], ["--source", "does not exist"]),
+    (["--refit-mode", "later"], ["--refit-mode", "RECSYS_REFIT_MODE", "'warm'"]),
 ]
 
 
