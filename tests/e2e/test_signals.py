@@ -46,7 +46,11 @@ def test_sigterm_crashes_the_run_and_stops_the_temporary_server(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     log = tmp_path / "run.log"
+    # The signal must land mid-run: it is sent once the stage before training has logged (Prefect
+    # logs a task when it ends), and the refit searches again, so training takes seconds even on
+    # this tiny archive (a warm refit finishes the run too soon after training to be a target).
     args = ["run", "--source", str(archive), "--split", "random", "--no-quality-gate", "--data-dir", "data"]
+    args += ["--refit-mode", "search"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "recsys_cli.main", *args],
@@ -56,7 +60,7 @@ def test_sigterm_crashes_the_run_and_stops_the_temporary_server(tmp_path):
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 180
-        while "Task run 'train" not in log.read_text(errors="replace"):
+        while "Task run 'reuse-model" not in log.read_text(errors="replace"):
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.5)
