@@ -12,7 +12,6 @@ import scipy.sparse as sp
 from recsys_core.evaluation.metrics import catalogue_coverage, mae, ranking_metrics, rmse
 from recsys_core.models import BASELINES, create_model
 from recsys_core.models.base import Recommender
-from recsys_core.models.baselines import Popularity
 from recsys_core.prep.interactions import Interactions
 from recsys_core.serving.topn import TopN, recommend_top_n
 
@@ -31,8 +30,9 @@ def evaluate_model(model: Recommender, train: Interactions, test: Interactions, 
     if model.ranks and len(test):
         users = np.unique(test.user_idx)
         seen = train.to_csr()
-        if isinstance(model, Popularity):  # one order for everyone: no users x movies scores
-            top = shared_order_top_n(model.counts, seen, k, users)
+        shared = model.shared_ranking()
+        if shared is not None:  # one order for everyone (popularity, biases): no users x movies scores
+            top = shared_order_top_n(shared, seen, k, users)
         else:
             top = recommend_top_n(model, seen, k, user_idx=users)
         out.update(ranking_metrics(top.movie_idx, users, test.to_csr(), k))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -91,6 +92,20 @@ class Recommender(ABC):
 
     def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(user vectors, movie vectors) with score = U @ V.T, or None if not a dot model."""
+        return None
+
+    def covered_scorer(self) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]] | None:
+        """(covered movies, scorer) when only some movies can score other than exactly 0.0.
+
+        ``scorer(user_idx)`` returns the scores of the covered movies (sorted indices) only;
+        ``score_users`` gives every other movie 0.0. Top-N then ranks the covered columns and
+        reads whole rows only for users whose n-th best covered score is not above 0 (EASE on
+        its 5,000 head movies of 59k: a twelfth of the scores). None: every movie can score."""
+        return None
+
+    def shared_ranking(self) -> np.ndarray | None:
+        """Per-movie scores when every user ranks movies in the same order (popularity, biases):
+        evaluation then ranks from one order instead of a users x movies pass. None otherwise."""
         return None
 
     def score_users(self, user_idx: np.ndarray) -> np.ndarray:

@@ -76,6 +76,10 @@ class BiasBaseline(_ArrayModel):
     def predict(self, user_idx: np.ndarray, movie_idx: np.ndarray) -> np.ndarray:
         return self.clip(self.mu + self.user_bias[user_idx] + self.movie_bias[movie_idx])
 
+    def shared_ranking(self) -> np.ndarray:
+        """The user's bias shifts all of a user's scores alike: movies rank by their bias."""
+        return self.movie_bias
+
     def factors(self) -> tuple[np.ndarray, np.ndarray]:
         users = np.stack([self.user_bias + self.mu, np.ones(self.n_users, np.float32)], axis=1)
         movies = np.stack([np.ones(self.n_movies, np.float32), self.movie_bias], axis=1)
@@ -94,6 +98,9 @@ class Popularity(_ArrayModel):
         self.n_users, self.n_movies = train.n_users, train.n_movies
         self.counts = np.bincount(train.movie_idx, minlength=train.n_movies).astype(np.float32)
         return self
+
+    def shared_ranking(self) -> np.ndarray:
+        return self.counts
 
     def factors(self) -> tuple[np.ndarray, np.ndarray]:
         return np.ones((self.n_users, 1), np.float32), self.counts[:, None]

@@ -7,6 +7,7 @@ saved in subfolders with their own model.json, so each loads exactly as it was t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,9 @@ class Combined(Ensemble):
 
     def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
         return self.ranker.factors()
+
+    def covered_scorer(self) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]] | None:
+        return self.ranker.covered_scorer()
 
     def _save_state(self, directory: Path) -> None:
         self.ranker.save(directory / RANKER_DIR)

@@ -20,13 +20,23 @@ def import_tensorflow() -> None:
     import tensorflow  # noqa: F401
 
 
-def seed_everything(seed: int) -> None:
-    """Identical seeds give identical weights: seed Python, numpy and TF, deterministic ops."""
+def seed_everything(seed: int, *, xla: bool = False) -> None:
+    """Identical seeds give identical weights: seed Python, numpy and TF, deterministic ops.
+
+    ``xla``: the next model compiles its step with XLA, which Keras refuses while TF's op
+    determinism flag is on (it cannot vouch for every op). XLA's CPU kernels (the fused
+    embedding updates of the pair models) are deterministic themselves; a test trains the
+    large profile's rater twice and compares the weights. The flag is process-wide, so each
+    fit sets it again."""
     import keras
     import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config  # no public "disable" in TF 2.x
 
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if xla:
+        tf_config.disable_op_determinism()
+    else:
+        tf.config.experimental.enable_op_determinism()
 
 
 def fit_keras(

@@ -62,7 +62,9 @@ class PairNetModel(Recommender):
         return {"user": np.asarray(user_idx, np.int32), "movie": np.asarray(movie_idx, np.int32)}
 
     def compile_net(self, model: Any, loss: Any, learning_rate: float, *, rmse: bool = False) -> Any:
-        """Adam (``params.learning_rate`` or the model's default), the loss, RMSE if asked."""
+        """Adam (``params.learning_rate`` or the model's default), the loss, RMSE if asked.
+
+        ``params.jit_compile`` (the large scale profile) has XLA compile the training step."""
         import keras
 
         model.compile(
@@ -70,6 +72,7 @@ class PairNetModel(Recommender):
             loss=loss,
             metrics=[keras.metrics.RootMeanSquaredError(name="rmse")] if rmse else [],
             steps_per_execution=int(self.params.get("steps_per_execution", STEPS_PER_EXECUTION)),
+            jit_compile=bool(self.params.get("jit_compile", False)),
         )
         return model
 
@@ -88,7 +91,7 @@ class PairNetModel(Recommender):
         return scaled_epochs(epochs, self._start_scale) if self._start_net is not None else epochs
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> PairNetModel:
-        seed_everything(self.seed)
+        seed_everything(self.seed, xla=bool(self.params.get("jit_compile", False)))
         self.n_users, self.n_movies = train.n_users, train.n_movies
         self.mu = float(train.rating.mean())
         self.net = self._build(train.n_users, train.n_movies)

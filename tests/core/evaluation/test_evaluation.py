@@ -79,3 +79,26 @@ def test_shared_order_top_n_equals_the_scorer_for_popularity():
         np.testing.assert_array_equal(got.scores, want.scores)
         np.testing.assert_array_equal(got.user_idx, want.user_idx)
     assert (got.movie_idx[7] == -1).all()
+
+
+def test_bias_baseline_ranks_by_movie_bias_like_the_scorer():
+    """The bias baseline's evaluation shortcut (one order by movie bias: a user's bias shifts all
+    of the user's scores alike) gives the lists the full users x movies scorer gives."""
+    import numpy as np
+
+    from recsys_core.evaluation.evaluate import shared_order_top_n
+    from recsys_core.models import create_model
+    from recsys_core.prep.interactions import Interactions
+    from recsys_core.serving.topn import recommend_top_n
+
+    rng = np.random.default_rng(5)
+    n_users, n_movies, n = 50, 80, 1200
+    keys = np.unique(rng.integers(0, n_users * n_movies, n))
+    users, movies = (keys // n_movies).astype(np.int32), (keys % n_movies).astype(np.int32)
+    ratings = rng.integers(1, 6, len(keys)).astype(np.float32)
+    train = Interactions(users, movies, ratings, n_users, n_movies)
+    model = create_model("bias").fit(train)
+    seen, asked = train.to_csr(), np.arange(n_users, dtype=np.int32)
+    got = shared_order_top_n(model.shared_ranking(), seen, 10, asked)
+    want = recommend_top_n(model, seen, 10, user_idx=asked)
+    np.testing.assert_array_equal(got.movie_idx, want.movie_idx)

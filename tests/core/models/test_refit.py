@@ -119,6 +119,28 @@ def test_ease_refit_solves_once_with_the_chosen_lambda(night) -> None:
     np.testing.assert_allclose(published.model.score_users(users), direct.score_users(users), rtol=1e-5, atol=1e-6)
 
 
+def test_ease_warm_refit_updates_the_candidates_gram_and_keeps_its_head(night) -> None:
+    """The warm refit adds the ratings the candidate never saw to its Gram matrix: B equals a
+    direct solve over every rating on the candidate's head movies (here also the fixed refit's,
+    when both heads agree), without a new pass over the rows."""
+    from recsys_core.models.ease import solve_ease
+
+    ratings, train_part, vocab, scale = night
+    for max_movies in (25, 10_000):  # a head smaller than the catalogue, and every movie
+        params = {"max_movies": max_movies}
+        candidate = pipeline.train(
+            "ease", train_part, vocab, spec=SPEC, scale=scale, seed=0, validation_fraction=0.2, params=params
+        )
+        warm = pipeline.refit(candidate.model, ratings, vocab, spec=SPEC, scale=scale, mode="warm", seed=0)
+        head = candidate.model._active
+        np.testing.assert_array_equal(warm.model._active, head)
+        every_rating = to_interactions(ratings, vocab).to_csr()[:, head]
+        np.testing.assert_array_equal(warm.model._b, solve_ease(every_rating, candidate.model.lam))
+        if max_movies > vocab.n_movies:
+            fixed = pipeline.refit(candidate.model, ratings, vocab, spec=SPEC, scale=scale, mode="fixed", seed=0)
+            np.testing.assert_array_equal(warm.model._b, fixed.model._b)
+
+
 def test_combined_refit_keeps_the_blend_weights_and_members_epochs(night) -> None:
     ratings, train_part, vocab, scale = night
     params = {"rater_params": {"members": [{"name": "dot_bias", "params": {"epochs": 4}}, {"name": "bias"}]}}

@@ -151,3 +151,64 @@ def test_forced_profile_and_refit_limit() -> None:
     assert not choose_scale(30_000_000, 10, 10, refit_max_ratings=25_000_000).refit
     assert choose_scale(30_000_000, 10, 10, refit_max_ratings=None).refit
     assert not choose_scale(10, 10, 10, refit_full=False).refit
+
+
+def test_ease_gram_update_equals_the_direct_gram() -> None:
+    from recsys_core.models.ease import add_rows_to_gram, gram_matrix
+
+    train, val = split(tiny_interactions(n_users=50, n_movies=25))
+    rows, added = train.to_csr(), val.to_csr()
+    got = add_rows_to_gram(gram_matrix(rows), rows, added)
+    np.testing.assert_array_equal(got, gram_matrix(rows + added))
+    np.testing.assert_array_equal(got, gram_matrix(rows + added, blocked=True, block_rows=7))
+
+
+def test_ease_large_profile_on_a_head_of_the_catalogue_chooses_and_solves_like_brute_force() -> None:
+    """Large profile, B on 20 of 30 movies: validation ranks the head only (top-N's covered path),
+    the final B comes from the updated Gram; both must equal the direct computations."""
+    from recsys_core.evaluation.metrics import ranking_metrics
+    from recsys_core.models.ease import HeadWeights, solve_ease
+    from recsys_core.models.interaction_utils import restrict_to_users, sample_validation_users
+
+    train, val = split(tiny_interactions(n_users=60))
+    profile = choose_scale(len(train), train.n_users, train.n_movies, forced="large")
+    params = {**model_params(profile, "ease"), "validation_users": 30, "max_movies": 20}
+    grid = [0.5, 5.0, 50.0]
+    model = create_model("ease", seed=0, lambdas=grid, **params).fit(train, val)
+    seen, active = train.to_csr(), model._active
+    sample = sample_validation_users(val, 30, 0)
+    rows, truth = seen[sample], restrict_to_users(val, sample, train.n_users).to_csr()
+    expected = []
+    for lam in grid:  # brute force: full rows, seen masked, a stable argsort (ties: lower movie first)
+        scores = HeadWeights(rows, solve_ease(seen[:, active], lam), active, 30)
+        full = scores.score_users(np.arange(len(sample)))
+        full[rows.toarray() > 0] = -np.inf
+        top = np.argsort(-full, axis=1, kind="stable")[:, :10]
+        expected.append(ranking_metrics(top, np.arange(len(sample)), truth, 10)["ndcg_at_k"])
+    np.testing.assert_allclose(model.history["val_ndcg"], expected, rtol=1e-12)
+    assert model.lam == grid[int(np.argmax(expected))]
+    union = (train.to_csr() + val.to_csr())[:, active]
+    np.testing.assert_array_equal(model._b, solve_ease(union, model.lam))
+
+
+def test_large_profile_pair_models_compile_with_xla_and_stay_reproducible(tmp_path: Path) -> None:
+    """The large profile has XLA compile the pair models' step (op determinism off for it):
+    the same seed must still give the same weights, and a later small-profile fit turns op
+    determinism back on."""
+    from tensorflow.python.framework.config import is_op_determinism_enabled
+
+    train, val = split(tiny_interactions(n_users=50))
+    profile = choose_scale(len(train), train.n_users, train.n_movies, forced="large")
+    params = {**model_params(profile, "biased_mf"), "epochs": 2, "batch_size": 64}
+    assert params["jit_compile"] is True
+    first, second = (create_model("biased_mf", seed=3, **params) for _ in range(2))
+    for model in (first, second):
+        model.set_work_dir(tmp_path)
+        model.fit(train, val)
+        assert model.net.jit_compile is True
+    assert not is_op_determinism_enabled()
+    np.testing.assert_array_equal(
+        first.predict(val.user_idx, val.movie_idx), second.predict(val.user_idx, val.movie_idx)
+    )
+    small = create_model("biased_mf", seed=3, epochs=1).fit(train, val)
+    assert small.net.jit_compile is False and is_op_determinism_enabled()

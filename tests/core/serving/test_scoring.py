@@ -297,3 +297,52 @@ def test_gemm_floor_uses_the_same_tiles_as_ours() -> None:
     out = np.matmul(users[:tile], sliced)  # (chunk, users, chunks): movie m at [m // chunks, :, m % chunks]
     m = np.arange(5000)
     np.testing.assert_allclose(out[m // layout.chunks, :, m % layout.chunks].T, users[:tile] @ movies.T, rtol=1e-5)
+
+
+class CoveredModel(ScoreOnlyModel):
+    """Scores only ``columns`` (a head of the catalogue, like EASE); every other movie is 0.0."""
+
+    def __init__(self, scores: np.ndarray, columns: np.ndarray, n_movies: int):
+        self.scores, self.columns, self.n_movies = scores.astype(np.float32), columns, n_movies
+        self.full_rows_scored = 0
+
+    def covered_scorer(self):
+        return self.columns, lambda user_idx: self.scores[user_idx]
+
+    def score_users(self, user_idx: np.ndarray) -> np.ndarray:
+        self.full_rows_scored += len(user_idx)
+        out = np.zeros((len(user_idx), self.n_movies), np.float32)
+        out[:, self.columns] = self.scores[user_idx]
+        return out
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_covered_columns_path_equals_brute_force_over_the_whole_catalogue(
+    ties: bool, chunked: bool, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if chunked:
+        request.getfixturevalue("small_chunks")
+    monkeypatch.setattr(scoring, "COVERED_TILE_USERS", 7)  # several tiles, the last one short
+    rng = np.random.default_rng(3)
+    n_users, n_movies = 60, 900
+    columns = np.sort(rng.choice(n_movies, 300, replace=False))
+    scores = rng.standard_normal((n_users, len(columns))).astype(np.float32)
+    if ties:
+        scores = np.round(scores)
+    scores[0] = 0.0  # every movie ties at 0: the lowest unseen movie indices, covered or not
+    scores[1] = -np.abs(scores[1])  # covered movies below the uncovered ones
+    scores[2, :-3] = 5.0  # only 3 covered movies still unseen (below): fewer than n
+    seen = (rng.random((n_users, n_movies)) < 0.1).astype(np.float32)
+    seen[2, columns[:-3]] = 1.0
+    seen = sp.csr_matrix(seen)
+    model = CoveredModel(scores, columns, n_movies)
+    full = model.score_users(np.arange(n_users))
+    for n in (1, 5, 12):
+        model.full_rows_scored = 0
+        top = recommend_top_n(model, seen, n)
+        idx, vals = brute_force(full, seen, n)
+        np.testing.assert_array_equal(top.movie_idx, idx)
+        np.testing.assert_array_equal(top.scores, vals)
+        # whole rows only for the users the covered columns cannot decide (0, 1, 2, and ties/negatives)
+        assert 3 <= model.full_rows_scored < n_users
