@@ -12,6 +12,7 @@ from uuid import UUID
 
 from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
 
 from recsys_core.config import NightlyConfig
 from recsys_core.publishing.nights import read_night
@@ -84,6 +85,6 @@ class BackfillProgress:
         return f"## Backfill of {len(self.nights)} nights\n\n{head}\n{body}{note}"
 
 
-@task(name="backfill-summary")
+@task(name="backfill-summary", cache_policy=NO_CACHE)
 def publish_backfill_summary(progress: BackfillProgress, failure: str | None = None) -> None:
     publish_markdown("backfill-summary", progress.summary_markdown(failure), "Nights published, skipped or failed")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from recsys_core.prep.encoding import IdVocabulary, fit_vocabulary
 from recsys_core.runs.failures import converts_storage_errors
@@ -13,7 +14,7 @@ from tasks.artifacts import logger
 from tasks.failure import remember_failed_stage
 
 
-@task(name="encode", on_failure=[remember_failed_stage])
+@task(name="encode", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 @converts_storage_errors
 def encode_ids(ratings: pd.DataFrame, run_folder: Path) -> IdVocabulary:
     vocab = fit_vocabulary(ratings)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from recsys_core import pipeline
 from recsys_core.atomic import write_json_atomic
@@ -22,7 +23,7 @@ from tasks.artifacts import fmt, logger, publish_markdown, publish_table
 from tasks.failure import remember_failed_stage
 
 
-@task(name="evaluate", on_failure=[remember_failed_stage])
+@task(name="evaluate", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 def evaluate_run(
     trained: pipeline.Trained,
     split: Split,
@@ -42,7 +43,7 @@ def evaluate_run(
     return result
 
 
-@task(name="rescore-champion", on_failure=[remember_failed_stage])
+@task(name="rescore-champion", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 def rescore_champion(
     trained: pipeline.Trained,
     ratings: pd.DataFrame,
@@ -78,7 +79,7 @@ def rescore_champion(
     return comparison
 
 
-@task(name="quality-gate", on_failure=[remember_failed_stage])
+@task(name="quality-gate", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 def check_quality_gate(
     evaluation: dict[str, Any], comparison: dict[str, Any] | None, margin: float, enabled: bool = True
 ) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from recsys_core.data.datasets import DatasetSpec
 from recsys_core.data.ratings_log.span import describe_log_span
@@ -22,7 +23,7 @@ from tasks.artifacts import fmt, logger, publish_markdown, publish_table
 from tasks.failure import remember_failed_stage
 
 
-@task(name="cut-night", on_failure=[remember_failed_stage])
+@task(name="cut-night", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 def cut_to_night(release: Release, as_of: date, spec: DatasetSpec, source: Path | None = None) -> NightData:
     """Only ratings before ``as_of`` 00:00 UTC go on; too early a night stops here, in one paragraph.
 
@@ -54,7 +55,7 @@ def cut_to_night(release: Release, as_of: date, spec: DatasetSpec, source: Path 
     return night
 
 
-@task(name="score-previous-night", on_failure=[remember_failed_stage])
+@task(name="score-previous-night", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 def score_previous_night(data_dir: Path, as_of: date, dataset: str, ratings: pd.DataFrame) -> dict[str, Any]:
     """The previous published night's lists against the ratings that arrived since its cutoff.
 

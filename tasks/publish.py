@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.transactions import Transaction, get_transaction
 
 from data_checks.published import check_recommendations, raise_if_invalid
@@ -35,7 +36,7 @@ from tasks.failure import remember_failed_stage
 STAGING_KEY = "staging"
 
 
-@task(name="stage-table", on_failure=[remember_failed_stage])
+@task(name="stage-table", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 @converts_storage_errors
 def stage_recommendations(
     tops: list[TopN],
@@ -66,7 +67,7 @@ def discard_staged_table(txn: Transaction) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-@task(name="check-table", on_failure=[remember_failed_stage])
+@task(name="check-table", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 def check_staged_table(staged: StagedTable, ratings: pd.DataFrame, vocab: IdVocabulary, top_n: int) -> str:
     """The published-table suite on what was staged; raising rolls the staging back."""
     report = check_recommendations(
@@ -109,7 +110,7 @@ def night_fields(
     )
 
 
-@task(name="publish", on_failure=[remember_failed_stage])
+@task(name="publish", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 @converts_storage_errors
 def publish_recommendations(
     staged: StagedTable,

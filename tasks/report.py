@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from data_checks.gate import GateResult
@@ -43,7 +44,7 @@ def read_stage_timings(flow_run_id: Any) -> list[dict[str, Any]]:
     return [{"stage": r.name, "seconds": r.total_run_time.total_seconds(), "state": r.state_name or ""} for r in runs]
 
 
-@task(name="report", on_failure=[remember_failed_stage])
+@task(name="report", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 @converts_storage_errors
 def write_run_report(
     run: RunContext,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from recsys_core.models.base import Recommender
 from recsys_core.prep.encoding import IdVocabulary
@@ -21,7 +22,7 @@ from tasks.artifacts import logger
 from tasks.failure import remember_failed_stage
 
 
-@task(name="score-shard", on_failure=[remember_failed_stage])
+@task(name="score-shard", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 def score_shard(
     scorer: Any, seen: sp.csr_matrix, users: np.ndarray, top_n: int, memory_budget_mb: int, n_threads: int | None
 ) -> TopN:
@@ -31,7 +32,7 @@ def score_shard(
     )
 
 
-@task(name="prepare-scoring", on_failure=[remember_failed_stage])
+@task(name="prepare-scoring", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 def prepare_scoring(model: Recommender, ratings: pd.DataFrame, vocab: IdVocabulary) -> tuple[Any, sp.csr_matrix]:
     """Seen movies come from every cleaned rating, so no one is offered what they rated."""
     seen = to_interactions(ratings, vocab).to_csr()

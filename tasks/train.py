@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from recsys_core import pipeline
 from recsys_core.config import NightlyConfig
@@ -21,7 +22,7 @@ from tasks.failure import remember_failed_stage
 __all__ = ["DEFAULT_MODEL", "choose_scale_profile", "refit_model", "train_model"]
 
 
-@task(name="choose-scale", on_failure=[remember_failed_stage])
+@task(name="choose-scale", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 def choose_scale_profile(ratings: pd.DataFrame, vocab: IdVocabulary, cfg: NightlyConfig) -> ScaleProfile:
     """Every size-dependent choice of this run, made once and shown (models never look at sizes)."""
     profile = pipeline.decide_scale(
@@ -44,7 +45,7 @@ def choose_scale_profile(ratings: pd.DataFrame, vocab: IdVocabulary, cfg: Nightl
     return profile
 
 
-@task(name="train", on_failure=[remember_failed_stage])
+@task(name="train", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 @converts_storage_errors
 def train_model(
     ratings: pd.DataFrame,
@@ -68,7 +69,7 @@ def train_model(
     return trained
 
 
-@task(name="refit-all", on_failure=[remember_failed_stage])
+@task(name="refit-all", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 @converts_storage_errors
 def refit_model(
     candidate: pipeline.Trained,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from data_checks.gate import GateResult, check_raw_data, check_top_n_fits
 from data_checks.runner import render_reports_html
@@ -18,7 +19,7 @@ from tasks.artifacts import logger, publish_markdown
 from tasks.failure import remember_failed_stage
 
 
-@task(name="validate", on_failure=[remember_failed_stage])
+@task(name="validate", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 @converts_storage_errors
 def validate_release(
     release: Release,
