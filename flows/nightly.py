@@ -22,7 +22,7 @@ from tasks.failure import report_failure
 from tasks.load import load_release
 from tasks.night import cut_to_night, score_previous_night
 from tasks.publish import check_staged_table, night_fields, publish_recommendations, stage_recommendations
-from tasks.report import write_run_report
+from tasks.report import summarise_run_inputs, write_run_report
 from tasks.retention import prune_published_runs
 from tasks.reuse import find_reusable_model, fingerprint_input, reuse_published_model
 from tasks.run import check_config, open_run, read_champions
@@ -83,12 +83,18 @@ def nightly_recommendations(
     night = cut_to_night(load_release(archive.path, spec, cfg.as_of), cfg.as_of, spec, archive.path)
     release = night.release
     gated = validate_release(release, spec, run.folder, cfg.reject_threshold, top_n=cfg.top_n)
-    ratings = merge_and_average(gated.ratings, gated.movies)
+    movies = gated.movies
+    ratings = merge_and_average(gated.ratings, movies)
     previous = score_previous_night(cfg.data_dir, cfg.as_of, spec.name, gated.ratings)
     vocab = encode_ids(ratings, run.folder)
     parts = split_ratings(ratings, release, cfg.split, cfg.seed)
     profile = choose_scale_profile(ratings, vocab, cfg)
-    fingerprint = fingerprint_input(ratings, gated.movies, cfg, spec)
+    fingerprint = fingerprint_input(ratings, movies, cfg, spec)
+    inputs = summarise_run_inputs(release, gated, ratings, parts)
+    # From here on the cleaned ratings are the data: the raw and gated frames (two more copies
+    # of every rating, 1.6 GB at 25M) are let go before training.
+    night = night.without_ratings()
+    del release, gated
     reusable = find_reusable_model(cfg.data_dir, spec.name, fingerprint, enabled=not cfg.retrain)
     reused = reuse_published_model(reusable, run.folder, cfg.quality_gate)
     refit = None
@@ -99,7 +105,7 @@ def nightly_recommendations(
         candidate = train_model(
             parts.train,
             vocab,
-            gated.movies,
+            movies,
             cfg.model,
             spec,
             cfg.seed,
@@ -111,12 +117,13 @@ def nightly_recommendations(
         champions = read_champions(cfg.data_dir, spec.name, cfg.split, cfg.as_of)
         comparison = rescore_champion(candidate, ratings, parts, vocab, champions, cfg.k, enabled=cfg.quality_gate)
         gate = check_quality_gate(evaluation, comparison, cfg.gate_margin, enabled=cfg.quality_gate)
+        del parts  # the split's frames (one more copy of every rating) are not needed past the gate
         refit = (
             refit_model(
                 candidate,
                 ratings,
                 vocab,
-                gated.movies,
+                movies,
                 spec,
                 cfg.seed,
                 profile,
@@ -133,13 +140,13 @@ def nightly_recommendations(
         scorer, seen, cfg.top_n, cfg.shards, cfg.memory_budget_mb, threads_per_shard(cfg.shards, cfg.dask_address)
     )
     with transaction():  # a failed check or commit rolls the staged table back
-        staged = stage_recommendations(tops, vocab, gated.movies, ratings, final, run, cfg.top_n)
+        staged = stage_recommendations(tops, vocab, movies, ratings, final, run, cfg.top_n)
         checks = check_staged_table(staged, ratings, vocab, cfg.top_n)
         manifest = publish_recommendations(
             staged,
             checks,
             vocab,
-            gated.movies,
+            movies,
             ratings,
             final,
             run,
@@ -151,5 +158,5 @@ def nightly_recommendations(
             night_fields(night, previous, gate, cfg, archive, fingerprint, reusable, refit),
         )
     prune_published_runs(cfg.data_dir, cfg.retention)
-    write_run_report(run, spec.name, release, gated, ratings, parts, final, evaluation, manifest)
+    write_run_report(run, spec.name, inputs, movies, final, evaluation, manifest)
     return manifest

@@ -19,10 +19,12 @@ from recsys_core.publishing.table import read_table
 from recsys_core.runs.context import RunContext
 from recsys_core.runs.failures import converts_storage_errors
 from recsys_core.runs.report import (
+    InputSummary,
     build_report,
     collect_online_metrics,
     collect_run_metrics,
     render_markdown,
+    summarise_inputs,
     write_plots,
     write_report,
 )
@@ -44,21 +46,25 @@ def read_stage_timings(flow_run_id: Any) -> list[dict[str, Any]]:
     return [{"stage": r.name, "seconds": r.total_run_time.total_seconds(), "state": r.state_name or ""} for r in runs]
 
 
+@task(name="summarise-inputs", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+def summarise_run_inputs(release: Release, gated: GateResult, ratings: pd.DataFrame, parts: Split) -> InputSummary:
+    """What the report will say about the data, taken now so the raw frames can be let go."""
+    return summarise_inputs(release, gated, ratings, parts)
+
+
 @task(name="report", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
 @converts_storage_errors
 def write_run_report(
     run: RunContext,
     dataset: str,
-    release: Release,
-    gated: GateResult,
-    ratings: pd.DataFrame,
-    parts: Split,
+    inputs: InputSummary,
+    movies: pd.DataFrame,
     model: Recommender,
     evaluation: dict[str, Any],
     manifest: dict[str, Any],
 ) -> Path:
     """Runs after publish: the table is already out, this only explains it (plots, timings)."""
-    report = build_report(run, dataset, release, gated, ratings, parts, model, evaluation, manifest)
+    report = build_report(run, dataset, inputs, model, evaluation, manifest)
     if manifest.get("model_reused_from"):
         report.notes.append(
             f"No training tonight: the model (and its metrics) were reused from run {manifest['model_reused_from']}, "
@@ -70,13 +76,13 @@ def write_run_report(
     except Exception as exc:  # noqa: BLE001 - the table is published; a missing timing table is no reason to fail
         logger().warning("could not read stage timings from the Prefect API: %s", exc)
         report.notes.append(f"Stage timings unavailable: {exc}")
-    gated.movies[["movie_id", "title"]].to_parquet(run.folder / MOVIES_FILE, index=False)
+    movies[["movie_id", "title"]].to_parquet(run.folder / MOVIES_FILE, index=False)
     online = collect_online_metrics(run.data_dir, dataset=dataset)
     report.online = online.to_dict("records")
     report.plots = write_plots(
         run.folder,
         history=model.history,
-        ratings=ratings["rating"],
+        rating_counts=inputs.rating_counts,
         table=read_table(Path(manifest["path"]), columns=["score", "rank"]),  # what the plot draws
         past_metrics=collect_run_metrics(run.data_dir),
         online=online,

@@ -28,6 +28,7 @@ class NightData:
     first_rating: date | None
     last_rating: date | None
     dropped_after_cutoff: int
+    n_ratings: int = -1  # ratings before the cutoff (kept when the frame is let go)
 
     @property
     def nothing_new(self) -> bool:
@@ -41,8 +42,14 @@ class NightData:
             "release_first_rating": self.first_rating.isoformat() if self.first_rating else None,
             "release_last_rating": self.last_rating.isoformat() if self.last_rating else None,
             "ratings_after_cutoff": self.dropped_after_cutoff,
-            "ratings": len(self.release.ratings),
+            "ratings": self.n_ratings if self.n_ratings >= 0 else len(self.release.ratings),
         }
+
+    def without_ratings(self) -> NightData:
+        """The night's facts without its rating frame: the flow keeps this once the cleaned
+        ratings and the split exist (the frame is one copy of every rating)."""
+        light = dataclasses.replace(self.release, ratings=self.release.ratings.iloc[:0])
+        return dataclasses.replace(self, release=light, n_ratings=len(self.release.ratings))
 
 
 def rating_span(ratings: pd.DataFrame) -> tuple[date | None, date | None]:
@@ -69,7 +76,7 @@ def cut_release(release: Release, as_of: date, span: tuple[date | None, date | N
     first, last = span if span is not None else rating_span(release.ratings)
     kept = before_cutoff(release.ratings, cutoff)
     night = dataclasses.replace(release, ratings=kept)
-    return NightData(night, as_of, cutoff, first, last, len(release.ratings) - len(kept))
+    return NightData(night, as_of, cutoff, first, last, len(release.ratings) - len(kept), len(kept))
 
 
 def require_enough_data(night: NightData, dataset: str) -> None:

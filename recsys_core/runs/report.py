@@ -56,6 +56,53 @@ class RunReport:
     online: list[dict[str, Any]] = field(default_factory=list)  # collect_online_metrics rows, oldest first
 
 
+@dataclass(frozen=True)
+class InputSummary:
+    """What the report says about the night's data, taken once the split is made, so the flow
+    can let the raw and gated rating frames go (two copies of every rating: 1.6 GB at 25M)."""
+
+    counts: dict[str, int]
+    reject_reasons: dict[str, int]
+    validation: list[dict[str, Any]]
+    rating_counts: pd.Series  # ratings per star value, for the distribution plot
+    split: str
+
+
+def summarise_inputs(release: Release, gated: Any, ratings: pd.DataFrame, parts: Split) -> InputSummary:
+    """Counts, reject reasons and validation results of the run's inputs.
+
+    ``gated`` is the data gate's result (``data_checks.gate.GateResult``: ``rejects``, ``reports``).
+    """
+    counts = {
+        "raw ratings": len(release.ratings),
+        "raw movies": len(release.movies),
+        "malformed lines": len(release.malformed),
+        "rejected ratings": len(gated.rejects),
+        "clean ratings (deduplicated)": len(ratings),
+        "users": int(ratings["user_id"].nunique()),
+        "movies rated": int(ratings["movie_id"].nunique()),
+        f"train ratings ({parts.name})": len(parts.train),
+        f"test ratings ({parts.name})": len(parts.test),
+    }
+    reasons = gated.rejects["reason"].value_counts().head(10).to_dict() if "reason" in gated.rejects else {}
+    validation = [
+        {"suite": r.suite, "rows": r.rows, "success": r.success, "failed": [o.expectation for o in r.failures()]}
+        for r in gated.reports
+    ]
+    return InputSummary(
+        counts=counts,
+        reject_reasons={str(k): int(v) for k, v in reasons.items()},
+        validation=validation,
+        rating_counts=count_ratings(ratings["rating"]),
+        split=parts.name,
+    )
+
+
+def count_ratings(ratings: pd.Series) -> pd.Series:
+    """Ratings per star value, in star order."""
+    return pd.Series(ratings).dropna().value_counts().sort_index()
+
+
 ONLINE_COLUMNS = ("night", "lists of", "users", "ndcg", "hit_rate", "popularity ndcg", "popularity hit_rate")
 
 
@@ -111,9 +158,8 @@ def plot_training_history(history: dict[str, list[float]], path: Path, max_cols:
     return _save(fig, path)
 
 
-def plot_rating_distribution(ratings: pd.Series, path: Path) -> Path | None:
-    """How many ratings per star value: skew explains much of RMSE."""
-    counts = pd.Series(ratings).dropna().value_counts().sort_index()
+def plot_rating_distribution(counts: pd.Series, path: Path) -> Path | None:
+    """How many ratings per star value (``count_ratings``): skew explains much of RMSE."""
     if counts.empty:
         return None
     fig = _new_figure()
@@ -229,7 +275,7 @@ def write_plots(
     run_folder: Path,
     *,
     history: dict[str, list[float]],
-    ratings: pd.Series,
+    rating_counts: pd.Series,
     table: pd.DataFrame,
     past_metrics: pd.DataFrame,
     online: pd.DataFrame | None = None,
@@ -241,7 +287,7 @@ def write_plots(
             online if online is not None else pd.DataFrame(), folder / "online_over_nights.png"
         ),
         "Training curves": plot_training_history(history, folder / "training_history.png"),
-        "Rating distribution": plot_rating_distribution(ratings, folder / "rating_distribution.png"),
+        "Rating distribution": plot_rating_distribution(rating_counts, folder / "rating_distribution.png"),
         "Score distribution": plot_score_distribution(table, folder / "score_distribution.png"),
         "Metrics over the last runs": plot_metrics_over_runs(past_metrics, folder / "metrics_over_runs.png"),
     }
@@ -380,37 +426,18 @@ def write_report(run_folder: Path, report: RunReport) -> Path:
 def build_report(
     run: RunContext,
     dataset: str,
-    release: Release,
-    gated: Any,
-    ratings: pd.DataFrame,
-    parts: Split,
+    inputs: InputSummary,
     model: Recommender,
     evaluation: dict[str, Any],
     manifest: dict[str, Any],
 ) -> RunReport:
-    """Gather counts, validation, metrics and paths into one plain object.
-
-    ``gated`` is the data gate's result (``data_checks.gate.GateResult``: ``rejects``, ``reports``).
-    """
+    """Gather counts, validation, metrics and paths into one plain object."""
     counts = {
-        "raw ratings": len(release.ratings),
-        "raw movies": len(release.movies),
-        "malformed lines": len(release.malformed),
-        "rejected ratings": len(gated.rejects),
-        "clean ratings (deduplicated)": len(ratings),
-        "users": int(ratings["user_id"].nunique()),
-        "movies rated": int(ratings["movie_id"].nunique()),
-        f"train ratings ({parts.name})": len(parts.train),
-        f"test ratings ({parts.name})": len(parts.test),
+        **inputs.counts,
         "published rows": int(manifest.get("rows", 0)),
         "published users": int(manifest.get("users", 0)),
         **manifest.get("catalogue_gaps", {}),
     }
-    reasons = gated.rejects["reason"].value_counts().head(10).to_dict() if "reason" in gated.rejects else {}
-    validation = [
-        {"suite": r.suite, "rows": r.rows, "success": r.success, "failed": [o.expectation for o in r.failures()]}
-        for r in gated.reports
-    ]
     links = {
         "Data Docs": "data_docs/index.html",
         "validation summary": "validation.html",
@@ -423,10 +450,10 @@ def build_report(
         run_id=run.run_id,
         dataset=dataset,
         model=model.label,
-        split=evaluation.get("split", parts.name),
+        split=evaluation.get("split", inputs.split),
         counts=counts,
-        reject_reasons={str(k): int(v) for k, v in reasons.items()},
-        validation=validation,
+        reject_reasons=inputs.reject_reasons,
+        validation=inputs.validation,
         history=model.history,
         metrics=evaluation.get("metrics", {}),
         baselines=evaluation.get("baselines", {}),

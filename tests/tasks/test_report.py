@@ -59,9 +59,8 @@ def test_write_run_report(tmp_path: Path, captured: dict[str, Any]) -> None:
     }
     write_json_atomic(run.folder / "metrics.json", evaluation)  # as the evaluate stage does
 
-    html_path = report_task.write_run_report.fn(
-        run, "ml-100k", release, gated, ratings, split_random(ratings, seed=1), model, evaluation, manifest
-    )
+    inputs = report_task.summarise_run_inputs.fn(release, gated, ratings, split_random(ratings, seed=1))
+    html_path = report_task.write_run_report.fn(run, "ml-100k", inputs, movies, model, evaluation, manifest)
 
     assert html_path == run.folder / "report.html"
     assert {p.name for p in (run.folder / "plots").glob("*.png")} == {

@@ -69,3 +69,15 @@ def test_a_source_read_only_through_the_cutoff_gives_its_whole_span():
     rel = release([CUT - 5 * DAY] * 30)
     night = cut_release(rel, NIGHT, span=(date(2023, 12, 1), date(2024, 2, 1)))
     assert night.last_rating == date(2024, 2, 1) and not night.nothing_new
+
+
+def test_a_night_without_its_rating_frame_keeps_every_fact_the_manifest_reads():
+    night = cut_release(release([CUT - 1, CUT, CUT + 1, CUT - DAY]), NIGHT)
+    light = night.without_ratings()
+    assert light.release.ratings.empty and list(light.release.ratings.columns) == list(night.release.ratings.columns)
+    assert light.summary() == night.summary() and light.summary()["ratings"] == 2
+    assert (light.cutoff, light.nothing_new, light.release.movies is night.release.movies) == (
+        night.cutoff,
+        night.nothing_new,
+        True,
+    )

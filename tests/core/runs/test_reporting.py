@@ -11,6 +11,7 @@ import pandas as pd
 from recsys_core.runs.report import (
     RunReport,
     collect_run_metrics,
+    count_ratings,
     plot_metrics_over_runs,
     plot_rating_distribution,
     plot_score_distribution,
@@ -46,7 +47,11 @@ class _Images(HTMLParser):
 
 def test_each_plot_writes_a_png(tmp_path: Path) -> None:
     assert is_png(plot_training_history({"loss": [3, 2, 1.5], "val_loss": [3.1, 2.4, 2.2]}, tmp_path / "h.png"))
-    assert is_png(plot_rating_distribution(pd.Series([1, 2, 2, 3, 4, 4, 4, 5], dtype="float32"), tmp_path / "r.png"))
+    assert is_png(
+        plot_rating_distribution(
+            count_ratings(pd.Series([1, 2, 2, 3, 4, 4, 4, 5], dtype="float32")), tmp_path / "r.png"
+        )
+    )
     table = pd.DataFrame({"score": [0.9, 0.8, 0.7, 0.6], "rank": [1, 2, 1, 2]})
     assert is_png(plot_score_distribution(table, tmp_path / "s.png"))
     runs = pd.DataFrame({"run_id": ["a", "b", "c"], "rmse": [1.0, 0.95, 0.97], "ndcg_at_k": [0.1, 0.12, None]})
@@ -55,7 +60,7 @@ def test_each_plot_writes_a_png(tmp_path: Path) -> None:
 
 def test_plots_without_data_are_skipped_not_faked(tmp_path: Path) -> None:
     assert plot_training_history({}, tmp_path / "h.png") is None
-    assert plot_rating_distribution(pd.Series([], dtype="float32"), tmp_path / "r.png") is None
+    assert plot_rating_distribution(count_ratings(pd.Series([], dtype="float32")), tmp_path / "r.png") is None
     assert plot_score_distribution(pd.DataFrame({"score": []}), tmp_path / "s.png") is None
     assert plot_metrics_over_runs(pd.DataFrame(), tmp_path / "m.png") is None
     assert not list(tmp_path.iterdir())
@@ -94,7 +99,7 @@ def test_report_html_shows_every_plot_from_the_run_folder(tmp_path: Path) -> Non
     report.plots = write_plots(
         run_folder,
         history=report.history,
-        ratings=pd.Series([1.0, 4.0, 5.0]),
+        rating_counts=count_ratings(pd.Series([1.0, 4.0, 5.0])),
         table=pd.DataFrame({"score": [0.5, 0.4], "rank": [1, 2]}),
         past_metrics=collect_run_metrics(tmp_path),
     )
