@@ -141,7 +141,7 @@ def recommend_top_n(
     factors = model.factors()
     covered_scorer = getattr(model, "covered_scorer", None)  # duck-typed models may lack it
     covered = covered_scorer() if factors is None and covered_scorer is not None else None
-    if covered is not None and len(covered[0]) < n_movies:
+    if covered is not None and 0 < len(covered[0]) < n_movies:
         redo = _covered_top_n(covered, seen, users, n, memory_budget_bytes, n_threads, out_idx, out_val, progress)
         if len(redo):  # their n-th best covered score is not above the uncovered movies' 0
             rest = recommend_top_n(
