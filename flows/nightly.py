@@ -92,7 +92,7 @@ def nightly_recommendations(
     fingerprint = fingerprint_input(ratings, movies, cfg, spec)
     inputs = summarise_run_inputs(release, gated, ratings, parts)
     # From here on the cleaned ratings are the data: the raw and gated frames (two more copies
-    # of every rating, 1.6 GB at 25M) are let go before training.
+    # of every rating, 0.67 GB each at 25M) are let go before training.
     night = night.without_ratings()
     del release, gated
     reusable = find_reusable_model(cfg.data_dir, spec.name, fingerprint, enabled=not cfg.retrain)

@@ -59,7 +59,7 @@ class RunReport:
 @dataclass(frozen=True)
 class InputSummary:
     """What the report says about the night's data, taken once the split is made, so the flow
-    can let the raw and gated rating frames go (two copies of every rating: 1.6 GB at 25M)."""
+    can let the raw and gated rating frames go (two copies of every rating: 0.67 GB each at 25M)."""
 
     counts: dict[str, int]
     reject_reasons: dict[str, int]
