@@ -17,6 +17,7 @@ line and writes benchmarks/results/end_to_end.md (or ``--results``).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -284,25 +285,9 @@ def main(argv: list[str] | None = None) -> None:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="recsys-e2e-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        reference = None
-        if args.reference_ratings:
-            reference = run_once(
-                args.reference_ratings,
-                work,
-                model=args.model,
-                shards=args.shards,
-                seed=args.seed,
-                flow_params=flow_params,
-            )
-        big = run_once(
-            args.ratings,
-            work,
-            model=args.model,
-            shards=args.shards,
-            seed=args.seed,
-            flow_params=flow_params,
-            shape=(args.users, args.movies),
-        )
+        run = functools.partial(run_once, model=args.model, shards=args.shards, seed=args.seed, flow_params=flow_params)
+        reference = run(args.reference_ratings, work) if args.reference_ratings else None
+        big = run(args.ratings, work, shape=(args.users, args.movies))
     finally:
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -5,16 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from recsys_core.prep.encoding import IdVocabulary, fit_vocabulary
 from recsys_core.runs.failures import converts_storage_errors
 from tasks.artifacts import logger
-from tasks.failure import remember_failed_stage
+from tasks.stage import stage
 
 
-@task(name="encode", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("encode")
 @converts_storage_errors
 def encode_ids(ratings: pd.DataFrame, run_folder: Path) -> IdVocabulary:
     vocab = fit_vocabulary(ratings)

@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from recsys_core import pipeline
 from recsys_core.atomic import write_json_atomic
@@ -20,10 +18,10 @@ from recsys_core.evaluation.gate import decide_publish
 from recsys_core.prep.encoding import IdVocabulary
 from recsys_core.prep.splitting import Split
 from tasks.artifacts import fmt, logger, publish_markdown, publish_table
-from tasks.failure import remember_failed_stage
+from tasks.stage import stage
 
 
-@task(name="evaluate", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("evaluate")
 def evaluate_run(
     trained: pipeline.Trained,
     split: Split,
@@ -43,7 +41,7 @@ def evaluate_run(
     return result
 
 
-@task(name="rescore-champion", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("rescore-champion")
 def rescore_champion(
     trained: pipeline.Trained,
     ratings: pd.DataFrame,
@@ -79,7 +77,7 @@ def rescore_champion(
     return comparison
 
 
-@task(name="quality-gate", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("quality-gate")
 def check_quality_gate(
     evaluation: dict[str, Any], comparison: dict[str, Any] | None, margin: float, enabled: bool = True
 ) -> dict[str, Any]:

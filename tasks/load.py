@@ -5,18 +5,15 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from recsys_core.data.datasets import DatasetSpec
 from recsys_core.data.readers import Release, read_release
 from recsys_core.data.sources import as_spec, is_log
 from recsys_core.nights.calendar import cutoff_seconds
 from tasks.artifacts import logger
-from tasks.failure import remember_failed_stage
+from tasks.stage import stage
 
 
-@task(name="load", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("load")
 def load_release(archive: Path, dataset: str | DatasetSpec, as_of: date | None = None) -> Release:
     """A release archive is read whole (its span names the dates in errors); a log only through
     the night's cutoff (later ``dt=`` partitions are never opened)."""

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from recsys_core.data.datasets import DatasetSpec
 from recsys_core.data.ratings_log.span import describe_log_span
@@ -20,10 +18,10 @@ from recsys_core.nights.online import ONLINE_METRIC_KEYS, online_metrics
 from recsys_core.publishing.nights import latest_night_before
 from recsys_core.publishing.table import read_table, require_table_files
 from tasks.artifacts import fmt, logger, publish_markdown, publish_table
-from tasks.failure import remember_failed_stage
+from tasks.stage import stage
 
 
-@task(name="cut-night", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("cut-night")
 def cut_to_night(release: Release, as_of: date, spec: DatasetSpec, source: Path | None = None) -> NightData:
     """Only ratings before ``as_of`` 00:00 UTC go on; too early a night stops here, in one paragraph.
 
@@ -55,7 +53,7 @@ def cut_to_night(release: Release, as_of: date, spec: DatasetSpec, source: Path 
     return night
 
 
-@task(name="score-previous-night", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("score-previous-night")
 def score_previous_night(data_dir: Path, as_of: date, dataset: str, ratings: pd.DataFrame) -> dict[str, Any]:
     """The previous published night's lists against the ratings that arrived since its cutoff.
 

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from prefect.transactions import Transaction, get_transaction
 
 from data_checks.published import check_recommendations, raise_if_invalid
@@ -31,12 +29,12 @@ from recsys_core.serving.catalog import write_catalog
 from recsys_core.serving.similarity import write_movie_embedding
 from recsys_core.serving.topn import TopN
 from tasks.artifacts import logger, publish_markdown
-from tasks.failure import remember_failed_stage
+from tasks.stage import stage
 
 STAGING_KEY = "staging"
 
 
-@task(name="stage-table", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("stage-table")
 @converts_storage_errors
 def stage_recommendations(
     tops: list[TopN],
@@ -67,7 +65,7 @@ def discard_staged_table(txn: Transaction) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-@task(name="check-table", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("check-table")
 def check_staged_table(staged: StagedTable, ratings: pd.DataFrame, vocab: IdVocabulary, top_n: int) -> str:
     """The published-table suite on what was staged; raising rolls the staging back."""
     report = check_recommendations(
@@ -110,7 +108,7 @@ def night_fields(
     )
 
 
-@task(name="publish", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("publish")
 @converts_storage_errors
 def publish_recommendations(
     staged: StagedTable,

@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from data_checks.gate import GateResult
@@ -30,7 +28,7 @@ from recsys_core.runs.report import (
 )
 from recsys_core.serving.similarity import MOVIES_FILE
 from tasks.artifacts import logger, publish_markdown
-from tasks.failure import remember_failed_stage
+from tasks.stage import stage
 
 
 def read_stage_timings(flow_run_id: Any) -> list[dict[str, Any]]:
@@ -46,13 +44,13 @@ def read_stage_timings(flow_run_id: Any) -> list[dict[str, Any]]:
     return [{"stage": r.name, "seconds": r.total_run_time.total_seconds(), "state": r.state_name or ""} for r in runs]
 
 
-@task(name="summarise-inputs", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("summarise-inputs")
 def summarise_run_inputs(release: Release, gated: GateResult, ratings: pd.DataFrame, parts: Split) -> InputSummary:
     """What the report will say about the data, taken now so the raw frames can be let go."""
     return summarise_inputs(release, gated, ratings, parts)
 
 
-@task(name="report", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("report")
 @converts_storage_errors
 def write_run_report(
     run: RunContext,

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from recsys_core.config import NightlyConfig
 from recsys_core.data.datasets import DatasetSpec
@@ -17,17 +15,17 @@ from recsys_core.models.registry import load_model
 from recsys_core.publishing.nights import list_nights
 from recsys_core.runs.reuse import copy_published_model, find_reusable, fingerprint_training
 from tasks.artifacts import logger, publish_markdown
-from tasks.failure import remember_failed_stage
+from tasks.stage import stage
 
 
-@task(name="fingerprint-training", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("fingerprint-training")
 def fingerprint_input(ratings: pd.DataFrame, movies: pd.DataFrame, cfg: NightlyConfig, spec: DatasetSpec) -> str | None:
     digest = fingerprint_training(ratings, movies, cfg.table_fingerprint(), spec.rating_values)
     logger().info("training fingerprint %s", digest[:12] if digest else "unavailable (the model is trained)")
     return digest
 
 
-@task(name="find-reusable-model", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("find-reusable-model")
 def find_reusable_model(
     data_dir: Path, dataset: str, fingerprint: str | None, enabled: bool = True
 ) -> dict[str, Any] | None:
@@ -44,7 +42,7 @@ def find_reusable_model(
     return found
 
 
-@task(name="reuse-model", on_failure=[remember_failed_stage], cache_policy=NO_CACHE, persist_result=False)
+@stage("reuse-model", persist_result=False)
 def reuse_published_model(
     manifest: dict[str, Any] | None, run_folder: Path, gate_enabled: bool = True
 ) -> tuple[Recommender, dict[str, Any], dict[str, Any]] | None:

@@ -6,8 +6,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from recsys_core.config import NightlyConfig, build_config
@@ -18,10 +16,10 @@ from recsys_core.publishing.table import read_manifest, sweep_stale_staging
 from recsys_core.runs.context import RunContext, start_run
 from recsys_core.runs.failures import converts_storage_errors, mark_run_folder
 from tasks.artifacts import logger
-from tasks.failure import remember_failed_stage
+from tasks.stage import stage
 
 
-@task(name="check-config", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("check-config")
 def check_config(parameters: dict[str, Any]) -> NightlyConfig:
     """The flow's parameters as one validated config, paths absolute against the working directory.
 
@@ -43,7 +41,7 @@ def scheduled_night() -> date:
     return night
 
 
-@task(name="start-run", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("start-run")
 @converts_storage_errors
 def open_run(data_dir: Path, as_of: date | None = None) -> RunContext:
     """Creates the run folder (tied to this flow run) after sweeping staging left by killed runs."""
@@ -56,7 +54,7 @@ def open_run(data_dir: Path, as_of: date | None = None) -> RunContext:
     return run
 
 
-@task(name="read-champion", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("read-champion")
 def read_champions(
     data_dir: Path, dataset: str, split: str, as_of: date | None = None, limit: int = 7
 ) -> list[dict[str, Any]]:

@@ -10,8 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from recsys_core.models.base import Recommender
 from recsys_core.prep.encoding import IdVocabulary
@@ -19,10 +17,10 @@ from recsys_core.prep.interactions import to_interactions
 from recsys_core.serving.scorers import to_portable_scorer
 from recsys_core.serving.topn import TopN, recommend_top_n
 from tasks.artifacts import logger
-from tasks.failure import remember_failed_stage
+from tasks.stage import stage
 
 
-@task(name="score-shard", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("score-shard")
 def score_shard(
     scorer: Any, seen: sp.csr_matrix, users: np.ndarray, top_n: int, memory_budget_mb: int, n_threads: int | None
 ) -> TopN:
@@ -32,7 +30,7 @@ def score_shard(
     )
 
 
-@task(name="prepare-scoring", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("prepare-scoring")
 def prepare_scoring(model: Recommender, ratings: pd.DataFrame, vocab: IdVocabulary) -> tuple[Any, sp.csr_matrix]:
     """Seen movies come from every cleaned rating, so no one is offered what they rated."""
     seen = to_interactions(ratings, vocab).to_csr()

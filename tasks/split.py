@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from recsys_core import pipeline
 from recsys_core.data.readers import Release
 from recsys_core.prep.splitting import Split
 from tasks.artifacts import logger
-from tasks.failure import remember_failed_stage
+from tasks.stage import stage
 
 
-@task(name="split", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("split")
 def split_ratings(ratings: pd.DataFrame, release: Release, name: str, seed: int, test_fraction: float = 0.2) -> Split:
     split = pipeline.split_ratings(ratings, release, name, seed, test_fraction)
     logger().info("split %s: %s train, %s test", name, f"{len(split.train):,}", f"{len(split.test):,}")

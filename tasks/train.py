@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from recsys_core import pipeline
 from recsys_core.config import NightlyConfig
@@ -17,12 +15,12 @@ from recsys_core.prep.encoding import IdVocabulary
 from recsys_core.runs.failures import converts_storage_errors
 from recsys_core.scale import ScaleProfile
 from tasks.artifacts import logger, publish_markdown
-from tasks.failure import remember_failed_stage
+from tasks.stage import stage
 
 __all__ = ["DEFAULT_MODEL", "choose_scale_profile", "refit_model", "train_model"]
 
 
-@task(name="choose-scale", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("choose-scale")
 def choose_scale_profile(ratings: pd.DataFrame, vocab: IdVocabulary, cfg: NightlyConfig) -> ScaleProfile:
     """Every size-dependent choice of this run, made once and shown (models never look at sizes)."""
     profile = pipeline.decide_scale(
@@ -45,7 +43,7 @@ def choose_scale_profile(ratings: pd.DataFrame, vocab: IdVocabulary, cfg: Nightl
     return profile
 
 
-@task(name="train", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("train")
 @converts_storage_errors
 def train_model(
     ratings: pd.DataFrame,
@@ -69,7 +67,7 @@ def train_model(
     return trained
 
 
-@task(name="refit-all", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("refit-all")
 @converts_storage_errors
 def refit_model(
     candidate: pipeline.Trained,

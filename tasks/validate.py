@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from data_checks.gate import GateResult, check_raw_data, check_top_n_fits
 from data_checks.runner import render_reports_html
 from recsys_core import pipeline
@@ -16,10 +13,10 @@ from recsys_core.data.readers import Release
 from recsys_core.data.sources import as_spec
 from recsys_core.runs.failures import converts_storage_errors
 from tasks.artifacts import logger, publish_markdown
-from tasks.failure import remember_failed_stage
+from tasks.stage import stage
 
 
-@task(name="validate", on_failure=[remember_failed_stage], cache_policy=NO_CACHE)
+@stage("validate")
 @converts_storage_errors
 def validate_release(
     release: Release,

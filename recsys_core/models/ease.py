@@ -178,9 +178,7 @@ class EASE(Recommender):
 
     def _scatter(self, rows: sp.csr_matrix, b: np.ndarray) -> np.ndarray:
         """Full-catalogue scores: covered movies from B, the others 0."""
-        out = np.zeros((rows.shape[0], self.n_movies), np.float32)
-        out[:, self._active] = rows[:, self._active] @ b
-        return out
+        return scatter_head(rows, b, self._active, self.n_movies)
 
     def validation_scores(self, rows: sp.csr_matrix) -> np.ndarray:
         """Scores for the training rows from the weights fitted before the validation refit.
@@ -248,6 +246,11 @@ class HeadWeights:
         return self.active, score
 
     def score_users(self, user_idx: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(user_idx), self.n_movies), np.float32)
-        out[:, self.active] = self.rows[np.asarray(user_idx)][:, self.active] @ self.b
-        return out
+        return scatter_head(self.rows[np.asarray(user_idx)], self.b, self.active, self.n_movies)
+
+
+def scatter_head(rows: sp.csr_matrix, b: np.ndarray, active: np.ndarray, n_movies: int) -> np.ndarray:
+    """Full-catalogue scores of binary ``rows``: head movies from B, every other movie 0."""
+    out = np.zeros((rows.shape[0], n_movies), np.float32)
+    out[:, active] = rows[:, active] @ b
+    return out
