@@ -48,18 +48,18 @@ def check_raw_data(
     text); they join the rejects table and count towards the threshold. With ``docs_dir``
     GX writes its Data Docs site for both suites there.
     """
-    session = SuiteSession(docs_dir)
     _require_integer_columns(ratings, ("user_id", "movie_id", "timestamp"), dataset)
-    movie_report = session.run(movies, "raw_movies")
-    _raise_on_contract(movie_report, f"{dataset} movies")
-    checked = ratings.copy()
-    checked["movie_known"] = checked["movie_id"].isin(movies["movie_id"])
-    params = {
-        "rating_values": list(rating_values),
-        "timestamp_min": EARLIEST_TIMESTAMP,
-        "timestamp_max": int((now or time.time()) + 86_400),
-    }
-    rating_report = session.run(checked, "raw_ratings", params)
+    with SuiteSession(docs_dir) as session:  # closing it lets GX drop the frames it validated
+        movie_report = session.run(movies, "raw_movies")
+        _raise_on_contract(movie_report, f"{dataset} movies")
+        checked = ratings.copy()
+        checked["movie_known"] = checked["movie_id"].isin(movies["movie_id"])
+        params = {
+            "rating_values": list(rating_values),
+            "timestamp_min": EARLIEST_TIMESTAMP,
+            "timestamp_max": int((now or time.time()) + 86_400),
+        }
+        rating_report = session.run(checked, "raw_ratings", params)
     _raise_on_contract(rating_report, f"{dataset} ratings")
     if len(checked) and not checked["movie_known"].any():
         raise DataContractError(

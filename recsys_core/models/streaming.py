@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recsys_core.memory import release_arrow_memory
+from recsys_core.memory import release_unused_memory
 from recsys_core.prep.interactions import Interactions
 
 PAIRS_FILE = "train_pairs.parquet"
@@ -43,7 +43,7 @@ def write_pairs_parquet(train: Interactions, path: Path, *, seed: int, row_group
     pq.write_table(table, tmp, row_group_size=row_group_rows, compression="snappy")
     tmp.replace(path)
     del table
-    release_arrow_memory()
+    release_unused_memory()
     return path
 
 

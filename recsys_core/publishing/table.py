@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 from recsys_core.atomic import write_json_atomic
 from recsys_core.data.schema import RECOMMENDATIONS_SCHEMA
 from recsys_core.errors import ManifestError, PublishError
-from recsys_core.memory import release_arrow_memory
+from recsys_core.memory import release_unused_memory
 from recsys_core.models.base import Recommender
 from recsys_core.prep.encoding import IdVocabulary
 from recsys_core.serving.topn import TopN
@@ -197,7 +197,7 @@ def write_batches(batches: Iterable[pa.RecordBatch], schema: pa.Schema, folder: 
     finally:
         if writer is not None:
             writer.close()
-        release_arrow_memory()
+        release_unused_memory()
     return path if writer is not None else None
 
 
