@@ -31,13 +31,13 @@ def use_system_arrow_pool() -> None:
 def release_unused_memory() -> None:
     """Return the free pages that Arrow's allocator and the C allocator keep for reuse to the OS.
 
-    pyarrow's default pool (mimalloc here) keeps the pages of freed buffers: reading a 25M-row
-    ratings CSV left ~0.9 GB of them resident next to the 0.7 GB table. The rating frames the
-    reader and the data gate make are Arrow-backed too, so when the flow lets them go before
-    training, their 1.5 GB at 25M ratings stay resident until the pool is told (measured: 4.48
-    -> 2.95 GB); glibc's heap keeps ~0.2 GB more of freed small blocks (-> 2.77 GB after
-    ``malloc_trim``). A run does one large job at a time (read, gate, train, write the table),
-    so keeping free pages buys nothing."""
+    pyarrow's own default pool (mimalloc) keeps the pages of freed buffers: reading a 25M-row
+    ratings CSV left ~0.9 GB of them resident next to the 0.7 GB table, and letting the raw and
+    gated frames go freed nothing until the pool was told (4.48 -> 2.95 GB). The run switches
+    to the system pool (``use_system_arrow_pool``); this still matters for buffers made before
+    the switch and for callers that set another pool. glibc's heap keeps ~0.2 GB more of freed
+    small blocks (-> 2.77 GB after ``malloc_trim``). A run does one large job at a time (read,
+    gate, train, write the table), so keeping free pages buys nothing."""
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()

@@ -170,8 +170,7 @@ def train(
     fit_data = to_interactions(fit_part, vocab)
     val_data = to_interactions(val_part, vocab) if len(val_part) else None
     del fit_part, val_part  # the holdout's frame copies (0.6 GB at 25M) are not needed while fitting
-    # The frames the caller let go before this fit (the flow drops the raw and gated ratings,
-    # Arrow-backed, 1.5 GB at 25M) are only free pages of the allocators until released.
+    # Free pages the allocators keep from frames let go before this fit go back to the OS first.
     release_unused_memory()
     start = time.perf_counter()
     model.fit(fit_data, val_data)
