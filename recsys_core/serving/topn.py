@@ -4,11 +4,12 @@ Why it is shaped like this (measured at ml-25m size on 2 cores, see benchmarks/r
 a full ``argpartition`` of each 59k-wide score row costs more than the matrix product
 itself, so selection is done by *chunk maxima* (``select.py``): one vectorised max per chunk,
 a threshold from the n-th best chunk maximum, then an exact ranking of the few scores that
-reach it. Ties follow ``np.argsort(-scores, kind="stable")``: equal scores rank the lower
-movie index first, whatever the block or shard a user is scored in.
+reach it, all in one compiled pass per row that also writes the row's seen movies to -inf
+(``select_kernel.py``). Ties follow ``np.argsort(-scores, kind="stable")``: equal scores rank
+the lower movie index first, whatever the block or shard a user is scored in.
 
-Work is split into user tiles scored by a small thread pool (BLAS, numpy reductions and
-partitions release the GIL), one BLAS thread each. Dot-product models (``factors()``) get one
+Work is split into user tiles scored by a small thread pool (BLAS and the selection kernel
+release the GIL), one BLAS thread each. Dot-product models (``factors()``) get one
 batched matrix product per tile that writes the (chunk, users, chunks) score layout directly:
 each of its slices is a small product whose output stays in cache, which measured faster than
 one tile-wide product, and the chunk maxima are then a max over contiguous slices. Other
@@ -30,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_core.models.base import Recommender
-from recsys_core.serving.select import Layout, select_padded
+from recsys_core.serving.select import Layout, select_unseen
 
 DEFAULT_BUDGET = 2 * 1024**3  # bytes of score buffers, all threads together
 BYTES_PER_CELL = 16  # generic path: model output + our float32 copy + temporaries
@@ -156,11 +157,11 @@ def recommend_top_n(
         return TopN(users, out_idx, out_val)
     layout, tile_size, threads = plan_tiles(n_movies, n, memory_budget_bytes, n_threads)
     if factors is not None:
-        tiles = _factor_tiles(factors, seen, users, layout, tile_size)
+        tiles = _factor_tiles(factors, users, layout, tile_size)
     else:
-        tiles = _generic_tiles(model, seen, users, layout, tile_size, memory_budget_bytes)
+        tiles = _generic_tiles(model, users, layout, tile_size, memory_budget_bytes)
     with _single_threaded_blas():
-        _run_tiles(tiles, n, layout, tile_size, threads, out_idx, out_val, progress, len(users))
+        _run_tiles(tiles, n, layout, tile_size, threads, seen, out_idx, out_val, progress, len(users))
     return TopN(users, out_idx, out_val)
 
 
@@ -202,28 +203,19 @@ def _covered_top_n(
     columns = np.asarray(columns, np.int64)
     sub_seen = seen[:, columns].tocsr()  # scipy keeps the columns' order: movie order
     layout, tile_size, threads = plan_tiles(len(columns), n, budget, n_threads, COVERED_TILE_USERS)
-    offsets = layout.movie_offsets(tile_size)
-    tiles = (_scored_tile(score, sub_seen, ub, start, offsets, layout) for start, ub in _tile_users(users, tile_size))
+    tiles = (_scored_tile(score, ub, start, layout) for start, ub in _tile_users(users, tile_size))
     with _single_threaded_blas():
-        _run_tiles(tiles, n, layout, tile_size, threads, out_idx, out_val, progress, len(users))
+        _run_tiles(tiles, n, layout, tile_size, threads, sub_seen, out_idx, out_val, progress, len(users))
     found = out_idx >= 0
     out_idx[found] = columns[out_idx[found]]
     return np.flatnonzero(~(out_val[:, n - 1] > 0))
 
 
-def _scored_tile(
-    score: Callable[[np.ndarray], np.ndarray],
-    seen: sp.csr_matrix,
-    ub: np.ndarray,
-    start: int,
-    offsets: np.ndarray,
-    layout: Layout,
-) -> _Tile:
-    def fill(buf: np.ndarray) -> tuple[int, np.ndarray]:
-        out = buf[:, : len(ub)]
+def _scored_tile(score: Callable[[np.ndarray], np.ndarray], ub: np.ndarray, start: int, layout: Layout) -> _Tile:
+    def fill(buf: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        out = layout.view(buf, len(ub))
         layout.load(out, np.asarray(score(ub), np.float32))
-        _mask_seen(buf, seen, ub, offsets, layout)
-        return start, out
+        return start, out, ub
 
     return fill
 
@@ -271,18 +263,7 @@ def _blas_limiter() -> contextlib.AbstractContextManager:
 
 # --- tiles: where scores come from -----------------------------------------------------------
 
-_Tile = Callable[[np.ndarray], tuple[int, np.ndarray]]  # buffer -> (start row, scores view)
-
-
-def _seen_coords(seen: sp.csr_matrix, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row in tile, movie) of every seen entry of ``users``, without slicing the matrix."""
-    starts = seen.indptr[users].astype(np.int64)
-    lens = seen.indptr[users + 1].astype(np.int64) - starts
-    rows = np.repeat(np.arange(len(users)), lens)
-    if len(users) and users[-1] - users[0] == len(users) - 1 and np.all(np.diff(users) == 1):
-        return rows, seen.indices[starts[0] : starts[0] + lens.sum()]
-    offsets = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
-    return rows, seen.indices[offsets]
+_Tile = Callable[[np.ndarray], tuple[int, np.ndarray, np.ndarray]]  # buffer -> (start, scores view, users)
 
 
 def _tile_users(users: np.ndarray, size: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -292,7 +273,6 @@ def _tile_users(users: np.ndarray, size: int) -> Iterator[tuple[int, np.ndarray]
 
 def _factor_tiles(
     factors: tuple[np.ndarray, np.ndarray],
-    seen: sp.csr_matrix,
     users: np.ndarray,
     layout: Layout,
     tile_size: int,
@@ -305,15 +285,13 @@ def _factor_tiles(
             "columns; score with the vocabulary the model was trained on."
         )
     sliced = movies_by_slot(movie_vecs, layout)
-    offsets = layout.movie_offsets(tile_size)
 
     def tile(start: int, ub: np.ndarray) -> _Tile:
-        def fill(buf: np.ndarray) -> tuple[int, np.ndarray]:
-            out = buf[:, : len(ub)]
+        def fill(buf: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+            out = layout.view(buf, len(ub))
             np.matmul(user_vecs[ub], sliced, out=out)
             layout.pad(out)
-            _mask_seen(buf, seen, ub, offsets, layout)
-            return start, out
+            return start, out, ub
 
         return fill
 
@@ -331,15 +309,8 @@ def movies_by_slot(movie_vecs: np.ndarray, layout: Layout) -> np.ndarray:
     return np.ascontiguousarray(padded.reshape(layout.chunk, layout.chunks, -1).transpose(0, 2, 1))
 
 
-def _mask_seen(buf: np.ndarray, seen: sp.csr_matrix, ub: np.ndarray, offsets: np.ndarray, layout: Layout) -> None:
-    """-inf at every seen (user, movie) of the tile; ``offsets`` is ``movie_offsets(len(buf[0]))``."""
-    rows, movies = _seen_coords(seen, ub)
-    buf.reshape(-1)[offsets[movies] + rows * layout.chunks] = -np.inf
-
-
 def _generic_tiles(
     model: Recommender,
-    seen: sp.csr_matrix,
     users: np.ndarray,
     layout: Layout,
     tile_size: int,
@@ -347,7 +318,6 @@ def _generic_tiles(
 ) -> Iterator[_Tile]:
     """``score_users`` on large blocks (model code may batch or thread itself), split in tiles."""
     block = choose_block_size(layout.n_movies, budget)
-    offsets = layout.movie_offsets(tile_size)
     for b_start, ub in _tile_users(users, block):
         scores = np.asarray(model.score_users(ub))
         if scores.shape != (len(ub), layout.n_movies):
@@ -357,17 +327,14 @@ def _generic_tiles(
             )
         for t_start in range(0, len(ub), tile_size):
             part = scores[t_start : t_start + tile_size]
-            yield _copy_tile(part, seen, ub[t_start : t_start + len(part)], b_start + t_start, offsets, layout)
+            yield _copy_tile(part, ub[t_start : t_start + len(part)], b_start + t_start, layout)
 
 
-def _copy_tile(
-    part: np.ndarray, seen: sp.csr_matrix, ub: np.ndarray, start: int, offsets: np.ndarray, layout: Layout
-) -> _Tile:
-    def fill(buf: np.ndarray) -> tuple[int, np.ndarray]:
-        out = buf[:, : len(part)]
+def _copy_tile(part: np.ndarray, ub: np.ndarray, start: int, layout: Layout) -> _Tile:
+    def fill(buf: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        out = layout.view(buf, len(part))
         layout.load(out, part)
-        _mask_seen(buf, seen, ub, offsets, layout)
-        return start, out
+        return start, out, ub
 
     return fill
 
@@ -378,20 +345,26 @@ def _run_tiles(
     layout: Layout,
     tile_size: int,
     threads: int,
+    seen: sp.csr_matrix,
     out_idx: np.ndarray,
     out_val: np.ndarray,
     progress: Callable[[int, int], None] | None,
     total: int,
 ) -> None:
-    """Fill and select every tile on ``threads`` workers, each with one reused buffer."""
+    """Fill and select every tile on ``threads`` workers, each with one reused buffer.
+
+    The selection kernel writes each row's seen movies to -inf before ranking it.
+    """
     local = threading.local()
+    indptr = seen.indptr.astype(np.int64)  # the kernel's one signature: int64 offsets, int32 movies
+    indices = seen.indices.astype(np.int32, copy=False)
 
     def work(fill: _Tile) -> int:
         buf = getattr(local, "buf", None)
         if buf is None:
             buf = local.buf = layout.new_buffer(tile_size)
-        start, scores = fill(buf)
-        idx, val = select_padded(scores, n, layout)
+        start, scores, ub = fill(buf)
+        idx, val = select_unseen(scores, n, layout, ub.astype(np.int64), indptr, indices)
         out_idx[start : start + len(idx)], out_val[start : start + len(idx)] = idx, val
         return len(idx)
 

@@ -70,19 +70,17 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the chunked path run on tiny catalogues (it normally starts at 4,096 movies)."""
     monkeypatch.setattr(selection, "DIRECT_MAX_MOVIES", 0)
     monkeypatch.setattr(selection, "CHUNK", 8)
-    monkeypatch.setattr(selection, "GROUP", 4)  # two groups of 4 slices per chunk
     monkeypatch.setattr(scoring, "TILE_USERS", 16)
 
 
-# (chunk, group, tile users): one group per chunk, several, a group of 1, a chunk that is not a
-# power of two, a tile larger than the user count.
-SHAPES = [(8, 8, 16), (8, 2, 16), (5, 16, 7), (12, 16, 5), (10, 16, 200)]
+# (chunk, tile users): a power of two, a chunk of 1, chunks that are not, a short last tile, a
+# tile larger than the user count.
+SHAPES = [(8, 16), (1, 16), (5, 7), (12, 5), (10, 200)]
 
 
-def use_shape(monkeypatch: pytest.MonkeyPatch, chunk: int, group: int, tile: int) -> None:
+def use_shape(monkeypatch: pytest.MonkeyPatch, chunk: int, tile: int) -> None:
     monkeypatch.setattr(selection, "DIRECT_MAX_MOVIES", 0)
     monkeypatch.setattr(selection, "CHUNK", chunk)
-    monkeypatch.setattr(selection, "GROUP", group)
     monkeypatch.setattr(scoring, "TILE_USERS", tile)
 
 
@@ -215,12 +213,10 @@ def test_concurrent_calls_are_exact_and_restore_blas_threads() -> None:
     assert after == before
 
 
-@pytest.mark.parametrize(("chunk", "group", "tile"), SHAPES)
+@pytest.mark.parametrize(("chunk", "tile"), SHAPES)
 @pytest.mark.parametrize("ties", [False, True])
-def test_every_block_shape_is_exact(
-    chunk: int, group: int, tile: int, ties: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    use_shape(monkeypatch, chunk, group, tile)
+def test_every_block_shape_is_exact(chunk: int, tile: int, ties: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_shape(monkeypatch, chunk, tile)
     users, movies, seen = make_case(37, 1003, 5, 0.2, seed=11, ties=ties)
     dense = seen.toarray()
     dense[3, :] = 1  # everything seen
@@ -236,20 +232,18 @@ def test_every_block_shape_is_exact(
     assert (top.movie_idx[3] == -1).all() and list(top.movie_idx[4, 3:]) == [-1] * 6
 
 
-@pytest.mark.parametrize(("chunk", "group", "tile"), SHAPES)
-def test_generic_path_every_block_shape(chunk: int, group: int, tile: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    use_shape(monkeypatch, chunk, group, tile)
+@pytest.mark.parametrize(("chunk", "tile"), SHAPES)
+def test_generic_path_every_block_shape(chunk: int, tile: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_shape(monkeypatch, chunk, tile)
     users, movies, seen = make_case(29, 777, 4, 0.1, seed=12, ties=True)
     top = recommend_top_n(ScoreOnlyModel(users, movies), seen, 6, memory_budget_bytes=777 * 16 * 10)
     np.testing.assert_array_equal(top.movie_idx, brute_force(users @ movies.T, seen, 6)[0])
 
 
-@pytest.mark.parametrize(("chunk", "group", "tile"), SHAPES)
-def test_special_values_rank_like_a_stable_argsort(
-    chunk: int, group: int, tile: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.parametrize(("chunk", "tile"), SHAPES)
+def test_special_values_rank_like_a_stable_argsort(chunk: int, tile: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """+inf first, -0.0 equal to 0.0, NaN and -inf never returned, whatever the layout."""
-    use_shape(monkeypatch, chunk, group, tile)
+    use_shape(monkeypatch, chunk, tile)
     rng = np.random.default_rng(13)
     scores = rng.integers(-3, 4, (9, 640)).astype(np.float32)
     scores[0] = np.nan  # nothing rankable
@@ -279,9 +273,10 @@ def test_layout_puts_every_movie_in_one_slot_and_pads_with_minus_inf(n_movies: i
     m = np.arange(n_movies)
     np.testing.assert_array_equal(buf[m // layout.chunks, 1, m % layout.chunks], scores[1])
     assert np.isneginf(buf).sum() == 2 * (layout.width - n_movies)
-    flat = layout.new_buffer(3)
-    flat.reshape(-1)[layout.movie_offsets(3) + 2 * layout.chunks] = scores[0]
-    np.testing.assert_array_equal(flat[m // layout.chunks, 2, m % layout.chunks], scores[0])
+    short = layout.view(layout.new_buffer(3), 2)  # a short tile: compact, C-contiguous
+    assert short.flags.c_contiguous and short.shape == (layout.chunk, 2, layout.chunks)
+    layout.load(short, scores)
+    np.testing.assert_array_equal(short[m // layout.chunks, 0, m % layout.chunks], scores[0])
 
 
 def test_gemm_floor_uses_the_same_tiles_as_ours() -> None:
