@@ -103,6 +103,12 @@ class Recommender(ABC):
         its 5,000 head movies of 59k: a twelfth of the scores). None: every movie can score."""
         return None
 
+    def tail_factors(self) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], np.ndarray] | None:
+        """(tail movies, users -> user vectors, movie vectors) when every movie outside
+        ``covered_scorer``'s columns scores as a dot product (EASE's tail factors). Top-N then
+        ranks the two parts apart and merges the lists; None: the others score exactly 0.0."""
+        return None
+
     def shared_ranking(self) -> np.ndarray | None:
         """Per-movie scores when every user ranks movies in the same order (popularity, biases):
         evaluation then ranks from one order instead of a users x movies pass. None otherwise."""

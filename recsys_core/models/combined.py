@@ -86,6 +86,9 @@ class Combined(Ensemble):
     def covered_scorer(self) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]] | None:
         return self.ranker.covered_scorer()
 
+    def tail_factors(self) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], np.ndarray] | None:
+        return self.ranker.tail_factors()
+
     def _save_state(self, directory: Path) -> None:
         self.ranker.save(directory / RANKER_DIR)
         self.rater.save(directory / RATER_DIR)

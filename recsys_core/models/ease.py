@@ -4,10 +4,13 @@ Implicit signal only. B = argmin ||X - X B||^2 + lambda ||B||^2 with diag(B) = 0
 solution B = I - P / diag(P), P = (X^T X + lambda I)^-1: one inverse of a movies x movies
 matrix per lambda. That costs O(m^3): about 0.3 s for ml-100k's 1,682 movies but ~20 s for
 ml-latest-small's 9,724 on two cores, so B covers only the ``max_movies`` most-rated movies
-(default 5,000; every ml-100k and ml-1m movie); the rest, rated a handful of times, score 0.
-lambda is chosen on the validation slice from a small grid, then B is refitted on train
-plus validation. A user's scores are their binary row times B, a dot product, so
-``factors()`` is (rows, B^T) over the covered movies.
+(default 5,000; every ml-100k and ml-1m movie). Every other movie is scored by the ridge
+regression of its column on the same head rows, ``P X_h^T X_t``, kept as rank-``tail_rank``
+factors (default 64; ``tail_factors.py``): no rated movie is stuck at 0, and at ml-25m size
+the tail costs ~6 s to fit. ``tail_rank=0`` is plain EASE, the others scoring 0.
+lambda is chosen on the validation slice from a small grid (head only), then B and the tail
+are refitted on train plus validation. A user's scores are their binary row times B plus their
+tail vector times the tail's, dot products, so ``factors()`` is (rows | rows A, B^T | V).
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ from recsys_core.models.interaction_utils import (
     union_interactions,
     validation_ndcg,
 )
+from recsys_core.models.tail_factors import fit_tail_factors
 from recsys_core.prep.interactions import Interactions
 from recsys_core.serving.topn import recommend_top_n
 
 DEFAULT_GRID = (100.0, 200.0, 400.0, 800.0, 1600.0)
 SCORE_COLUMNS = 64  # columns of B per scoring pass: at ml-25m size 1.65x faster than all 5,000 at once
 MAX_MOVIES = 5_000  # movies covered by B (most rated first); the inverse is O(MAX_MOVIES^3)
+TAIL_RANK = 64  # rank of the factors that score every other movie (0: they score 0, plain EASE)
 # Above these sizes (ml-25m scale) dense per-user matrices no longer fit: lambda is chosen on a
 # seeded sample of validation users, and scoring multiplies the sparse rows by B per block
 # instead of exposing dense user factors (162k x 5,000 floats, and a 5,000-wide matmul).
@@ -87,12 +92,21 @@ def add_rows_to_gram(
 
 def solve_ease(rows: sp.csr_matrix | np.ndarray, lam: float, *, blocked: bool = False) -> np.ndarray:
     """The EASE weight matrix (float32, zero diagonal) for binary user rows (or their Gram)."""
+    return solve_ease_parts(rows, lam, blocked=blocked)[0]
+
+
+def solve_ease_parts(
+    rows: sp.csr_matrix | np.ndarray, lam: float, *, blocked: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """(B, diag(P)): B as ``solve_ease``; with diag(P), ``P = (I - B) diag(P)`` is known too
+    (the tail factors need it) without keeping a second head x head matrix."""
     gram = np.array(rows, dtype=np.float64) if isinstance(rows, np.ndarray) else gram_matrix(rows, blocked=blocked)
     gram[np.diag_indices_from(gram)] += lam
     p = invert_spd(gram)
-    b = -p / np.diag(p)
+    diag_p = np.diag(p).copy()
+    b = -p / diag_p
     np.fill_diagonal(b, 0.0)
-    return b.astype(np.float32)
+    return b.astype(np.float32), diag_p
 
 
 class EASE(Recommender):
@@ -128,11 +142,27 @@ class EASE(Recommender):
                 gram = self._search_lambda(seen, validation, grid, blocked)
             else:
                 gram = gram_matrix(self._rows[:, self._active], blocked=blocked)
-        self._b = solve_ease(gram, self.lam)
+        self._b, diag_p = solve_ease_parts(gram, self.lam)
         self._gram = gram.astype(np.float32)  # integer counts < 2^24: exact; for a warm refit, not saved
+        self._fit_tail(diag_p)
         if self._b_train is None:  # no grid search ran: the training rows' weights, once
             self._b_train = solve_ease(seen[:, self._active], self.lam, blocked=blocked) if has_validation else self._b
         return self
+
+    def _fit_tail(self, diag_p: np.ndarray) -> None:
+        """Rank-``tail_rank`` factors for every movie outside the head (``tail_factors``), so no
+        rated movie is left at 0; ``tail_rank`` 0 keeps plain EASE (the rest score 0)."""
+        rank = int(self.params.get("tail_rank", TAIL_RANK))
+        self._tail = np.setdiff1d(np.arange(self.n_movies, dtype=np.int32), self._active)
+        if rank <= 0 or not len(self._tail):
+            self._tail = np.zeros(0, np.int32)
+            self._tail_a = np.zeros((len(self._active), 0), np.float32)
+            self._tail_v = np.zeros((0, 0), np.float32)
+            return
+        rows = self._rows.tocsc()
+        x_head, x_tail = rows[:, self._active].tocsr(), rows[:, self._tail].tocsr()
+        del rows
+        self._tail_a, self._tail_v = fit_tail_factors(x_head, x_tail, self._b, diag_p, rank, self.seed)
 
     def _search_lambda(
         self, seen: sp.csr_matrix, validation: Interactions, grid: list[float], blocked: bool
@@ -180,6 +210,13 @@ class EASE(Recommender):
         """Full-catalogue scores: covered movies from B, the others 0."""
         return scatter_head(rows, b, self._active, self.n_movies)
 
+    def _scores(self, rows: sp.csr_matrix) -> np.ndarray:
+        """The fitted model's full-catalogue scores: the head from B, the tail from its factors."""
+        out = self._scatter(rows, self._b)
+        if len(self._tail):
+            out[:, self._tail] = np.asarray(rows[:, self._active] @ self._tail_a, np.float32) @ self._tail_v.T
+        return out
+
     def validation_scores(self, rows: sp.csr_matrix) -> np.ndarray:
         """Scores for the training rows from the weights fitted before the validation refit.
 
@@ -188,7 +225,7 @@ class EASE(Recommender):
         return self._scatter(rows, self._b_train)
 
     def score_users(self, user_idx: np.ndarray) -> np.ndarray:
-        return self._scatter(self._rows[np.asarray(user_idx)], self._b)
+        return self._scores(self._rows[np.asarray(user_idx)])
 
     def covered_scorer(self) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]] | None:
         """The head movies and ``rows @ B`` on them (large profile; dense factors otherwise)."""
@@ -196,24 +233,57 @@ class EASE(Recommender):
             return None
         return HeadWeights(self._rows, self._b, self._active, self.n_movies).covered_scorer()
 
+    def tail_factors(self) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], np.ndarray] | None:
+        """(tail movies, users -> their tail vectors, the tail movies' vectors), or None without
+        a tail: ``recommend_top_n`` ranks them as a factor model beside the head's covered list."""
+        if not len(self._tail):
+            return None
+        head_rows = self._rows[:, self._active].tocsr()
+
+        def user_vectors(user_idx: np.ndarray) -> np.ndarray:
+            return np.asarray(head_rows[np.asarray(user_idx)] @ self._tail_a, np.float32)
+
+        return self._tail, user_vectors, self._tail_v
+
     def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Dense factors over the head (the user's binary row, B) and the tail's rank-r vectors."""
         if not self.params.get("dense_factors", True):
             return None  # large profile: score_users multiplies sparse rows by B per block instead
-        movies = np.zeros((self.n_movies, len(self._active)), np.float32)
-        movies[self._active] = self._b.T
-        return self._rows[:, self._active].toarray().astype(np.float32), movies
+        head_rows = self._rows[:, self._active]
+        h, r = len(self._active), self._tail_a.shape[1]
+        movies = np.zeros((self.n_movies, h + r), np.float32)
+        movies[self._active, :h] = self._b.T
+        users = np.empty((self.n_users, h + r), np.float32)
+        users[:, :h] = head_rows.toarray()
+        if r:
+            movies[self._tail, h:] = self._tail_v
+            users[:, h:] = head_rows @ self._tail_a
+        return users, movies
 
     def _json_state(self) -> dict[str, Any]:
-        return {"lambda": self.lam}
+        return {"lambda": self.lam, "tail_movies": len(self._tail), "tail_rank": int(self._tail_a.shape[1])}
 
     def _save_state(self, directory: Path) -> None:
-        np.savez(directory / "weights.npz", b=self._b, active=self._active)
+        np.savez(
+            directory / "weights.npz",
+            b=self._b,
+            active=self._active,
+            tail=self._tail,
+            tail_a=self._tail_a,
+            tail_v=self._tail_v,
+        )
         sp.save_npz(directory / "rows.npz", self._rows.tocsr())
 
     def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
         self.lam = float(state["lambda"])
         with np.load(directory / "weights.npz", allow_pickle=False) as data:
             self._b, self._active = data["b"], data["active"]
+            if "tail" in data:
+                self._tail, self._tail_a, self._tail_v = data["tail"], data["tail_a"], data["tail_v"]
+            else:  # saved before the tail existed: plain EASE, every other movie 0
+                self._tail = np.zeros(0, np.int32)
+                self._tail_a = np.zeros((len(self._active), 0), np.float32)
+                self._tail_v = np.zeros((0, 0), np.float32)
         self._rows = sp.load_npz(directory / "rows.npz").tocsr()
 
 

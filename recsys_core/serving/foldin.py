@@ -5,8 +5,9 @@ its own scores are built:
 
 - EASE (``ease``, ``ease_tail``, and ``combined`` whose ranker is one of them): a user's scores are their binary
   row times B, so the visitor's scores are the sum of B's rows of the rated movies that B
-  covers (which movies were rated counts, not the stars, as in training). Movies outside B's
-  coverage are not candidates. It can say which rated movies contributed most to each item.
+  covers (which movies were rated counts, not the stars, as in training). EASE's tail movies
+  score through its tail factors, ``(sum of A's rows) V^T``, as for known users; movies neither
+  covers are not candidates. It can say which rated movies contributed most to each item.
 - Factor models whose dot product is the rating (``biased_mf``, ``hybrid_mf``, ``mf``,
   ``autorec``) and ``dot_bias`` (dot product = logit of the scaled rating): a ridge solve of
   the visitor's vector against the rated movies' factor rows, shrunk towards the average user
@@ -67,6 +68,9 @@ class EaseFoldIn:
     note: str = "EASE fold-in: the visitor's rated movies (not the stars) times B."
     family: str = "ease"
     inputs: np.ndarray | None = None  # vocabulary index of each row of b (default: active)
+    tail: np.ndarray | None = None  # EASE's tail movies (vocabulary idx), scored by tail_a @ tail_v.T
+    tail_a: np.ndarray | None = None  # (inputs, r)
+    tail_v: np.ndarray | None = None  # (tail, r)
     position: np.ndarray = field(init=False, repr=False)
     column: np.ndarray = field(init=False, repr=False)
 
@@ -76,6 +80,8 @@ class EaseFoldIn:
         position[inputs] = np.arange(len(inputs))
         column = np.full(self.n_movies, -1, np.int64)
         column[self.active] = np.arange(len(self.active))
+        if self.tail is not None:  # tail columns after B's: column - len(active) indexes tail_v
+            column[self.tail] = len(self.active) + np.arange(len(self.tail))
         object.__setattr__(self, "position", position)
         object.__setattr__(self, "column", column)
 
@@ -87,6 +93,8 @@ class EaseFoldIn:
             return None
         scores = np.full(self.n_movies, -np.inf, np.float32)
         scores[self.active] = self.b[pos].sum(axis=0)
+        if self.tail is not None and self.tail_a is not None and self.tail_v is not None:
+            scores[self.tail] = self.tail_v @ self.tail_a[pos].sum(axis=0)
         return FoldInScores(scores, None)
 
     def contributors(self, rated_idx: np.ndarray, target_idx: int, limit: int = 3) -> np.ndarray:
@@ -97,7 +105,11 @@ class EaseFoldIn:
         keep = pos >= 0
         if target < 0 or not keep.any():
             return np.empty(0, np.int64)
-        rated, weights = rated[keep], self.b[pos[keep], target]
+        if target < len(self.active):
+            weights = self.b[pos[keep], target]
+        else:  # a tail movie: each rated movie's weight is its row of A times the movie's V row
+            weights = self.tail_a[pos[keep]] @ self.tail_v[target - len(self.active)]
+        rated = rated[keep]
         order = np.argsort(-weights, kind="stable")[:limit]
         return rated[order][weights[order] > 0]
 
@@ -149,7 +161,16 @@ def build_foldin(model: Recommender) -> FoldIn:
     if isinstance(model, Combined):  # ranks with its ranker
         return build_foldin(model.ranker)
     if isinstance(model, EASE):
-        return EaseFoldIn(np.asarray(model._b), np.asarray(model._active, np.int64), model.n_movies, model._rows)
+        has_tail = len(model._tail) > 0
+        return EaseFoldIn(
+            np.asarray(model._b),
+            np.asarray(model._active, np.int64),
+            model.n_movies,
+            model._rows,
+            tail=np.asarray(model._tail, np.int64) if has_tail else None,
+            tail_a=model._tail_a if has_tail else None,
+            tail_v=model._tail_v if has_tail else None,
+        )
     if isinstance(model, EASETail):  # rows: the head movies; columns: the whole catalogue
         every = np.arange(model.n_movies, dtype=np.int64)
         head = np.asarray(model._head, np.int64)
