@@ -97,10 +97,11 @@ class Recommender(ABC):
     def covered_scorer(self) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]] | None:
         """(covered movies, scorer) when only some movies can score other than exactly 0.0.
 
-        ``scorer(user_idx)`` returns the scores of the covered movies (sorted indices) only;
-        ``score_users`` gives every other movie 0.0. Top-N then ranks the covered columns and
-        reads whole rows only for users whose n-th best covered score is not above 0 (EASE on
-        its 5,000 head movies of 59k: a twelfth of the scores). None: every movie can score."""
+        ``scorer(user_idx)`` returns the scores of the covered movies (sorted indices) only.
+        Unless ``tail_factors`` scores them, ``score_users`` gives every other movie 0.0: top-N
+        then ranks the covered columns and reads whole rows only for users whose n-th best
+        covered score is not above 0 (EASE's 5,000 head movies of 59k: a twelfth of the
+        scores). None: no covered columns."""
         return None
 
     def tail_factors(self) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], np.ndarray] | None:

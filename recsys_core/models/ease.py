@@ -221,7 +221,9 @@ class EASE(Recommender):
         """Scores for the training rows from the weights fitted before the validation refit.
 
         The refitted weights have seen the validation slice; a blend that tunes on that slice
-        needs these instead. Available right after ``fit`` only (not saved)."""
+        needs these instead. Available right after ``fit`` only (not saved). The head only: the
+        tail factors are fitted once, on the refitted weights, so tail movies score 0 here
+        (their scores are small; ``rank_blend`` tunes its weights on the head's scores)."""
         return self._scatter(rows, self._b_train)
 
     def score_users(self, user_idx: np.ndarray) -> np.ndarray:

@@ -1,8 +1,9 @@
 """EASE on the head of the catalogue plus ridge-regressed tail columns: every rated movie scores.
 
-``ease`` inverts a movies x movies matrix, O(m^3), so it keeps only the ``max_movies`` most
-rated movies and the rest score 0: they can never be recommended (on ml-latest-small the
-top-10 lists then cover under 5% of the catalogue). Here the ``head_movies`` most-rated movies
+``ease`` inverts a movies x movies matrix, O(m^3), so B covers only the ``max_movies`` most
+rated movies; ``ease`` scores the rest with a rank-64 approximation of the same ridge tail
+(``tail_factors.py``). Here the tail is exact (a dense head x tail matrix, for small
+catalogues) and a validated popularity discount can lift it into lists. The ``head_movies`` most-rated movies
 are the inputs and EASE targets, exactly as in ``ease``; every other movie rated at least
 once in training is a target too, predicted from the same head inputs by ridge regression:
 

@@ -59,13 +59,13 @@ class NoFoldIn:
 
 @dataclass(frozen=True)
 class EaseFoldIn:
-    """Visitor row times B, over the movies B covers."""
+    """Visitor row times B over the movies B covers, and times the tail factors for the rest."""
 
     b: np.ndarray  # (inputs, covered) float32
     active: np.ndarray  # vocabulary index of each covered movie (columns of b)
     n_movies: int
     rows: sp.csr_matrix | None = None  # users' rated movies, for "because you rated"
-    note: str = "EASE fold-in: the visitor's rated movies (not the stars) times B."
+    note: str = "EASE fold-in: the visitor's rated movies (not the stars) times B (and the tail factors)."
     family: str = "ease"
     inputs: np.ndarray | None = None  # vocabulary index of each row of b (default: active)
     tail: np.ndarray | None = None  # EASE's tail movies (vocabulary idx), scored by tail_a @ tail_v.T

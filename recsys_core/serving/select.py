@@ -89,7 +89,8 @@ def select_top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def select_padded(buf: np.ndarray, n: int, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-n of each row of a (chunk, rows, chunks) float32 buffer; reads, never writes it."""
-    buf = np.ascontiguousarray(buf, np.float32)  # with nothing seen the kernel only reads it
+    if not (buf.flags.c_contiguous and buf.flags.writeable and buf.dtype == np.float32):
+        buf = np.array(buf, np.float32, order="C")  # the kernel takes writable arrays; with nothing seen it only reads
     rows = buf.shape[1]
     no_seen = np.zeros(rows + 1, np.int64)
     return select_unseen(buf, n, layout, np.arange(rows, dtype=np.int64), no_seen, np.zeros(0, np.int32))

@@ -135,6 +135,11 @@ def recommend_top_n(
     seen = seen if sp.isspmatrix_csr(seen) or isinstance(seen, sp.csr_array) else sp.csr_matrix(seen)
     n_all_users, n_movies = seen.shape
     users = np.arange(n_all_users, dtype=np.int32) if user_idx is None else np.asarray(user_idx, np.int32).ravel()
+    if len(users) and (users.min() < 0 or users.max() >= n_all_users):
+        raise ValueError(
+            f"user_idx holds {int(users.min())}..{int(users.max())}, but the seen matrix has rows "
+            f"0..{n_all_users - 1}; pass indices of the vocabulary the model was trained on."
+        )
     out_idx = np.full((len(users), n), -1, np.int32)
     out_val = np.full((len(users), n), -np.inf, np.float32)
     if len(users) == 0 or n <= 0 or n_movies == 0:

@@ -197,6 +197,9 @@ def test_catalogue_mismatch_is_a_clear_error() -> None:
     users, movies, seen = make_case(4, 20, 2, 0.1, seed=9)
     with pytest.raises(ValueError, match="movies"):
         recommend_top_n(FactorModel(users, movies[:10]), seen, 3)
+    for outside in ([-1], [4]):  # the kernel reads seen rows unchecked: refuse, do not mask the wrong row
+        with pytest.raises(ValueError, match="seen matrix has rows 0..3"):
+            recommend_top_n(FactorModel(users, movies), seen, 3, user_idx=outside)
 
 
 def test_concurrent_calls_are_exact_and_restore_blas_threads() -> None:

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from recsys_core.serving import select_kernel
-from recsys_core.serving.select import Layout, select_unseen
+from recsys_core.serving.select import Layout, select_padded, select_unseen
 
 
 def reference(scores: np.ndarray, seen: sp.csr_matrix, users: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,3 +86,13 @@ def test_compiles_without_a_disk_cache_where_numba_has_none(monkeypatch: pytest.
         np.testing.assert_array_equal(idx, reference(scores, seen, users, 5)[0])
     finally:
         select_kernel.compiled.cache_clear()  # the next caller gets the cached build again
+
+
+def test_select_padded_reads_a_read_only_buffer() -> None:
+    layout, scores, seen, users = make_tile(4, 53, seed=3)
+    buf = layout.new_buffer(len(users))
+    layout.load(buf, scores)
+    buf.setflags(write=False)
+    idx, _ = select_padded(buf, 6, layout)
+    no_seen = sp.csr_matrix(seen.shape, dtype=np.float32)
+    np.testing.assert_array_equal(idx, reference(scores, no_seen, np.arange(len(users)), 6)[0])
