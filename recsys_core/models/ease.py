@@ -155,14 +155,19 @@ class EASE(Recommender):
         rank = int(self.params.get("tail_rank", TAIL_RANK))
         self._tail = np.setdiff1d(np.arange(self.n_movies, dtype=np.int32), self._active)
         if rank <= 0 or not len(self._tail):
-            self._tail = np.zeros(0, np.int32)
-            self._tail_a = np.zeros((len(self._active), 0), np.float32)
-            self._tail_v = np.zeros((0, 0), np.float32)
+            self._set_no_tail()
             return
         rows = self._rows.tocsc()
         x_head, x_tail = rows[:, self._active].tocsr(), rows[:, self._tail].tocsr()
         del rows
         self._tail_a, self._tail_v = fit_tail_factors(x_head, x_tail, self._b, diag_p, rank, self.seed)
+
+    def _set_no_tail(self) -> None:
+        """Plain EASE: every movie outside the head scores 0 (``tail_rank`` 0, or a model saved
+        before the tail existed)."""
+        self._tail = np.zeros(0, np.int32)
+        self._tail_a = np.zeros((len(self._active), 0), np.float32)
+        self._tail_v = np.zeros((0, 0), np.float32)
 
     def _search_lambda(
         self, seen: sp.csr_matrix, validation: Interactions, grid: list[float], blocked: bool
@@ -282,10 +287,8 @@ class EASE(Recommender):
             self._b, self._active = data["b"], data["active"]
             if "tail" in data:
                 self._tail, self._tail_a, self._tail_v = data["tail"], data["tail_a"], data["tail_v"]
-            else:  # saved before the tail existed: plain EASE, every other movie 0
-                self._tail = np.zeros(0, np.int32)
-                self._tail_a = np.zeros((len(self._active), 0), np.float32)
-                self._tail_v = np.zeros((0, 0), np.float32)
+            else:
+                self._set_no_tail()
         self._rows = sp.load_npz(directory / "rows.npz").tocsr()
 
 

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_core.models.base import Recommender
+from recsys_core.serving.scorers import FactorScorer
 from recsys_core.serving.select import Layout, select_unseen
 
 DEFAULT_BUDGET = 2 * 1024**3  # bytes of score buffers, all threads together
@@ -219,7 +220,7 @@ def _head_and_tail_top_n(
     tail_val = np.full((len(users), n), -np.inf, np.float32)
     if len(need):
         top = recommend_top_n(  # only these users' vectors, as rows 0.. of their own seen rows
-            _Factors(vecs[need], movie_vecs),
+            FactorScorer(vecs[need], movie_vecs),
             seen[users[need]][:, columns].tocsr(),
             n,
             memory_budget_bytes=budget,
@@ -252,25 +253,6 @@ def merge_top_n(
     order = np.lexsort((movie_key, -val), axis=-1)[:, :n]
     idx, val = np.take_along_axis(idx, order, axis=1), np.take_along_axis(val, order, axis=1)
     return np.where(val > -np.inf, idx, -1).astype(np.int32), val.astype(np.float32)
-
-
-class _Factors(Recommender):
-    """Factor matrices seen as a model: the tail part of a two-part model."""
-
-    name = "tail_factors"
-
-    def __init__(self, users: np.ndarray, movies: np.ndarray) -> None:
-        super().__init__()
-        self._users, self._movies = users, movies
-
-    def fit(self, train: Any, validation: Any = None) -> _Factors:  # pragma: no cover - never trained
-        raise NotImplementedError("_Factors wraps fitted factors")
-
-    def factors(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._users, self._movies
-
-    def score_users(self, user_idx: np.ndarray) -> np.ndarray:
-        return self._users[np.asarray(user_idx)] @ self._movies.T
 
 
 def _covered_top_n(
@@ -447,7 +429,7 @@ def _run_tiles(
     The selection kernel writes each row's seen movies to -inf before ranking it.
     """
     local = threading.local()
-    indptr = seen.indptr.astype(np.int64)  # the kernel's one signature: int64 offsets, int32 movies
+    indptr = seen.indptr.astype(np.int64, copy=False)  # the kernel's one signature: int64 offsets, int32 movies
     indices = seen.indices.astype(np.int32, copy=False)
 
     def work(fill: _Tile) -> int:
