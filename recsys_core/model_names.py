@@ -25,5 +25,6 @@ MODEL_NAMES = (
     "rank_blend",
     "recency_ease",
     "recvae",
+    "sasrec",
     *BASELINES,
 )

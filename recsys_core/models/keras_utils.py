@@ -52,11 +52,13 @@ def fit_keras(
     seed: int,
     mode: str = "min",
     extra_callbacks: Sequence[Any] = (),
+    sample_weight: np.ndarray | None = None,
 ) -> dict[str, list[float]]:
     """Fit with early stopping on the validation slice; returns the per-epoch history.
 
     ``extra_callbacks`` run before early stopping, so one of them may write the monitored
-    ``val_<monitor>`` value itself (see ``validation_callback``).
+    ``val_<monitor>`` value itself (see ``validation_callback``). ``sample_weight`` weighs
+    each target (per position for sequence outputs: 0 leaves padding out of the loss).
     """
     import keras
 
@@ -73,6 +75,7 @@ def fit_keras(
     hist = model.fit(
         inputs,
         targets,
+        sample_weight=sample_weight,
         validation_data=validation,
         epochs=epochs,
         batch_size=batch_size,

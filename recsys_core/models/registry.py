@@ -32,6 +32,7 @@ MODEL_PATHS: dict[str, str] = {
     "ease_tail": "ease_tail:EASETail",
     "recency_ease": "recency_ease:RecencyEASE",
     "recvae": "recvae:RecVAE",
+    "sasrec": "sasrec:SASRec",
     "global_mean": "baselines:GlobalMean",
     "bias": "baselines:BiasBaseline",
     "popularity": "baselines:Popularity",
