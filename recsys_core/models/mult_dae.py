@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_core.models.base import Recommender
 from recsys_core.models.interaction_utils import check_dense_size, union_interactions, validation_ndcg
 from recsys_core.models.keras_utils import (
     epoch_settings,
@@ -29,6 +28,7 @@ from recsys_core.models.keras_utils import (
     trained_epochs,
     validation_callback,
 )
+from recsys_core.models.output_scores import OutputLayerRanker, output_vectors, with_bias_input
 from recsys_core.prep.interactions import Interactions
 
 
@@ -39,7 +39,7 @@ def multinomial_nll(y_true: Any, logits: Any) -> Any:
     return -ops.sum(ops.log_softmax(logits, axis=-1) * y_true, axis=-1)
 
 
-class MultDAE(Recommender):
+class MultDAE(OutputLayerRanker):
     name = "mult_dae"
     predicts_ratings = False
     description = "Keras Mult-DAE: denoising autoencoder on implicit rows, softmax over all movies."
@@ -116,13 +116,11 @@ class MultDAE(Recommender):
 
         last_hidden = self.net.get_layer("logits").input
         self._encoder = keras.Model(self.net.input, last_hidden)
-        w, b = self.net.get_layer("logits").get_weights()
-        self._movie_vectors = np.hstack([w.T, b[:, None]]).astype(np.float32)
+        self._movie_vectors = output_vectors(*self.net.get_layer("logits").get_weights())
 
     def _user_vectors(self, user_idx: np.ndarray) -> np.ndarray:
         rows = self._rows[np.asarray(user_idx)].toarray().astype(np.float32)
-        codes = predict_batched(self._encoder, rows, 4096)
-        return np.hstack([codes, np.ones((len(codes), 1), np.float32)])
+        return with_bias_input(predict_batched(self._encoder, rows, 4096))
 
     def validation_scores(self, rows: sp.csr_matrix) -> np.ndarray:
         """Logits for the training rows from weights that never saw the validation slice.
@@ -130,13 +128,6 @@ class MultDAE(Recommender):
         A blend fits its weights on the validation slice; the network was trained on the
         training rows only (validation just chose the epoch), so these scores are honest."""
         return self._scores(rows.toarray())
-
-    def score_users(self, user_idx: np.ndarray) -> np.ndarray:
-        """Logits for a block of users: one forward pass of their rows, then one matmul."""
-        return (self._user_vectors(user_idx) @ self._movie_vectors.T).astype(np.float32)
-
-    def factors(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._user_vectors(np.arange(self.n_users)), self._movie_vectors
 
     def _save_state(self, directory: Path) -> None:
         save_keras(self.net, directory)

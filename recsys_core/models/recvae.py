@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_core.models.base import Recommender
 from recsys_core.models.interaction_utils import check_dense_size, union_interactions, validation_ndcg
 from recsys_core.models.keras_utils import seed_everything
+from recsys_core.models.output_scores import OutputLayerRanker, output_vectors, with_bias_input
 from recsys_core.prep.interactions import Interactions
 
 N_LAYERS = 5
@@ -72,7 +72,7 @@ def encode_numpy(weights: dict[str, np.ndarray], rows: np.ndarray, batch: int = 
     return np.vstack(out).astype(np.float32) if out else np.zeros((0, weights["w_mu"].shape[1]), np.float32)
 
 
-class RecVAE(Recommender):
+class RecVAE(OutputLayerRanker):
     name = "recvae"
     predicts_ratings = False
     description = "TensorFlow RecVAE: VAE on implicit rows, composite prior, alternating encoder/decoder updates."
@@ -216,22 +216,15 @@ class RecVAE(Recommender):
         return encode_numpy(weights, rows) @ weights["w_dec"] + weights["b_dec"]
 
     def _cache(self) -> None:
-        self._movie_vectors = np.hstack([self.weights["w_dec"].T, self.weights["b_dec"][:, None]]).astype(np.float32)
+        self._movie_vectors = output_vectors(self.weights["w_dec"], self.weights["b_dec"])
 
     def _user_vectors(self, user_idx: np.ndarray) -> np.ndarray:
         rows = self._rows[np.asarray(user_idx)].toarray().astype(np.float32)
-        codes = encode_numpy(self.weights, rows)
-        return np.hstack([codes, np.ones((len(codes), 1), np.float32)])
+        return with_bias_input(encode_numpy(self.weights, rows))
 
     def validation_scores(self, rows: sp.csr_matrix) -> np.ndarray:
         """Scores of the training rows from weights trained without the validation slice."""
         return self._scores(self.weights, rows.toarray()).astype(np.float32)
-
-    def score_users(self, user_idx: np.ndarray) -> np.ndarray:
-        return (self._user_vectors(user_idx) @ self._movie_vectors.T).astype(np.float32)
-
-    def factors(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._user_vectors(np.arange(self.n_users)), self._movie_vectors
 
     def _save_state(self, directory: Path) -> None:
         np.savez(directory / "weights.npz", **self.weights)

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from recsys_core.errors import ModelError
-from recsys_core.models.base import Recommender
 from recsys_core.models.interaction_utils import check_dense_size, union_interactions, validation_ndcg
 from recsys_core.models.keras_utils import (
     epoch_settings,
@@ -40,6 +39,7 @@ from recsys_core.models.keras_utils import (
     trained_epochs,
     validation_callback,
 )
+from recsys_core.models.output_scores import OutputLayerRanker, output_vectors, with_bias_input
 from recsys_core.prep.interactions import Interactions
 
 MAX_LEN = 50
@@ -189,7 +189,7 @@ def sequence_encoder_class() -> type:
     return SequenceEncoder
 
 
-class SASRec(Recommender):
+class SASRec(OutputLayerRanker):
     name = "sasrec"
     predicts_ratings = False
     description = "Keras SASRec: causal self-attention over each user's history in time order, next-movie softmax."
@@ -282,21 +282,13 @@ class SASRec(Recommender):
         self._cache_movie_vectors()
 
     def _cache_movie_vectors(self) -> None:
-        w, b = self.net.get_layer("logits").get_weights()
-        self._movie_vectors = np.hstack([w.T, b[:, None]]).astype(np.float32)
+        self._movie_vectors = output_vectors(*self.net.get_layer("logits").get_weights())
 
     def _user_vectors(self, user_idx: np.ndarray) -> np.ndarray:
         max_len = int(self.params.get("max_len", MAX_LEN))
         seqs = latest_windows(self._histories, np.asarray(user_idx), max_len)
-        last = predict_batched(self._encoder, seqs, 1024)[:, -1, :]
-        return np.hstack([last, np.ones((len(last), 1), np.float32)]).astype(np.float32)
-
-    def score_users(self, user_idx: np.ndarray) -> np.ndarray:
-        """Logits of the movie each user rates next, after their most recent movie."""
-        return (self._user_vectors(user_idx) @ self._movie_vectors.T).astype(np.float32)
-
-    def factors(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._user_vectors(np.arange(self.n_users)), self._movie_vectors
+        # The state after the most recent movie scores the movie rated next.
+        return with_bias_input(predict_batched(self._encoder, seqs, 1024)[:, -1, :])
 
     def _save_state(self, directory: Path) -> None:
         save_keras(self.net, directory)
