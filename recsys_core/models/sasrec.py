@@ -11,9 +11,10 @@ full softmax is what closes the gap to BERT4Rec). Long histories are cut into wi
 
 A user is scored from the hidden state after their most recent movie: a vector, so the
 score is a dot product with each movie's output weights and ``factors()`` exposes it (the
-serving fast path). The validation slice only picks the epoch (NDCG@k of the lists made
-from the training histories); the published lists read the user's whole history (training
-and validation ratings) in time order.
+serving fast path). Only the epoch is chosen on validation, and not on the pipeline's random
+slice (which asks how well a model fills gaps): that slice is merged back and each user's
+latest rating is held out instead, predicted from the history before it (NDCG@k). The
+published lists read the user's whole history in time order.
 
 Needs timestamps: without them the order is unknown, and the model refuses with advice. Its
 output layer is a dense (positions x movies) softmax, so like the autoencoders it is for
