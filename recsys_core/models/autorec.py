@@ -31,6 +31,7 @@ from recsys_core.models.keras_utils import (
     trained_epochs,
     validation_callback,
 )
+from recsys_core.models.output_scores import append_ones
 from recsys_core.prep.interactions import Interactions
 
 
@@ -156,8 +157,7 @@ class ItemAutoRec(Recommender):
 
     def factors(self) -> tuple[np.ndarray, np.ndarray]:
         users = np.hstack([self._dec_w, self._dec_b[:, None]])
-        movies = np.hstack([self._codes, np.ones((self.n_movies, 1), np.float32)])
-        return users.astype(np.float32), movies.astype(np.float32)
+        return users.astype(np.float32), append_ones(self._codes)
 
     def _json_state(self) -> dict[str, Any]:
         return {"mu": self.mu}

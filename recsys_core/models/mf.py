@@ -15,6 +15,7 @@ import numpy as np
 
 from recsys_core.models.base import Recommender
 from recsys_core.models.keras_utils import seed_everything
+from recsys_core.models.output_scores import append_ones
 from recsys_core.prep.interactions import Interactions
 
 
@@ -89,9 +90,8 @@ class GradientTapeMF(Recommender):
         return self.clip(self.movie_mean[movie_idx] + dots)
 
     def factors(self) -> tuple[np.ndarray, np.ndarray]:
-        users = np.hstack([self._p, np.ones((self.n_users, 1), np.float32)])
         movies = np.hstack([self._q, self.movie_mean[:, None]])
-        return users.astype(np.float32), movies.astype(np.float32)
+        return append_ones(self._p), movies.astype(np.float32)
 
     def _json_state(self) -> dict[str, Any]:
         return {"mu": self.mu}

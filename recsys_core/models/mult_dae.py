@@ -28,7 +28,7 @@ from recsys_core.models.keras_utils import (
     trained_epochs,
     validation_callback,
 )
-from recsys_core.models.output_scores import OutputLayerRanker, output_vectors, with_bias_input
+from recsys_core.models.output_scores import OutputLayerRanker, append_ones, output_vectors
 from recsys_core.prep.interactions import Interactions
 
 
@@ -120,7 +120,7 @@ class MultDAE(OutputLayerRanker):
 
     def _user_vectors(self, user_idx: np.ndarray) -> np.ndarray:
         rows = self._rows[np.asarray(user_idx)].toarray().astype(np.float32)
-        return with_bias_input(predict_batched(self._encoder, rows, 4096))
+        return append_ones(predict_batched(self._encoder, rows, 4096))
 
     def validation_scores(self, rows: sp.csr_matrix) -> np.ndarray:
         """Logits for the training rows from weights that never saw the validation slice.

@@ -18,9 +18,9 @@ def output_vectors(weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return np.hstack([weight.T, bias[:, None]]).astype(np.float32)
 
 
-def with_bias_input(hidden: np.ndarray) -> np.ndarray:
-    """User vectors ``[h, 1]``: the constant column meets the movie vectors' bias."""
-    return np.hstack([hidden, np.ones((len(hidden), 1), np.float32)]).astype(np.float32)
+def append_ones(vectors: np.ndarray) -> np.ndarray:
+    """``[h, 1]`` as float32: the constant column meets the bias column on the other side."""
+    return np.hstack([vectors, np.ones((len(vectors), 1), np.float32)]).astype(np.float32)
 
 
 class OutputLayerRanker(Recommender):

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from recsys_core.models.interaction_utils import check_dense_size, union_interactions, validation_ndcg
 from recsys_core.models.keras_utils import seed_everything
-from recsys_core.models.output_scores import OutputLayerRanker, output_vectors, with_bias_input
+from recsys_core.models.output_scores import OutputLayerRanker, append_ones, output_vectors
 from recsys_core.prep.interactions import Interactions
 
 N_LAYERS = 5
@@ -220,7 +220,7 @@ class RecVAE(OutputLayerRanker):
 
     def _user_vectors(self, user_idx: np.ndarray) -> np.ndarray:
         rows = self._rows[np.asarray(user_idx)].toarray().astype(np.float32)
-        return with_bias_input(encode_numpy(self.weights, rows))
+        return append_ones(encode_numpy(self.weights, rows))
 
     def validation_scores(self, rows: sp.csr_matrix) -> np.ndarray:
         """Scores of the training rows from weights trained without the validation slice."""

@@ -40,7 +40,7 @@ from recsys_core.models.keras_utils import (
     trained_epochs,
     validation_callback,
 )
-from recsys_core.models.output_scores import OutputLayerRanker, output_vectors, with_bias_input
+from recsys_core.models.output_scores import OutputLayerRanker, append_ones, output_vectors
 from recsys_core.prep.interactions import Interactions
 
 MAX_LEN = 50
@@ -289,7 +289,7 @@ class SASRec(OutputLayerRanker):
         max_len = int(self.params.get("max_len", MAX_LEN))
         seqs = latest_windows(self._histories, np.asarray(user_idx), max_len)
         # The state after the most recent movie scores the movie rated next.
-        return with_bias_input(predict_batched(self._encoder, seqs, 1024)[:, -1, :])
+        return append_ones(predict_batched(self._encoder, seqs, 1024)[:, -1, :])
 
     def _save_state(self, directory: Path) -> None:
         save_keras(self.net, directory)
