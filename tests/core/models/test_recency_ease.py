@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys_core.errors import ModelError
 from recsys_core.models import create_model, load_model
 from recsys_core.models.interaction_utils import union_interactions
 from recsys_core.models.recency_ease import DAY_SECONDS, decay_weights, recent_prior, standardise_unseen
@@ -176,3 +177,33 @@ def test_fixed_settings_refit_chooses_nothing_and_scores_alike() -> None:
     assert refit.windows_used == 0 and refit.history == {}
     users = np.arange(vocab.n_users)
     np.testing.assert_allclose(refit.score_users(users), fitted.score_users(users), rtol=1e-5, atol=1e-6)
+
+
+def test_choosing_on_the_validation_slice_picks_its_best_configuration() -> None:
+    """``choose_on="validation"`` (a random hold-out protocol): one window, the given slice judged
+    against a fit on train at ``now``; the choice is the configuration that scores best there."""
+    from itertools import product
+
+    from recsys_core.models.interaction_utils import validation_ndcg
+
+    frame = synth_ratings(n_users=40, n_movies=30, per_user=12, seed=5)
+    vocab = fit_vocabulary(frame)
+    train, val = holdout_validation(frame, 0.2, seed=1)
+    t, v = to_interactions(train, vocab), to_interactions(val, vocab)
+    model = create_model("recency_ease", choose_on="validation", **FAST).fit(t, v)
+    (window,) = model.windows()
+    assert window["start"] == model.now and int(window["inside"].sum()) == len(v)
+    assert model.windows_used == 1
+    seen = t.to_csr()
+    scores = {}
+    for tau, lam, day, beta in product(FAST["taus"], FAST["lambdas"], FAST["days"], FAST["betas"]):
+        one = {"taus": [tau], "lambdas": [lam], "days": [day], "betas": [beta]}
+        alone = create_model("recency_ease", now=model.now, **one).fit(t)
+        scores[(tau, lam, day, beta)] = validation_ndcg(alone.score_users(np.arange(vocab.n_users)), seen, v, 10)
+    assert model.val_ndcg == pytest.approx(max(scores.values()), abs=1e-6)
+    assert scores[(model.tau, model.lam, model.days, model.beta)] == pytest.approx(model.val_ndcg, abs=1e-6)
+    # without a validation slice there is no evidence: plain EASE with the middle lambda
+    bare = create_model("recency_ease", choose_on="validation", **FAST).fit(t)
+    assert bare.windows_used == 0 and bare.tau is None and bare.beta == 0.0
+    with pytest.raises(ModelError, match="choose_on"):
+        create_model("recency_ease", choose_on="test", **FAST).fit(t, v)
