@@ -20,6 +20,7 @@ MODEL_NAMES = (
     "item_knn",
     "blend",
     "mult_dae",
+    "mult_dae_bag",
     "ease",
     "ease_tail",
     "rank_blend",

@@ -73,3 +73,26 @@ def restrict_to_users(validation: Interactions, users: np.ndarray, n_users: int)
         len(users),
         validation.n_movies,
     )
+
+
+def select_rows(data: Interactions, mask: np.ndarray) -> Interactions:
+    """The rows of ``data`` where ``mask`` is true (same vocabulary sizes)."""
+    ts = None if data.timestamp is None else data.timestamp[mask]
+    return Interactions(data.user_idx[mask], data.movie_idx[mask], data.rating[mask], data.n_users, data.n_movies, ts)
+
+
+def cut_per_user(data: Interactions, fraction: float, seed: int) -> tuple[Interactions, Interactions]:
+    """(kept, held out): per user, a seeded random ``fraction`` of their rows (rounded down, each
+    user keeping one) is held out; the rule of ``prep.splitting.split_stratified`` on arrays."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(data))
+    codes = data.user_idx[order]
+    counts = np.bincount(data.user_idx, minlength=data.n_users)
+    by_user = np.argsort(codes, kind="stable")  # users in turn, each in shuffled order
+    starts = np.cumsum(counts) - counts
+    position = np.empty(len(order), np.int64)
+    position[by_user] = np.arange(len(order)) - np.repeat(starts, counts)
+    n_out = np.minimum(np.floor(counts * fraction).astype(np.int64), np.maximum(counts - 1, 0))
+    held = np.zeros(len(data), bool)
+    held[order] = position < n_out[codes]
+    return select_rows(data, ~held), select_rows(data, held)

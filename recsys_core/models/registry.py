@@ -27,6 +27,7 @@ MODEL_PATHS: dict[str, str] = {
     "item_knn": "item_knn:ItemKNN",
     "blend": "blend:Blend",
     "mult_dae": "mult_dae:MultDAE",
+    "mult_dae_bag": "seed_bag:SeedBag",
     "ease": "ease:EASE",
     "rank_blend": "rank_blend:RankBlend",
     "ease_tail": "ease_tail:EASETail",

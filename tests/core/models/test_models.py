@@ -34,6 +34,7 @@ FAST: dict[str, dict] = {
     "hybrid_mf": {"epochs": 2, "dim": 4},
     "autorec": {"epochs": 2, "hidden": 8},
     "mult_dae": {"epochs": 2, "hidden": [8]},
+    "mult_dae_bag": {"size": 2, "shared": {"epochs": 2, "hidden": [8]}},
     "ease": {"lambdas": [1.0, 10.0]},
     "ease_tail": {"lambdas": [1.0, 10.0], "head_movies": 25, "betas": [0.0, 0.1]},
     "recency_ease": {
@@ -140,7 +141,7 @@ def test_save_load_round_trip_is_identical(name: str, fitted: dict, data: dict, 
         np.testing.assert_array_equal(loaded.score_users(users), model.score_users(users))
 
 
-ENSEMBLES = {"combined", "blend", "rank_blend"}  # their parts are checked one by one
+ENSEMBLES = {"combined", "blend", "rank_blend", "mult_dae_bag"}  # their parts are checked one by one
 
 
 @pytest.mark.parametrize("name", sorted(set(FAST) - ENSEMBLES))
@@ -155,7 +156,7 @@ def test_same_seed_gives_identical_predictions(name: str, fitted: dict, data: di
 
 
 def test_dot_product_models_factors_match_scores(fitted: dict) -> None:
-    for name in ("dot_bias", "mf", "autorec", "mult_dae", "hybrid_mf", "ease", "recvae", "sasrec"):
+    for name in ("dot_bias", "mf", "autorec", "mult_dae", "mult_dae_bag", "hybrid_mf", "ease", "recvae", "sasrec"):
         model = fitted[name]
         users, movies = model.factors()
         assert users.shape[0] == model.n_users and movies.shape[0] == model.n_movies

@@ -1,0 +1,86 @@
+"""The seed bag: members differ only by seed, the bag scores their mean, a refit keeps each
+member's epochs."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from recsys_core.errors import ModelError
+from recsys_core.models import create_model
+from recsys_core.models.interaction_utils import union_interactions
+from recsys_core.prep.encoding import fit_vocabulary
+from recsys_core.prep.interactions import to_interactions
+from recsys_core.prep.splitting import holdout_validation
+from tests.builders import synth_ratings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SHARED = {"epochs": 3, "hidden": [8], "patience": 1}
+
+
+@pytest.fixture(scope="module")
+def parts() -> tuple:
+    ratings = synth_ratings(n_users=30, n_movies=40, per_user=24, seed=5)
+    vocab = fit_vocabulary(ratings)
+    train, val = holdout_validation(ratings, 0.2, seed=0)
+    return to_interactions(train, vocab), to_interactions(val, vocab)
+
+
+@pytest.fixture(scope="module")
+def bag(parts: tuple):
+    return create_model("mult_dae_bag", seed=11, size=3, shared=SHARED).fit(*parts)
+
+
+def test_members_are_seeded_apart_and_the_bag_scores_their_mean(bag, parts: tuple) -> None:
+    assert [m.seed for m in bag.members] == [11, 12, 13]
+    users = np.arange(parts[0].n_users)
+    each = [m.score_users(users) for m in bag.members]
+    assert not np.allclose(each[0], each[1])  # different seeds, different networks
+    np.testing.assert_allclose(bag.score_users(users), np.mean(each, axis=0), rtol=1e-5, atol=1e-5)
+
+
+def test_a_member_is_its_model_trained_alone_on_its_own_holdout(bag, parts: tuple) -> None:
+    train, val = parts
+    assert bag.member_data(0, train, val) == (train, val)  # the pipeline's slices, untouched
+    kept, held = bag.member_data(1, train, val)
+    alone = create_model("mult_dae", seed=12, **SHARED).fit(kept, held)
+    users = np.arange(train.n_users)
+    np.testing.assert_array_equal(alone.score_users(users), bag.members[1].score_users(users))
+
+
+def test_each_member_holds_out_its_own_share_of_every_rating(bag, parts: tuple) -> None:
+    train, val = parts
+    union = union_interactions(train, val)
+    pairs = lambda x: set(zip(x.user_idx.tolist(), x.movie_idx.tolist(), strict=True))  # noqa: E731
+    kept1, held1 = bag.member_data(1, train, val)
+    kept2, held2 = bag.member_data(2, train, val)
+    assert pairs(kept1) | pairs(held1) == pairs(union) and not pairs(kept1) & pairs(held1)
+    assert pairs(held1) != pairs(held2)  # seeded apart
+    counts = np.bincount(union.user_idx, minlength=union.n_users)
+    np.testing.assert_array_equal(
+        np.bincount(held1.user_idx, minlength=union.n_users), np.minimum(np.floor(counts * 0.05), counts - 1)
+    )
+    # a refit (no validation slice) leaves the same rows out and stops on nothing
+    refit_kept, refit_held = bag.member_data(1, union, None)
+    assert refit_held is None and pairs(refit_kept) == pairs(kept1)
+
+
+def test_fixed_settings_keep_each_members_epochs(bag) -> None:
+    fixed = bag.fixed_settings()
+    assert len(fixed["member_settings"]) == 3
+    again = create_model("mult_dae_bag", seed=11, **fixed)
+    for member, chosen in zip(again.members, bag.members, strict=True):
+        assert member.params["epochs"] == chosen.fixed_settings()["epochs"]
+        assert member.params["hidden"] == [8]
+
+
+def test_bad_sizes_are_refused_with_the_option_named() -> None:
+    with pytest.raises(ModelError, match="params.size"):
+        create_model("mult_dae_bag", size=0)
+    with pytest.raises(ModelError, match="member_settings"):
+        create_model("mult_dae_bag", size=2, member_settings=[{}])
+    with pytest.raises(ModelError, match="not an implicit ranker"):
+        create_model("mult_dae_bag", member="biased_mf")
