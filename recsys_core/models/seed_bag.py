@@ -13,6 +13,9 @@ Scores are the members' mean logits. For softmax models that ranks exactly like 
 log-probability (each member's log-partition is a per-user constant), and it stays a dot
 product: ``factors()`` concatenates the members' user vectors (scaled by 1/n) and movie
 vectors, so scoring and serving keep the fast path.
+
+No ``validation_scores``: members j > 0 train on most of the pipeline's validation slice, so
+their scores cannot be judged on it, and ``rank_blend`` refuses the bag as a member.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from recsys_core.errors import ModelError
 from recsys_core.models.base import Recommender
@@ -99,10 +101,6 @@ class SeedBag(Ensemble):
             return None
         users = np.hstack([u for u, _ in pairs]) / np.float32(len(pairs))
         return users.astype(np.float32), np.hstack([v for _, v in pairs]).astype(np.float32)
-
-    def validation_scores(self, rows: sp.csr_matrix) -> np.ndarray:
-        """The members' mean validation scores (for use inside ``rank_blend``)."""
-        return sum(m.validation_scores(rows).astype(np.float64) for m in self.members) / len(self.members)
 
     def _save_state(self, directory: Path) -> None:
         save_members(self.members, directory)

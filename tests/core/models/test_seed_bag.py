@@ -84,3 +84,6 @@ def test_bad_sizes_are_refused_with_the_option_named() -> None:
         create_model("mult_dae_bag", size=2, member_settings=[{}])
     with pytest.raises(ModelError, match="not an implicit ranker"):
         create_model("mult_dae_bag", member="biased_mf")
+    # its members trained on the validation slice: a blend must not weigh it there
+    with pytest.raises(ModelError, match="validation_scores"):
+        create_model("rank_blend", members=[{"name": "ease"}, {"name": "mult_dae_bag"}])
