@@ -500,17 +500,16 @@ def recommend(
         return manifest, rows.head(top_n) if top_n else rows
 
     manifest, rows = _guard(work)
+    # predicted_rating is a nullable float: a ranking-only model (ease, mult_dae, ...) leaves it NA
+    predicted = rows["predicted_rating"]
+    rows = rows.assign(predicted_rating=predicted.astype(object).where(predicted.notna(), None))
     if as_json:
         for rec in rows[["rank", "movie_id", "title", "score", "predicted_rating"]].to_dict("records"):
             typer.echo(json.dumps(rec, default=str))
         return
     typer.echo(f"Top {len(rows)} for user {user} (run {manifest['run_id']}, model {manifest['model']}):")
     for r in rows.itertuples():
-        pr = (
-            ""
-            if r.predicted_rating is None or r.predicted_rating != r.predicted_rating
-            else f"  predicted {r.predicted_rating:.2f}"
-        )
+        pr = "" if r.predicted_rating is None else f"  predicted {r.predicted_rating:.2f}"
         typer.echo(f"{r.rank:>3}. {r.title} [{r.movie_id}]  score {r.score:.3f}{pr}")
 
 

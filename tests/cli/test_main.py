@@ -61,6 +61,13 @@ def test_recommend_reads_the_latest_table(tmp_path):
     assert "1. Ten [10]" in result.output and "predicted 4.50" in result.output
     lines = runner.invoke(app, ["recommend", "--user", "1", "--data-dir", str(tmp_path), "--json"]).output.splitlines()
     assert [json.loads(x)["movie_id"] for x in lines] == [10, 11]
+    # a ranking-only model publishes no predicted rating: printed without one, null in JSON
+    ranked_only = runner.invoke(app, ["recommend", "--user", "2", "--data-dir", str(tmp_path)])
+    assert ranked_only.exit_code == 0, ranked_only.output
+    assert "1. Ten [10]  score 0.700" in ranked_only.output and "predicted" not in ranked_only.output
+    as_json = runner.invoke(app, ["recommend", "--user", "2", "--data-dir", str(tmp_path), "--json"])
+    (line,) = as_json.output.splitlines()
+    assert json.loads(line)["predicted_rating"] is None
     missing = runner.invoke(app, ["recommend", "--user", "99", "--data-dir", str(tmp_path)])
     assert missing.exit_code == 1 and "not in the latest table" in missing.output
 
