@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from recsys_core.errors import ModelError
 from recsys_core.evaluation.metrics import ranking_metrics
 from recsys_core.prep.interactions import Interactions
+from recsys_core.prep.splitting import per_user_holdout_mask
 
 
 def union_interactions(a: Interactions, b: Interactions | None) -> Interactions:
@@ -83,16 +84,7 @@ def select_rows(data: Interactions, mask: np.ndarray) -> Interactions:
 
 def cut_per_user(data: Interactions, fraction: float, seed: int) -> tuple[Interactions, Interactions]:
     """(kept, held out): per user, a seeded random ``fraction`` of their rows (rounded down, each
-    user keeping one) is held out; the rule of ``prep.splitting.split_stratified`` on arrays."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(data))
-    codes = data.user_idx[order]
-    counts = np.bincount(data.user_idx, minlength=data.n_users)
-    by_user = np.argsort(codes, kind="stable")  # users in turn, each in shuffled order
-    starts = np.cumsum(counts) - counts
-    position = np.empty(len(order), np.int64)
-    position[by_user] = np.arange(len(order)) - np.repeat(starts, counts)
-    n_out = np.minimum(np.floor(counts * fraction).astype(np.int64), np.maximum(counts - 1, 0))
-    held = np.zeros(len(data), bool)
-    held[order] = position < n_out[codes]
+    user keeping one), by the rule of ``prep.splitting.split_stratified``."""
+    order = np.random.default_rng(seed).permutation(len(data))
+    held = per_user_holdout_mask(data.user_idx, fraction, order)
     return select_rows(data, ~held), select_rows(data, held)

@@ -34,18 +34,24 @@ def split_stratified(ratings: pd.DataFrame, test_fraction: float = 0.2, seed: in
         shuffled = ratings.iloc[order]
         position = shuffled.groupby("user_id").cumcount().to_numpy()
         return _by_position(ratings, shuffled, position, test_fraction, "stratified")
-    # The same split from arrays (ml-25m size: one mask, no shuffled copy of the frame, no sort
-    # back): a row's position is its rank among its user's rows in the shuffled order.
-    codes = pd.factorize(ratings["user_id"])[0][order]
+    # The same split from arrays (ml-25m size: one mask, no shuffled copy of the frame, no sort back).
+    is_test = per_user_holdout_mask(pd.factorize(ratings["user_id"])[0], test_fraction, order)
+    return Split("stratified", ratings[~is_test].reset_index(drop=True), ratings[is_test].reset_index(drop=True))
+
+
+def per_user_holdout_mask(user_codes: np.ndarray, fraction: float, order: np.ndarray) -> np.ndarray:
+    """Rows held out: per user, their first floor(count x fraction) rows in the shuffled ``order``
+    (each user keeps one). A row's position is its rank among its user's rows in that order."""
+    codes = np.asarray(user_codes)[order]
     counts = np.bincount(codes)
     by_user = np.argsort(codes, kind="stable")  # users in turn, each in shuffled order
     starts = np.cumsum(counts) - counts
     position = np.empty(len(order), np.int64)
     position[by_user] = np.arange(len(order)) - np.repeat(starts, counts)
-    n_test = np.minimum(np.floor(counts * test_fraction).astype(int), counts - 1)
-    is_test = np.zeros(len(order), bool)
-    is_test[order] = position < n_test[codes]
-    return Split("stratified", ratings[~is_test].reset_index(drop=True), ratings[is_test].reset_index(drop=True))
+    n_held = np.minimum(np.floor(counts * fraction).astype(int), counts - 1)
+    held = np.zeros(len(order), bool)
+    held[order] = position < n_held[codes]
+    return held
 
 
 def split_temporal(ratings: pd.DataFrame, test_fraction: float = 0.2, seed: int = 0) -> Split:
