@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from recsys_core.errors import ModelError
 from recsys_core.evaluation.metrics import ranking_metrics
 from recsys_core.prep.interactions import Interactions
-from recsys_core.prep.splitting import per_user_holdout_mask
+from recsys_core.prep.splitting import mask_holdout_per_user
 
 
 def union_interactions(a: Interactions, b: Interactions | None) -> Interactions:
@@ -86,5 +86,5 @@ def cut_per_user(data: Interactions, fraction: float, seed: int) -> tuple[Intera
     """(kept, held out): per user, a seeded random ``fraction`` of their rows (rounded down, each
     user keeping one), by the rule of ``prep.splitting.split_stratified``."""
     order = np.random.default_rng(seed).permutation(len(data))
-    held = per_user_holdout_mask(data.user_idx, fraction, order)
+    held = mask_holdout_per_user(data.user_idx, fraction, order)
     return select_rows(data, ~held), select_rows(data, held)

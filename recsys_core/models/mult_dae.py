@@ -28,7 +28,7 @@ from recsys_core.models.keras_utils import (
     trained_epochs,
     validation_callback,
 )
-from recsys_core.models.output_scores import OutputLayerRanker, append_ones, output_vectors
+from recsys_core.models.output_scores import RowScoredRanker, append_ones, output_vectors
 from recsys_core.prep.interactions import Interactions
 
 
@@ -39,7 +39,7 @@ def multinomial_nll(y_true: Any, logits: Any) -> Any:
     return -ops.sum(ops.log_softmax(logits, axis=-1) * y_true, axis=-1)
 
 
-class MultDAE(OutputLayerRanker):
+class MultDAE(RowScoredRanker):
     name = "mult_dae"
     predicts_ratings = False
     description = "Keras Mult-DAE: denoising autoencoder on implicit rows, softmax over all movies."

@@ -9,8 +9,10 @@ pass through the whole output layer per block.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from recsys_core.models.base import Recommender
+from recsys_core.prep.interactions import Interactions
 
 
 def output_vectors(weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -37,3 +39,15 @@ class OutputLayerRanker(Recommender):
 
     def factors(self) -> tuple[np.ndarray, np.ndarray]:
         return self._user_vectors(np.arange(self.n_users)), self._movie_vectors
+
+
+class RowScoredRanker(OutputLayerRanker):
+    """An output-layer ranker that encodes a user from their binary row of rated movies
+    (Mult-DAE, RecVAE): which ratings form that row can be set apart from the training data."""
+
+    _rows: sp.csr_matrix
+
+    def set_scoring_rows(self, data: Interactions) -> None:
+        """Score users from ``data``'s rows: a bag member trained on part of the ratings still
+        encodes each user from all of them, as a single model does."""
+        self._rows = data.to_csr()

@@ -39,8 +39,9 @@ gets the model it would have had. Ratings at or after an explicit ``now`` are le
 
 Which ratings. ``fit`` receives the pipeline's split: ``train`` and a 5% per-user *random*
 ``validation`` slice. That slice says nothing about next week and holding it out would remove
-5% of the most recent ratings from the recent counts, so this model uses train + validation
-for its windows and for the final fit (the choice is made on the temporal windows instead).
+5% of the most recent ratings from the recent counts, so with the weekly windows (the default)
+this model uses train + validation for its windows and for the final fit. With
+``choose_on="validation"`` the slice is the one window and the final fit uses both.
 
 Without timestamps (``Interactions.timestamp`` is None, e.g. a frame without the column) the
 model falls back to plain EASE: binary rows, beta 0, lambda chosen on the random validation
@@ -144,7 +145,7 @@ class RecencyEASE(Recommender):
     needs_tensorflow = False
     description = (
         "Standardised (time-decayed) EASE + beta x recent popularity; tau, lambda, recent days and beta "
-        "chosen on the last weeks of its own training ratings."
+        "chosen on the last weeks of its own training ratings (or on the hold-out: params.choose_on)."
     )
 
     def fixed_settings(self) -> dict[str, Any] | None:
@@ -184,7 +185,7 @@ class RecencyEASE(Recommender):
             data.user_idx[keep], data.movie_idx[keep], data.rating[keep], self.n_users, self.n_movies, ts[keep]
         )
         from_validation = np.zeros(len(data), bool)
-        from_validation[len(train) :] = len(data) > len(train)
+        from_validation[len(train) :] = True  # union_interactions puts the validation rows last
         self._from_validation = from_validation[keep]
         self._choose()
         self._refit()

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from recsys_core.models.interaction_utils import check_dense_size, union_interactions, validation_ndcg
 from recsys_core.models.keras_utils import seed_everything
-from recsys_core.models.output_scores import OutputLayerRanker, append_ones, output_vectors
+from recsys_core.models.output_scores import RowScoredRanker, append_ones, output_vectors
 from recsys_core.prep.interactions import Interactions
 
 N_LAYERS = 5
@@ -72,7 +72,7 @@ def encode_numpy(weights: dict[str, np.ndarray], rows: np.ndarray, batch: int = 
     return np.vstack(out).astype(np.float32) if out else np.zeros((0, weights["w_mu"].shape[1]), np.float32)
 
 
-class RecVAE(OutputLayerRanker):
+class RecVAE(RowScoredRanker):
     name = "recvae"
     predicts_ratings = False
     description = "TensorFlow RecVAE: VAE on implicit rows, composite prior, alternating encoder/decoder updates."

@@ -35,11 +35,11 @@ def split_stratified(ratings: pd.DataFrame, test_fraction: float = 0.2, seed: in
         position = shuffled.groupby("user_id").cumcount().to_numpy()
         return _by_position(ratings, shuffled, position, test_fraction, "stratified")
     # The same split from arrays (ml-25m size: one mask, no shuffled copy of the frame, no sort back).
-    is_test = per_user_holdout_mask(pd.factorize(ratings["user_id"])[0], test_fraction, order)
+    is_test = mask_holdout_per_user(pd.factorize(ratings["user_id"])[0], test_fraction, order)
     return Split("stratified", ratings[~is_test].reset_index(drop=True), ratings[is_test].reset_index(drop=True))
 
 
-def per_user_holdout_mask(user_codes: np.ndarray, fraction: float, order: np.ndarray) -> np.ndarray:
+def mask_holdout_per_user(user_codes: np.ndarray, fraction: float, order: np.ndarray) -> np.ndarray:
     """Rows held out: per user, their first floor(count x fraction) rows in the shuffled ``order``
     (each user keeps one). A row's position is its rank among its user's rows in that order."""
     codes = np.asarray(user_codes)[order]

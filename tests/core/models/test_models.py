@@ -278,7 +278,7 @@ def test_model_names_match_the_registry_and_load_no_model_code():
 def test_every_ensemble_forwards_features_and_scratch_space_to_its_parts(tmp_path):
     from recsys_core.models.ensemble import Ensemble
 
-    for name in ("blend", "rank_blend", "combined"):
+    for name in ("blend", "rank_blend", "combined", "mult_dae_bag"):
         model = create_model(name)
         assert isinstance(model, Ensemble)
         model.set_work_dir(tmp_path)
