@@ -38,6 +38,15 @@ from benchmarks.quality import DEFAULT_DATASETS  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results" / "refit.md"
 MACHINE = "2-core x86_64 VM, 24 GB RAM, no GPU (the project's CI/dev machine size)"
 FOLDS = {"u1": ("rmse", "mae"), "ua": ("ndcg_at_k", "precision_at_k", "coverage")}
+FOLD_KIND = {"u1": "predicted ratings", "ua": "ranking"}
+
+
+def fold_applies(fold: str, model: str) -> bool:
+    """Whether ``model`` produces the fold's metrics (a ranker has no RMSE on ``u1``)."""
+    from recsys_core.models.registry import model_class
+
+    cls = model_class(model)
+    return bool(cls.predicts_ratings) if fold == "u1" else bool(cls.ranks)
 
 
 def run_fold(fold: str, model: str, seed: int, modes: list[str], datasets: Path, cache: dict[str, Any]) -> dict:
@@ -126,15 +135,20 @@ def main(argv: list[str] | None = None) -> None:
     modes = [m for m in args.modes.split(",") if m]
     if set(modes) - set(REFIT_MODES):
         parser.error(f"unknown modes {sorted(set(modes) - set(REFIT_MODES))}; known: {', '.join(REFIT_MODES)}")
+    folds = [f for f in args.folds.split(",") if f]
+    if set(folds) - set(FOLDS):
+        parser.error(f"unknown folds {sorted(set(folds) - set(FOLDS))}; known: {', '.join(FOLDS)}")
+    unfit = [f for f in folds if not fold_applies(f, args.model)]
+    if unfit:
+        parser.error(
+            f"--model {args.model} has no {' or '.join(FOLD_KIND[f] for f in unfit)} to measure on fold(s) "
+            f"{', '.join(unfit)}; pass --folds {','.join(f for f in folds if f not in unfit) or 'FOLD'}"
+        )
     if not (args.datasets / "ml-100k.zip").is_file():
         parser.error(f"{args.datasets / 'ml-100k.zip'} not found (pass --datasets)")
     seeds = [int(s) for s in args.seeds.split(",") if s]
     cache: dict[str, Any] = {}
-    results = [
-        run_fold(fold, args.model, seed, modes, args.datasets, cache)
-        for fold in args.folds.split(",")
-        for seed in seeds
-    ]
+    results = [run_fold(fold, args.model, seed, modes, args.datasets, cache) for fold in folds for seed in seeds]
     command = "python -m benchmarks.refit " + " ".join(argv if argv is not None else sys.argv[1:])
     text = render(summarise(results, modes), command.strip(), seeds)
     args.output.write_text(text)
