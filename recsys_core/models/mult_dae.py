@@ -104,7 +104,7 @@ class MultDAE(RowScoredRanker):
             extra_callbacks=callbacks,
         )
         # Score users from everything known about them (validation was held out only to stop).
-        self._rows = union_interactions(train, validation).to_csr()
+        self.set_scoring_rows(union_interactions(train, validation))
         self._cache_factors()
         return self
 

@@ -66,7 +66,7 @@ from recsys_core.errors import ModelError
 from recsys_core.evaluation.metrics import ranking_metrics
 from recsys_core.models.base import Recommender
 from recsys_core.models.ease import MAX_MOVIES, gram_matrix, solve_ease
-from recsys_core.models.interaction_utils import union_interactions, validation_ndcg
+from recsys_core.models.interaction_utils import select_rows, union_interactions, validation_ndcg
 from recsys_core.prep.interactions import Interactions
 
 log = logging.getLogger(__name__)
@@ -181,9 +181,7 @@ class RecencyEASE(Recommender):
         now = int(self.params["now"]) if self.params.get("now") is not None else int(ts.max()) + 1
         keep = ts < now
         self.now = now
-        self._data = Interactions(
-            data.user_idx[keep], data.movie_idx[keep], data.rating[keep], self.n_users, self.n_movies, ts[keep]
-        )
+        self._data = select_rows(data, keep)
         from_validation = np.zeros(len(data), bool)
         from_validation[len(train) :] = True  # union_interactions puts the validation rows last
         self._from_validation = from_validation[keep]

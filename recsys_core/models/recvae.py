@@ -207,7 +207,7 @@ class RecVAE(RowScoredRanker):
         self.weights = best if best is not None else {n: v.numpy() for n, v in var.items()}
         self.history["best_epoch"] = [float(best_epoch)]
         # Score users from everything known about them (validation only chose the epoch).
-        self._rows = union_interactions(train, validation).to_csr()
+        self.set_scoring_rows(union_interactions(train, validation))
         self._cache()
         return self
 
