@@ -18,6 +18,7 @@ MODEL_NAMES = (
     "hybrid_mf",
     "autorec",
     "item_knn",
+    "bayes_fm",
     "blend",
     "mult_dae",
     "mult_dae_bag",

@@ -2,7 +2,7 @@
 
 Different model families err differently (AutoRec reconstructs per movie, MF per pair), so a
 linear blend of their predictions beats each one. Every member early-stops on the validation
-slice; the blend then fits ridge weights (with an intercept) of the members' validation
+slice (or, like the Bayesian FM, does not read it at all); the blend then fits ridge weights (with an intercept) of the members' validation
 predictions against the validation ratings. The test fold is never seen. Members that would
 read the validation ratings as input at inference (AutoRec) are told not to, so their
 validation predictions are honest.
@@ -25,7 +25,7 @@ from recsys_core.prep.interactions import Interactions
 DEFAULT_MEMBERS: list[dict[str, Any]] = [
     {"name": "autorec"},
     {"name": "dot_bias"},
-    {"name": "hybrid_mf"},
+    {"name": "bayes_fm"},
 ]
 
 
@@ -39,7 +39,7 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, f
 
 class Blend(Ensemble):
     name = "blend"
-    description = "Ridge blend of rating models (default: AutoRec, dot_bias, hybrid MF), weights from validation."
+    description = "Ridge blend of rating models (default: AutoRec, dot_bias, Bayesian FM), weights from validation."
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)

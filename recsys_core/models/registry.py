@@ -25,6 +25,7 @@ MODEL_PATHS: dict[str, str] = {
     "hybrid_mf": "hybrid_mf:HybridMF",
     "autorec": "autorec:ItemAutoRec",
     "item_knn": "item_knn:ItemKNN",
+    "bayes_fm": "bayes_fm:BayesFM",
     "blend": "blend:Blend",
     "mult_dae": "mult_dae:MultDAE",
     "mult_dae_bag": "seed_bag:SeedBag",

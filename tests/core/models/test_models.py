@@ -47,6 +47,7 @@ FAST: dict[str, dict] = {
     "recvae": {"epochs": 2, "hidden": 8, "latent": 4, "batch_size": 16},
     "sasrec": {"epochs": 2, "dim": 8, "max_len": 5, "batch_size": 16},
     "item_knn": {"k": 5, "shrinkage": 10.0},
+    "bayes_fm": {"n_iter": 30, "samples": 10, "factor_rank": 8, "rank": 4},
     "blend": {
         "members": [
             {"name": "autorec", "params": {"epochs": 2, "hidden": 8}},
@@ -156,7 +157,7 @@ def test_same_seed_gives_identical_predictions(name: str, fitted: dict, data: di
 
 
 def test_dot_product_models_factors_match_scores(fitted: dict) -> None:
-    for name in ("dot_bias", "mf", "autorec", "mult_dae", "mult_dae_bag", "hybrid_mf", "ease", "recvae", "sasrec"):
+    for name in ("dot_bias", "mf", "autorec", "mult_dae", "mult_dae_bag", "hybrid_mf", "ease", "recvae", "sasrec", "bayes_fm"):
         model = fitted[name]
         users, movies = model.factors()
         assert users.shape[0] == model.n_users and movies.shape[0] == model.n_movies
