@@ -2,10 +2,10 @@
 
 Different model families err differently (AutoRec reconstructs per movie, MF per pair), so a
 linear blend of their predictions beats each one. Every member early-stops on the validation
-slice (or, like the Bayesian FM, does not read it at all); the blend then fits ridge weights (with an intercept) of the members' validation
-predictions against the validation ratings. The test fold is never seen. Members that would
-read the validation ratings as input at inference (AutoRec) are told not to, so their
-validation predictions are honest.
+slice (or, like the Bayesian FM, does not read it at all); the blend then fits ridge weights
+(with an intercept) of the members' validation predictions against the validation ratings. The
+test fold is never seen. Members that would read the validation ratings as input at inference
+(AutoRec) are told not to, so their validation predictions are honest.
 
 Ranking is the same linear blend of the members' rating scores.
 """
