@@ -18,8 +18,6 @@ model, and never keeps the sampler's raw samples (which would take GBs at ml-1m 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,17 @@ from recsys_core.prep.interactions import Interactions
 
 log = logging.getLogger(__name__)
 
+# MyFMRegressor's defaults (myfm 0.4.0): the hyper-priors' parameters and the initial spread.
+PRIORS: dict[str, Any] = {
+    "alpha_0": 1.0,
+    "beta_0": 1.0,
+    "gamma_0": 1.0,
+    "mu_0": 0.0,
+    "reg_0": 1.0,
+    "fit_w0": True,
+    "fit_linear": True,
+}
+INIT_STDEV = 0.1
 DEFAULTS: dict[str, Any] = {"rank": 10, "n_iter": 600, "burn_in": 0.2, "samples": 300, "factor_rank": 256}
 
 
@@ -48,6 +57,29 @@ def side_parts(x: sp.csr_matrix, w: np.ndarray, v: np.ndarray) -> tuple[np.ndarr
     p = np.asarray(x @ v)
     inner = 0.5 * ((p**2).sum(axis=1) - np.asarray(x.multiply(x) @ (v**2).sum(axis=1)).ravel())
     return np.asarray(x @ w).ravel() + inner, p
+
+
+def run_sampler(
+    rank: int, blocks: list[Any], y: np.ndarray, groups: list[int], n_iter: int, seed: int, callback: Any
+) -> None:
+    """myFM's Gibbs regression sampler with its default priors, called at its core.
+
+    ``MyFMRegressor.fit`` wraps exactly this call (myfm 0.4.0, pinned) in a tqdm bar written to
+    stderr that cannot be turned off; going to the core keeps the nightly's output clean without
+    swapping ``sys.stderr`` for the whole process. ``tests/core/models/test_bayes_fm.py``
+    checks the result against ``fit``.
+    """
+    from myfm._myfm import ConfigBuilder, TaskType, create_train_fm
+
+    config = ConfigBuilder()
+    for key, value in PRIORS.items():
+        getattr(config, f"set_{key}")(value)
+    config.set_group_index(groups)
+    config.set_n_iter(n_iter)
+    config.set_n_kept_samples(1)  # the callback keeps what it needs; myFM's own samples take GBs
+    config.set_task_type(TaskType.REGRESSION)
+    no_columns = sp.csr_matrix((len(y), 0), dtype=np.float64)
+    create_train_fm(rank, INIT_STDEV, no_columns, blocks, y, seed, config.build(), callback)
 
 
 def mean_low_rank(p: np.ndarray, q: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,27 +130,24 @@ class BayesFM(Recommender):
         keep = set(np.unique(np.linspace(burn, s["n_iter"] - 1, min(s["samples"], s["n_iter"] - burn)).astype(int)))
         kept: dict[str, list[Any]] = {"w0": [], "a": [], "b": [], "p": [], "q": []}
 
-        def collect(i: int, fm: Any, hyper: Any, history: Any) -> tuple[bool, None]:
+        def collect(i: int, fm: Any, hyper: Any, history: Any) -> bool:
             if i in keep:
                 w, v = np.asarray(fm.w), np.asarray(fm.V)
                 a, p = side_parts(users, w[:n_user_cols], v[:n_user_cols])
                 b, q = side_parts(movies, w[n_user_cols:], v[n_user_cols:])
                 for key, value in (("w0", fm.w0), ("a", a), ("b", b), ("p", p), ("q", q)):
                     kept[key].append(value)
-            return False, None
+            return False  # never stop early
 
-        blocks = [myfm.RelationBlock(train.user_idx, users), myfm.RelationBlock(train.movie_idx, movies)]
-        sampler = myfm.MyFMRegressor(rank=s["rank"], random_seed=self.seed)
-        with contextlib.redirect_stderr(io.StringIO()):  # myFM always draws a tqdm bar on stderr
-            sampler.fit(
-                None,
-                train.rating.astype(np.float64),
-                X_rel=blocks,
-                grouping=groups,
-                n_iter=s["n_iter"],
-                n_kept_samples=1,
-                callback=collect,
-            )
+        run_sampler(
+            s["rank"],
+            [myfm.RelationBlock(train.user_idx, users), myfm.RelationBlock(train.movie_idx, movies)],
+            train.rating.astype(np.float64),
+            groups,
+            s["n_iter"],
+            self.seed,
+            collect,
+        )
         n = len(kept["p"])
         scale = 1.0 / np.sqrt(n)
         p, q = mean_low_rank(np.hstack(kept["p"]) * scale, np.hstack(kept["q"]) * scale, s["factor_rank"])
