@@ -103,14 +103,16 @@ class BayesFM(Recommender):
         self._check_settings()
         self.user_vectors = np.zeros((0, 0), np.float32)
         self.movie_vectors = np.zeros((0, 0), np.float32)
+        self.kept_samples = 0
 
     def _check_settings(self) -> None:
         s = self.settings
         for key in ("rank", "n_iter", "samples", "factor_rank"):
             if not isinstance(s[key], int) or isinstance(s[key], bool) or s[key] < 1:
                 raise ModelError(f"bayes_fm: params.{key} must be a whole number >= 1, got {s[key]!r}.")
-        if not 0 <= float(s["burn_in"]) < 1:
-            raise ModelError(f"bayes_fm: params.burn_in must be in [0, 1), got {s['burn_in']!r}.")
+        burn_in = s["burn_in"]
+        if not isinstance(burn_in, int | float) or isinstance(burn_in, bool) or not 0 <= burn_in < 1:
+            raise ModelError(f"bayes_fm: params.burn_in must be a number in [0, 1), got {burn_in!r}.")
 
     def fixed_settings(self) -> dict[str, Any]:
         """Nothing is chosen on the validation slice: the same parameters refit alike."""
@@ -127,7 +129,9 @@ class BayesFM(Recommender):
         n_user_cols = users.shape[1]
         groups = [0] * self.n_users + [1] * self.n_movies + [2] * self.n_movies + [3] * self.n_users
         burn = int(s["n_iter"] * float(s["burn_in"]))
-        keep = set(np.unique(np.linspace(burn, s["n_iter"] - 1, min(s["samples"], s["n_iter"] - burn)).astype(int)))
+        # Evenly spaced after burn-in, always ending on the last iteration.
+        wanted = min(s["samples"], s["n_iter"] - burn)
+        keep = set(np.unique(np.round(np.linspace(s["n_iter"] - 1, burn, wanted)).astype(int)).tolist())
         kept: dict[str, list[Any]] = {"w0": [], "a": [], "b": [], "p": [], "q": []}
 
         def collect(i: int, fm: Any, hyper: Any, history: Any) -> bool:
@@ -139,16 +143,19 @@ class BayesFM(Recommender):
                     kept[key].append(value)
             return False  # never stop early
 
+        if len(groups) != users.shape[1] + movies.shape[1]:  # myFM's own fit checks this; the core does not
+            raise ModelError("bayes_fm: feature groups do not cover the user and movie features.")
         run_sampler(
             s["rank"],
             [myfm.RelationBlock(train.user_idx, users), myfm.RelationBlock(train.movie_idx, movies)],
             train.rating.astype(np.float64),
             groups,
             s["n_iter"],
-            self.seed,
+            self.seed % 2**31,  # the sampler's seed is a 32-bit int; --seed is not bounded
             collect,
         )
         n = len(kept["p"])
+        self.kept_samples = n
         scale = 1.0 / np.sqrt(n)
         p, q = mean_low_rank(np.hstack(kept["p"]) * scale, np.hstack(kept["q"]) * scale, s["factor_rank"])
         user_bias = float(np.mean(kept["w0"])) + np.mean(kept["a"], axis=0)
@@ -166,9 +173,14 @@ class BayesFM(Recommender):
         u, m = self.user_vectors[np.asarray(user_idx)], self.movie_vectors[np.asarray(movie_idx)]
         return self.clip(np.einsum("ij,ij->i", u, m))
 
+    def _json_state(self) -> dict[str, Any]:
+        """What the sampler actually ran (defaults included) and how many samples were averaged."""
+        return {"settings": self.settings, "kept_samples": self.kept_samples}
+
     def _save_state(self, directory: Path) -> None:
         np.savez(directory / "bayes_fm.npz", users=self.user_vectors, movies=self.movie_vectors)
 
     def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
+        self.kept_samples = int(state.get("kept_samples", 0))
         with np.load(directory / "bayes_fm.npz") as data:
             self.user_vectors, self.movie_vectors = data["users"], data["movies"]

@@ -22,10 +22,13 @@ from recsys_core.models.base import Recommender
 from recsys_core.models.ensemble import Ensemble, fixed_member_specs, fixed_weights, load_members, save_members
 from recsys_core.prep.interactions import Interactions
 
+# bayes_fm samples 100 Gibbs iterations here, not its own 600: the night trains the blend twice
+# (candidate and refit), and 600 would take ml-100k's night from ~40 s to ~75 s for 0.0017 of
+# u1 RMSE (0.8904 -> 0.8887; benchmarks/results/quality_candidates.md, seventh round).
 DEFAULT_MEMBERS: list[dict[str, Any]] = [
     {"name": "autorec"},
     {"name": "dot_bias"},
-    {"name": "bayes_fm"},
+    {"name": "bayes_fm", "params": {"n_iter": 100}},
 ]
 
 

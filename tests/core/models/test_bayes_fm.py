@@ -3,6 +3,8 @@ slice, and its options are checked."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -78,9 +80,36 @@ def test_side_features_are_one_hot_then_normalised_history() -> None:
     np.testing.assert_allclose(x, [[1, 0, 1 / np.sqrt(2), 0, 1 / np.sqrt(2)], [0, 1, 0, 0, 0]])
 
 
+def test_thinning_keeps_evenly_spaced_samples_ending_on_the_last(data: dict, tmp_path) -> None:
+    model = create_model("bayes_fm", seed=3, rank=2, n_iter=30, burn_in=0.5, samples=4, factor_rank=4)
+    model.fit(data["train"])
+    assert model.kept_samples == 4
+    one = create_model("bayes_fm", seed=3, rank=2, n_iter=30, burn_in=0.5, samples=1, factor_rank=4)
+    last = create_model("bayes_fm", seed=3, rank=2, n_iter=30, burn_in=29 / 30, samples=1, factor_rank=4)
+    t = data["train"]
+    np.testing.assert_array_equal(  # one sample: the chain's last state, whatever the burn-in
+        one.fit(t).predict(t.user_idx, t.movie_idx), last.fit(t).predict(t.user_idx, t.movie_idx)
+    )
+    model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["state"] == {"settings": model.settings, "kept_samples": 4}
+
+
+def test_a_seed_beyond_32_bits_still_fits(data: dict) -> None:
+    model = create_model("bayes_fm", seed=2**40 + 5, rank=2, n_iter=5, samples=2, factor_rank=4).fit(data["train"])
+    assert model.kept_samples == 2
+
+
 @pytest.mark.parametrize(
     ("params", "option"),
-    [({"rank": 0}, "rank"), ({"n_iter": 2.5}, "n_iter"), ({"burn_in": 1.0}, "burn_in"), ({"samples": True}, "samples")],
+    [
+        ({"rank": 0}, "rank"),
+        ({"n_iter": 2.5}, "n_iter"),
+        ({"burn_in": 1.0}, "burn_in"),
+        ({"burn_in": "0.5"}, "burn_in"),
+        ({"burn_in": None}, "burn_in"),
+        ({"samples": True}, "samples"),
+    ],
 )
 def test_bad_settings_name_the_option(params: dict, option: str) -> None:
     with pytest.raises(ModelError, match=f"params.{option}"):

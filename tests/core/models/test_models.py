@@ -52,6 +52,7 @@ FAST: dict[str, dict] = {
         "members": [
             {"name": "autorec", "params": {"epochs": 2, "hidden": 8}},
             {"name": "hybrid_mf", "params": {"epochs": 2, "dim": 4}},
+            {"name": "bayes_fm", "params": {"n_iter": 20, "samples": 5, "factor_rank": 8, "rank": 4}},
         ]
     },
     "rank_blend": {
@@ -227,9 +228,17 @@ def test_mult_dae_scores_from_training_rows_only(data: dict) -> None:
 
 def test_blend_fits_weights_on_validation(fitted: dict) -> None:
     model = fitted["blend"]
-    assert len(model.weights) == 2 and np.isfinite(model.weights).all()
+    assert len(model.weights) == 3 and np.isfinite(model.weights).all()
     assert model.members[0].params["input_with_validation"] is False  # no leak into the weights
     assert model.members[1].item_features is not None
+    assert model.members[2].name == "bayes_fm" and model.members[2].kept_samples == 5
+
+
+def test_default_blend_samples_a_short_chain() -> None:
+    """The night trains the blend twice: its bayes_fm runs 100 iterations, not its own 600."""
+    model = create_model("blend")
+    assert [m.name for m in model.members] == ["autorec", "dot_bias", "bayes_fm"]
+    assert model.members[2].settings["n_iter"] == 100 and create_model("bayes_fm").settings["n_iter"] == 600
 
 
 def test_fit_ridge_recovers_a_linear_blend() -> None:
