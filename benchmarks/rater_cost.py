@@ -70,10 +70,15 @@ def measure(datasets: Path, reference: list[str], repeats: int, seed: int) -> di
     return out
 
 
+def _spelled(params: dict[str, Any]) -> str:
+    """A member's own settings as written in the table, e.g. "(n_iter=100)"."""
+    return "(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else ""
+
+
 def render(result: dict[str, Any], reference: list[str], repeats: int, seed: int) -> str:
     from recsys_core.models.blend import DEFAULT_MEMBERS
 
-    default = ",".join(m["name"] for m in DEFAULT_MEMBERS)
+    default = ",".join(m["name"] + _spelled(m.get("params", {})) for m in DEFAULT_MEMBERS)
     lines = [
         "# The default's training cost: its rating blend against the previous one",
         "",

@@ -156,8 +156,13 @@ class BayesFM(Recommender):
         )
         n = len(kept["p"])
         self.kept_samples = n
-        scale = 1.0 / np.sqrt(n)
-        p, q = mean_low_rank(np.hstack(kept["p"]) * scale, np.hstack(kept["q"]) * scale, s["factor_rank"])
+        # Stack, then drop the per-sample lists and scale in place: at ml-1m size the stacks are
+        # ~0.15 GB each, and the QR copies its input once more.
+        p_stack, q_stack = np.hstack(kept.pop("p")), np.hstack(kept.pop("q"))
+        p_stack *= 1.0 / np.sqrt(n)
+        q_stack *= 1.0 / np.sqrt(n)
+        p, q = mean_low_rank(p_stack, q_stack, s["factor_rank"])
+        del p_stack, q_stack
         user_bias = float(np.mean(kept["w0"])) + np.mean(kept["a"], axis=0)
         movie_bias = np.mean(kept["b"], axis=0)
         ones_u, ones_m = np.ones((self.n_users, 1)), np.ones((self.n_movies, 1))

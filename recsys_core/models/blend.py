@@ -23,7 +23,7 @@ from recsys_core.models.ensemble import Ensemble, fixed_member_specs, fixed_weig
 from recsys_core.prep.interactions import Interactions
 
 # bayes_fm samples 100 Gibbs iterations here, not its own 600: the night trains the blend twice
-# (candidate and refit), and 600 would take ml-100k's night from ~40 s to ~75 s for 0.0017 of
+# (candidate and refit), and 600 would take ml-100k's night from ~40 s to ~75 s (estimated) for 0.0017 of
 # u1 RMSE (0.8904 -> 0.8887; benchmarks/results/quality_candidates.md, seventh round).
 DEFAULT_MEMBERS: list[dict[str, Any]] = [
     {"name": "autorec"},

@@ -27,4 +27,4 @@ def test_render_reports_medians_ratio_and_every_run() -> None:
     }
     text = render(result, ["autorec", "dot_bias", "hybrid_mf"], 3, 0)
     assert "| u1 | 30.0 | 20.0 | 1.50 | 0.8887 | 0.8970 | [30.0, 29.0, 31.0] / [20.0, 21.0, 19.0] |" in text
-    assert "autorec,dot_bias,hybrid_mf" in text
+    assert "autorec,dot_bias,hybrid_mf" in text and "bayes_fm(n_iter=100)" in text
