@@ -127,6 +127,7 @@ class BayesFM(Recommender):
         rated.data[:] = 1.0
         users, movies = side_features(rated), side_features(rated.T.tocsr())
         n_user_cols = users.shape[1]
+        # One hyper-prior per group, in myFM's column order: the user block, then the movie block.
         groups = [0] * self.n_users + [1] * self.n_movies + [2] * self.n_movies + [3] * self.n_users
         burn = int(s["n_iter"] * float(s["burn_in"]))
         # Evenly spaced after burn-in, always ending on the last iteration.
@@ -143,8 +144,6 @@ class BayesFM(Recommender):
                     kept[key].append(value)
             return False  # never stop early
 
-        if len(groups) != users.shape[1] + movies.shape[1]:  # myFM's own fit checks this; the core does not
-            raise ModelError("bayes_fm: feature groups do not cover the user and movie features.")
         run_sampler(
             s["rank"],
             [myfm.RelationBlock(train.user_idx, users), myfm.RelationBlock(train.movie_idx, movies)],
