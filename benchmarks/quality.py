@@ -74,14 +74,24 @@ def load_slice(datasets: Path, name: str, seed: int, cache: dict[str, Any]) -> F
     return FoldData(split, vocab, release.movies, spec, scale)
 
 
-def run_model(name: str, fold: FoldData, seed: int) -> tuple[dict[str, Any], float]:
-    """Fit with the pipeline's ``train`` (5% validation slice cut with ``seed``), evaluate on the test part."""
+def run_model(
+    name: str, fold: FoldData, seed: int, params: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], float]:
+    """Fit with the pipeline's ``train`` (5% validation slice cut with ``seed``; ``params``
+    override the model's), evaluate on the test part."""
     from recsys_core import pipeline
     from recsys_core.evaluation.evaluate import evaluate_model
     from recsys_core.prep.interactions import to_interactions
 
     trained = pipeline.train(
-        name, fold.split.train, fold.vocab, spec=fold.spec, scale=fold.scale, movies=fold.movies, seed=seed
+        name,
+        fold.split.train,
+        fold.vocab,
+        spec=fold.spec,
+        scale=fold.scale,
+        movies=fold.movies,
+        seed=seed,
+        params=params,
     )
     train, test = (to_interactions(df, fold.vocab) for df in (fold.split.train, fold.split.test))
     return evaluate_model(trained.model, train, test, k=10), trained.seconds

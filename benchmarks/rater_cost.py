@@ -28,26 +28,9 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "rater_cost.md"
 
 def train_once(fold: Any, members: list[str] | None, seed: int) -> tuple[float, float | None]:
     """Train ``combined`` (``members`` for its blend, or the default's) and return (seconds, RMSE)."""
-    from recsys_core import pipeline
-    from recsys_core.evaluation.evaluate import evaluate_model
-    from recsys_core.prep.interactions import to_interactions
-
-    if members is None:
-        metrics, seconds = run_model("combined", fold, seed)
-        return seconds, metrics.get("rmse")
-    params = {"rater_params": {"members": [{"name": name} for name in members]}}
-    trained = pipeline.train(
-        "combined",
-        fold.split.train,
-        fold.vocab,
-        spec=fold.spec,
-        scale=fold.scale,
-        movies=fold.movies,
-        seed=seed,
-        params=params,
-    )
-    train, test = (to_interactions(df, fold.vocab) for df in (fold.split.train, fold.split.test))
-    return trained.seconds, evaluate_model(trained.model, train, test, k=10).get("rmse")
+    params = None if members is None else {"rater_params": {"members": [{"name": name} for name in members]}}
+    metrics, seconds = run_model("combined", fold, seed, params)
+    return seconds, metrics.get("rmse")
 
 
 def measure(datasets: Path, reference: list[str], repeats: int, seed: int) -> dict[str, Any]:

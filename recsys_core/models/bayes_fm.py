@@ -52,11 +52,23 @@ def side_features(rated: sp.csr_matrix) -> sp.csr_matrix:
     return sp.hstack([sp.identity(rated.shape[0], format="csr"), history], format="csr", dtype=np.float64)
 
 
-def side_parts(x: sp.csr_matrix, w: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One side's bias (linear terms plus the pairs inside the side) and its summed vector."""
+def side_parts(
+    x: sp.csr_matrix, x_squared: sp.csr_matrix, w: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One side's bias (linear terms plus the pairs inside the side) and its summed vector;
+    ``x_squared`` is ``x`` squared elementwise, computed once per fit, not per sample."""
     p = np.asarray(x @ v)
-    inner = 0.5 * ((p**2).sum(axis=1) - np.asarray(x.multiply(x) @ (v**2).sum(axis=1)).ravel())
+    inner = 0.5 * ((p**2).sum(axis=1) - np.asarray(x_squared @ (v**2).sum(axis=1)).ravel())
     return np.asarray(x @ w).ravel() + inner, p
+
+
+def relation_features(train: Interactions) -> tuple[sp.csr_matrix, sp.csr_matrix, list[int]]:
+    """The user block's and the movie block's feature rows, and each feature's group (one
+    hyper-prior per group, in myFM's column order: the user block, then the movie block)."""
+    rated = train.to_csr()
+    rated.data[:] = 1.0
+    groups = [0] * train.n_users + [1] * train.n_movies + [2] * train.n_movies + [3] * train.n_users
+    return side_features(rated), side_features(rated.T.tocsr()), groups
 
 
 def run_sampler(
@@ -123,12 +135,9 @@ class BayesFM(Recommender):
 
         s = self.settings
         self.n_users, self.n_movies = train.n_users, train.n_movies
-        rated = train.to_csr()
-        rated.data[:] = 1.0
-        users, movies = side_features(rated), side_features(rated.T.tocsr())
+        users, movies, groups = relation_features(train)
+        users_sq, movies_sq = users.multiply(users).tocsr(), movies.multiply(movies).tocsr()
         n_user_cols = users.shape[1]
-        # One hyper-prior per group, in myFM's column order: the user block, then the movie block.
-        groups = [0] * self.n_users + [1] * self.n_movies + [2] * self.n_movies + [3] * self.n_users
         burn = int(s["n_iter"] * float(s["burn_in"]))
         # Evenly spaced after burn-in, always ending on the last iteration.
         wanted = min(s["samples"], s["n_iter"] - burn)
@@ -138,8 +147,8 @@ class BayesFM(Recommender):
         def collect(i: int, fm: Any, hyper: Any, history: Any) -> bool:
             if i in keep:
                 w, v = np.asarray(fm.w), np.asarray(fm.V)
-                a, p = side_parts(users, w[:n_user_cols], v[:n_user_cols])
-                b, q = side_parts(movies, w[n_user_cols:], v[n_user_cols:])
+                a, p = side_parts(users, users_sq, w[:n_user_cols], v[:n_user_cols])
+                b, q = side_parts(movies, movies_sq, w[n_user_cols:], v[n_user_cols:])
                 for key, value in (("w0", fm.w0), ("a", a), ("b", b), ("p", p), ("q", q)):
                     kept[key].append(value)
             return False  # never stop early

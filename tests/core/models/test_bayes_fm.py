@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from recsys_core.errors import ModelError
 from recsys_core.models import create_model
-from recsys_core.models.bayes_fm import mean_low_rank, side_features
+from recsys_core.models.bayes_fm import mean_low_rank, relation_features, side_features
 from recsys_core.prep.encoding import fit_vocabulary
 from recsys_core.prep.interactions import to_interactions
 from recsys_core.prep.splitting import holdout_validation
@@ -36,10 +36,7 @@ def test_scores_equal_myfm_posterior_mean(data: dict) -> None:
     params = {"rank": 3, "n_iter": n_iter, "burn_in": burn / n_iter, "samples": n_iter - burn, "factor_rank": 100}
     model = create_model("bayes_fm", seed=11, rating_min=-100.0, rating_max=100.0, **params).fit(train)
 
-    rated = train.to_csr()
-    rated.data[:] = 1.0
-    users, movies = side_features(rated), side_features(rated.T.tocsr())
-    groups = [0] * train.n_users + [1] * train.n_movies + [2] * train.n_movies + [3] * train.n_users
+    users, movies, groups = relation_features(train)
     reference = myfm.MyFMRegressor(rank=3, random_seed=11).fit(
         None,
         train.rating.astype(np.float64),
