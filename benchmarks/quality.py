@@ -92,28 +92,11 @@ def run_model(
     from recsys_core.evaluation.evaluate import evaluate_model
     from recsys_core.prep.interactions import to_interactions
 
-    trained = pipeline.train(
-        name,
-        fold.split.train,
-        fold.vocab,
-        spec=fold.spec,
-        scale=fold.scale,
-        movies=fold.movies,
-        seed=seed,
-        params=params,
-    )
+    options = {"spec": fold.spec, "scale": fold.scale, "movies": fold.movies, "seed": seed}
+    trained = pipeline.train(name, fold.split.train, fold.vocab, params=params, **options)
     model, seconds = trained.model, trained.seconds
     if refit_mode is not None:
-        published = pipeline.refit(
-            model,
-            fold.split.train,
-            fold.vocab,
-            spec=fold.spec,
-            scale=fold.scale,
-            mode=refit_mode,
-            movies=fold.movies,
-            seed=seed,
-        )
+        published = pipeline.refit(model, fold.split.train, fold.vocab, mode=refit_mode, **options)
         model, seconds = published.model, seconds + published.seconds
     train, test = (to_interactions(df, fold.vocab) for df in (fold.split.train, fold.split.test))
     return evaluate_model(model, train, test, k=10), seconds
