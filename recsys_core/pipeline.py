@@ -175,7 +175,15 @@ def train(
     start = time.perf_counter()
     model.fit(fit_data, val_data)
     seconds = time.perf_counter() - start
-    log.info("trained %s on %s ratings in %.1f s (scale %s)", model.label, f"{len(fit_data):,}", seconds, scale.name)
+    held_out = f" (+{len(val_data):,} held out for validation)" if val_data is not None else ""
+    log.info(
+        "trained %s on %s ratings%s in %.1f s (scale %s)",
+        model.label,
+        f"{len(fit_data):,}",
+        held_out,
+        seconds,
+        scale.name,
+    )
     return Trained(model, seconds, len(ratings))
 
 

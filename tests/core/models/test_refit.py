@@ -3,7 +3,9 @@ on every rating without searching, optionally starting from the candidate's weig
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -184,3 +186,17 @@ def test_steps_per_execution_changes_speed_not_results(night) -> None:
         for extra in ({"steps_per_execution": 1}, {"steps_per_execution": 16})
     ]
     np.testing.assert_allclose(runs[0].model.history["val_rmse"], runs[1].model.history["val_rmse"], rtol=1e-6)
+
+
+def test_the_training_log_counts_the_held_out_ratings_beside_the_fit_ones(night, caplog) -> None:
+    """The night's log names both numbers, so "trained on N" beside the task's total adds up."""
+    _, train_part, vocab, scale = night
+    with caplog.at_level(logging.INFO, logger="recsys_core.pipeline"):
+        pipeline.train("bias", train_part, vocab, spec=SPEC, scale=scale, seed=1, validation_fraction=0.2)
+        pipeline.train("bias", train_part, vocab, spec=SPEC, scale=scale, seed=1, validation_fraction=0.0)
+    split, whole = [r.getMessage() for r in caplog.records if r.getMessage().startswith("trained bias")]
+    counts = re.search(r"on ([\d,]+) ratings \(\+([\d,]+) held out for validation\)", split)
+    assert counts is not None, split
+    fit, held = (int(c.replace(",", "")) for c in counts.groups())
+    assert fit + held == len(train_part) and held > 0
+    assert f"on {len(train_part):,} ratings in" in whole and "held out" not in whole
