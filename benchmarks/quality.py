@@ -86,7 +86,8 @@ def run_model(
     override the model's), evaluate on the test part.
 
     With ``refit_mode`` the evaluated model is the candidate refit on the whole training part
-    (what the night publishes); the seconds are then both fits together.
+    (what the night publishes); the seconds are then both fits together, and the metrics'
+    ``refit_mode`` is the mode the refit really used (a model that cannot fix its choices searches).
     """
     from recsys_core import pipeline
     from recsys_core.evaluation.evaluate import evaluate_model
@@ -94,12 +95,15 @@ def run_model(
 
     options = {"spec": fold.spec, "scale": fold.scale, "movies": fold.movies, "seed": seed}
     trained = pipeline.train(name, fold.split.train, fold.vocab, params=params, **options)
-    model, seconds = trained.model, trained.seconds
+    model, seconds, mode_used = trained.model, trained.seconds, None
     if refit_mode is not None:
         published = pipeline.refit(model, fold.split.train, fold.vocab, mode=refit_mode, **options)
-        model, seconds = published.model, seconds + published.seconds
+        model, seconds, mode_used = published.model, seconds + published.seconds, published.refit_mode
     train, test = (to_interactions(df, fold.vocab) for df in (fold.split.train, fold.split.test))
-    return evaluate_model(model, train, test, k=10), seconds
+    metrics = evaluate_model(model, train, test, k=10)
+    if mode_used is not None:
+        metrics["refit_mode"] = mode_used
+    return metrics, seconds
 
 
 def benchmark(
@@ -119,6 +123,7 @@ def benchmark(
         cls = MODELS[name]
         model_seeds = seeds if name in all_seeds_for else seeds[:1]
         runs: dict[str, list[float]] = {}
+        used_modes: set[str] = set()
         for slice_name in slices:
             _, _, _, rating, ranking = SLICES[slice_name]
             if not ((rating and cls.predicts_ratings) or (ranking and cls.ranks)):
@@ -126,6 +131,8 @@ def benchmark(
             for seed in model_seeds:
                 fold = load_slice(datasets, slice_name, seed, cache)
                 metrics, seconds = run_model(name, fold, seed, refit_mode=refit_mode)
+                if refit_mode is not None:
+                    used_modes.add(metrics["refit_mode"])
                 runs.setdefault(f"{slice_name}_seconds", []).append(seconds)
                 if rating and cls.predicts_ratings:
                     for key in ("rmse", "mae"):
@@ -134,8 +141,8 @@ def benchmark(
                     for key in RANKING_KEYS:
                         runs.setdefault(f"{slice_name}_{key}", []).append(metrics[key])
         row: dict[str, Any] = {"model": name, "kind": _kind(cls), "seeds": model_seeds, "runs": runs}
-        if refit_mode is not None:
-            row["refit_mode"] = refit_mode
+        if used_modes:
+            row["refit_mode"] = "/".join(sorted(used_modes))
         for key, values in runs.items():
             row[key], row[f"{key}_std"] = float(np.mean(values)), float(np.std(values))
         print(_format_row(row), flush=True)
@@ -168,10 +175,12 @@ STD_SHOWN = {"u1_rmse", "ua_ndcg_at_k", "mls_ndcg_at_k", "mlt_ndcg_at_k", "mlt_r
 
 
 PUBLISHED_NOTE = (
-    " Rows marked *published* score the model the night publishes: the candidate above, its "
-    "validation-chosen settings then refit on the slice's whole training part (validation slice "
-    "included) with `pipeline.refit` in the named mode, nothing chosen again; their train seconds "
-    "are the candidate's fit plus the refit's."
+    " Rows marked *published* score the model the night publishes: the model's candidate (its "
+    "unmarked row, where it ran), its validation-chosen settings then refit on the slice's whole "
+    "training part (validation slice included) with `pipeline.refit` in the named mode. `fixed` "
+    "and `warm` choose nothing again; `search` (and a model that cannot fix its choices, which "
+    "falls back to it) chooses again on a 5% hold-out of the whole training part. Their train "
+    "seconds are the candidate's fit plus the refit's."
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,22 @@ def test_the_published_model_also_learns_from_the_validation_slice(datasets: Pat
     again, _ = run_model("bias", fold, 0)
     assert again["rmse"] == candidate["rmse"]  # the candidate is deterministic, so a change is the refit's
     assert published["rmse"] != candidate["rmse"]  # the refit saw the 5% slice the candidate held out
+    assert published["refit_mode"] == "fixed" and "refit_mode" not in candidate
+
+
+def test_the_command_marks_published_rows_with_the_mode_the_refit_used(datasets: Path) -> None:
+    out = datasets / "out"
+    common = ["--models", "bias,mf", "--slices", "u1", "--seeds", "0", "--datasets", str(datasets)]
+    main([*common, "--output", str(out / "plain.md"), "--json", str(datasets / "plain.json")])
+    main([*common, "--refit", "fixed", "--output", str(out / "published.md"), "--json", str(datasets / "pub.json")])
+    plain = {r["model"]: r for r in json.loads((datasets / "plain.json").read_text())}
+    published = {r["model"]: r for r in json.loads((datasets / "pub.json").read_text())}
+    text = (out / "published.md").read_text()
+    assert "| bias *(published: fixed refit)* |" in text and "Rows marked *published*" in text
+    # mf cannot fix its epochs, so its refit searches again, and its row says so
+    assert "| mf *(published: search refit)* |" in text
+    assert published["bias"]["u1_rmse"] != plain["bias"]["u1_rmse"]
+    assert "*(published" not in (out / "plain.md").read_text() and "Rows marked" not in (out / "plain.md").read_text()
 
 
 def test_published_rows_are_marked_and_the_protocol_says_what_they_are(tmp_path: Path) -> None:
@@ -38,5 +55,5 @@ def test_published_rows_are_marked_and_the_protocol_says_what_they_are(tmp_path:
 def test_an_unknown_refit_mode_is_a_usage_error(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--models", "bias", "--refit", "later", "--datasets", str(tmp_path), "--output", str(tmp_path / "q.md")])
-    assert "--refit" in capsys.readouterr().err
+    assert "invalid choice: 'later'" in capsys.readouterr().err
     assert not (tmp_path / "q.md").exists()
