@@ -16,8 +16,9 @@ deviation over the seeds a model ran with.
 
 ``--refit MODE`` scores the model the night publishes instead of the candidate: the candidate's
 validation-chosen settings (epochs, lambda, blend weights) refit on the slice's whole training
-part with ``pipeline.refit`` (the nightly default mode is ``warm``). Nothing more is chosen, and
-the test part is still unseen; the train seconds are then the candidate's plus the refit's.
+part with ``pipeline.refit`` (the nightly default mode is ``warm``). ``fixed`` and ``warm`` choose
+nothing more (``search``, and a model that cannot fix its choices, searches again on a hold-out);
+the test part is still unseen, and the train seconds are the candidate's plus the refit's.
 
     python -m benchmarks.quality [--models a,b] [--seeds 0,1,2] [--all-seeds-for a,b]
         [--slices u1,ua,mls,mlt] [--refit warm|fixed|search] [--datasets DIR] [--output FILE]
