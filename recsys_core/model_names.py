@@ -26,6 +26,7 @@ MODEL_NAMES = (
     "ease_tail",
     "rank_blend",
     "recency_ease",
+    "session_ease",
     "recvae",
     "sasrec",
     *BASELINES,

@@ -120,7 +120,7 @@ def model_params(profile: ScaleProfile, model: str) -> dict[str, Any]:
     }
     stream = {"stream": profile.stream_training, **({"jit_compile": True} if profile.xla_pair_models else {})}
     params: dict[str, Any] = {"scale": profile.name}
-    if model in ("ease", "ease_tail", "recency_ease"):
+    if model in ("ease", "ease_tail", "recency_ease", "session_ease"):
         params.update(ease)
     elif model in PAIR_MODELS:
         params.update(stream)

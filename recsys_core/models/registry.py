@@ -33,6 +33,7 @@ MODEL_PATHS: dict[str, str] = {
     "rank_blend": "rank_blend:RankBlend",
     "ease_tail": "ease_tail:EASETail",
     "recency_ease": "recency_ease:RecencyEASE",
+    "session_ease": "session_ease:SessionEASE",
     "recvae": "recvae:RecVAE",
     "sasrec": "sasrec:SASRec",
     "global_mean": "baselines:GlobalMean",

@@ -44,6 +44,7 @@ FAST: dict[str, dict] = {
         "betas": [0.0, 1.0],
         "min_window_users": 2,
     },
+    "session_ease": {"lambdas": [1.0, 10.0], "local_grid": [[0, 1.0, 0.0], [3, 2.0, 0.5]]},
     "recvae": {"epochs": 2, "hidden": 8, "latent": 4, "batch_size": 16},
     "sasrec": {"epochs": 2, "dim": 8, "max_len": 5, "batch_size": 16},
     "item_knn": {"k": 5, "shrinkage": 10.0},
