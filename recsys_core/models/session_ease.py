@@ -15,9 +15,12 @@ solved on train plus validation, as ``ease`` does. A grid entry with alpha 0 is 
 validation can always keep it.
 
 The local Gram needs timestamps. Without them (``Interactions.timestamp`` is None) ``fit``
-raises and says so. The per-pair pass costs O(ratings x width) for each width in the grid, so
-this model is for the small scale profile (the ml-100k and ml-latest-small sizes). A warm refit
-starts from scratch, because the candidate's Gram lacks the local term of the validation ratings.
+raises before any work and says so. Each (width, scale) costs ``width`` passes over the
+ratings, each accumulating a dense head x head matrix (~0.3 s at 5,000 movies), so this model is
+for the small scale profile (the ml-100k and ml-latest-small sizes: ~4 s and ~60 s a fit against
+EASE's ~1 s and ~19 s). A warm refit starts from scratch, because the candidate's Gram lacks the
+local term of the validation ratings. model.json records the chosen setting and the lambda
+actually solved with (``local_lambda``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from recsys_core.errors import ModelError
 from recsys_core.models.base import Recommender
@@ -63,9 +65,10 @@ def local_gram(data: Interactions, head: np.ndarray, n_movies: int, width: int, 
     movies = position[data.movie_idx[order]]
     for gap in range(1, width + 1):
         a, b = movies[:-gap], movies[gap:]
-        keep = (users[:-gap] == users[gap:]) & (a >= 0) & (b >= 0) & (a != b)
-        if not keep.any():
+        same_user = users[:-gap] == users[gap:]
+        if not same_user.any():  # no user has this many ratings: no longer gap can pair either
             break
+        keep = same_user & (a >= 0) & (b >= 0) & (a != b)
         weight = np.exp(-(gap - 1) / scale)
         out += np.bincount(a[keep] * n_head + b[keep], minlength=n_head * n_head) * weight
     matrix = out.reshape(n_head, n_head)
@@ -84,45 +87,66 @@ class SessionEASE(EASE):
         return {**super().fixed_settings(), "local_grid": [list(self.local)]}
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> SessionEASE:
-        grid = [tuple(entry) for entry in self.params.get("local_grid", DEFAULT_LOCAL_GRID)]
-        if any(len(entry) != 3 or int(entry[0]) < 0 or float(entry[1]) <= 0 or float(entry[2]) < 0 for entry in grid):
-            raise ModelError(
-                f"session_ease: params.local_grid must list [width >= 0, scale > 0, alpha >= 0] entries; got {grid}."
-            )
-        if self.params.get("blocked_gram", False):
-            raise ModelError(
-                "session_ease: the large scale profile is not supported (its local pass is O(ratings x width)); "
-                "use --model ease at this size."
-            )
+        grid = self._checked_grid(train)
         super().fit(train, validation)  # head, lambda on validation, B on train + validation (plain)
-        union = union_interactions(train, validation)
         has_validation = validation is not None and len(validation) > 0
-        seen = train.to_csr()
-        self.local = (int(grid[0][0]), float(grid[0][1]), float(grid[0][2]))
+        self.local = grid[0]
         self.history["local_val_ndcg"] = []
         if has_validation:  # also gives the train-only weights (validation_scores) for a fixed setting
-            self.local = self._search_local(train, seen, validation, grid)
+            self.local = self._search_local(train, validation, grid)
         width, scale, alpha = self.local
-        gram = gram_matrix(self._rows[:, self._active])
+        gram = self._gram.astype(np.float64)  # EASE's Gram of train + validation over the head
         if alpha:
-            gram += alpha * local_gram(union, self._active, self.n_movies, width, scale)
-        self._b, diag_p = solve_ease_parts(gram, self.lam * (1 + alpha / 4))
+            gram += alpha * local_gram(union_interactions(train, validation), self._active, self.n_movies, width, scale)
+        self.local_lambda = self.lam * (1 + alpha / 4)
+        self._b, diag_p = solve_ease_parts(gram, self.local_lambda)
         if not has_validation:
             self._b_train = self._b
         self._gram = None  # no warm refit from it (see start_from)
         self._fit_tail(diag_p)
         return self
 
+    def _checked_grid(self, train: Interactions) -> list[tuple[int, float, float]]:
+        """``params.local_grid`` as (width, scale, alpha) tuples; every refusal before any work."""
+        raw = self.params.get("local_grid", DEFAULT_LOCAL_GRID)
+        problem = (
+            "session_ease: params.local_grid must be a non-empty list of [width, scale, alpha] entries "
+            f"(an integer width >= 0, scale > 0, alpha >= 0); got {raw!r}."
+        )
+        try:
+            grid = [(int(w), float(sc), float(a)) for w, sc, a in raw]
+        except (TypeError, ValueError):
+            raise ModelError(problem) from None
+        if not grid or any(not (w >= 0 and sc > 0 and a >= 0) for w, sc, a in grid):  # NaN fails too
+            raise ModelError(problem)
+        if self.params.get("blocked_gram", False):
+            raise ModelError(
+                "session_ease: the large scale profile is not supported (each width is that many passes over "
+                "the ratings into a dense head x head matrix); use --model ease at this size."
+            )
+        if train.timestamp is None and any(w > 0 and a > 0 for w, _, a in grid):
+            raise ModelError(
+                "session_ease: the ratings have no timestamps; the local term needs each user's time order. "
+                "Use --model ease, or give the ratings a timestamp column."
+            )
+        return grid
+
     def _search_local(
-        self, train: Interactions, seen: sp.csr_matrix, validation: Interactions, grid: list[tuple]
+        self, train: Interactions, validation: Interactions, grid: list[tuple[int, float, float]]
     ) -> tuple[int, float, float]:
-        """The (width, scale, alpha) whose weights, fitted on ``train``, rank validation best."""
+        """The (width, scale, alpha) whose weights, fitted on ``train`` only, rank validation best."""
         k = int(self.params.get("k", 10))
+        seen = train.to_csr()
         plain = gram_matrix(seen[:, self._active])
+        local: dict[tuple[int, float], np.ndarray] = {}  # one local matrix per (width, scale), any alpha
         best: tuple[float, tuple[int, float, float]] | None = None
-        for width, scale, alpha in grid:
-            setting = (int(width), float(scale), float(alpha))
-            gram = plain + alpha * local_gram(train, self._active, self.n_movies, *setting[:2]) if alpha else plain
+        for setting in grid:
+            width, scale, alpha = setting
+            gram = plain
+            if alpha and width:
+                if (width, scale) not in local:
+                    local[(width, scale)] = local_gram(train, self._active, self.n_movies, width, scale)
+                gram = plain + alpha * local[(width, scale)]
             try:
                 b = solve_ease(gram, self.lam * (1 + alpha / 4))
             except ModelError:  # the local term is not a Gram matrix: a large alpha can make it indefinite
@@ -141,8 +165,9 @@ class SessionEASE(EASE):
         return best[1]
 
     def _json_state(self) -> dict[str, Any]:
-        return {**super()._json_state(), "local": list(self.local)}
+        return {**super()._json_state(), "local": list(self.local), "local_lambda": self.local_lambda}
 
     def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
         super()._load_state(directory, state)
         self.local = tuple(state.get("local", (0, 1.0, 0.0)))
+        self.local_lambda = float(state.get("local_lambda", self.lam))

@@ -28,27 +28,30 @@ def split(seed: int = 3, drop_time: bool = False):
     return to_interactions(train, vocab), to_interactions(val, vocab), vocab
 
 
-def test_local_gram_counts_pairs_by_their_gap_in_each_users_time_order() -> None:
-    # user 1 rates movies 0, 1, 2, 3 in that order (times out of id order); user 2 rates 1 then 0
-    frame = pd.DataFrame(
-        {
-            "user_id": [1, 1, 1, 1, 2, 2],
-            "movie_id": [10, 11, 12, 13, 10, 11],
-            "rating": [4.0] * 6,
-            "timestamp": [100, 200, 300, 400, 600, 500],
-        }
-    )
+def gram_for(rows: list[tuple[int, int, int]], head_ids: list[int], width: int) -> tuple[np.ndarray, dict]:
+    """local_gram (scale 1) of (user, movie, time) rows, and each head movie id's row in it."""
+    frame = pd.DataFrame(rows, columns=["user_id", "movie_id", "timestamp"]).assign(rating=4.0)
     vocab = fit_vocabulary(frame)
-    data = to_interactions(frame, vocab)
-    head = vocab.encode_movies(pd.Series([10, 11, 13])).astype(np.int32)  # movie 12 is a tail movie
-    g = local_gram(data, np.sort(head), vocab.n_movies, width=2, scale=1.0)
-    pos = {m: int(np.searchsorted(np.sort(head), vocab.encode_movies(pd.Series([m]))[0])) for m in (10, 11, 13)}
-    e = np.exp(-1.0)
-    assert g[pos[10], pos[11]] == pytest.approx(1.0 + 1.0)  # gap 1 for both users
-    assert g[pos[11], pos[13]] == pytest.approx(e)  # gap 2 across the tail movie 12: positions count it
-    assert g[pos[10], pos[13]] == 0.0  # gap 3 > width
+    head = np.sort(vocab.encode_movies(pd.Series(head_ids)).astype(np.int32))
+    pos = {m: int(np.searchsorted(head, vocab.encode_movies(pd.Series([m]))[0])) for m in head_ids}
+    return local_gram(to_interactions(frame, vocab), head, vocab.n_movies, width=width, scale=1.0), pos
+
+
+def test_local_gram_counts_pairs_by_their_gap_in_each_users_time_order() -> None:
+    # user 1 rates 10, 12, 13, 11 in time order (not id order); user 2 rates 11 then 10; 12 is a tail movie
+    rows = [(1, 10, 100), (1, 11, 400), (1, 12, 200), (1, 13, 300), (2, 10, 600), (2, 11, 500)]
+    g, pos = gram_for(rows, [10, 11, 13], width=2)
+    assert g[pos[13], pos[11]] == pytest.approx(1.0)  # gap 1 for user 1
+    assert g[pos[10], pos[11]] == pytest.approx(1.0)  # gap 1 for user 2 only (gap 3 for user 1 > width)
+    assert g[pos[10], pos[13]] == pytest.approx(np.exp(-1.0))  # gap 2 across the tail movie: positions count it
     np.testing.assert_allclose(g, g.T)
     assert np.all(np.diag(g) == 0)
+
+
+def test_a_pair_beyond_a_gap_without_head_pairs_still_counts() -> None:
+    # head, tail, head: gap 1 pairs nothing in the head, gap 2 does
+    g, pos = gram_for([(1, 10, 100), (1, 12, 200), (1, 13, 300)], [10, 13], width=2)
+    assert g[pos[10], pos[13]] == pytest.approx(np.exp(-1.0))
 
 
 def test_plain_grid_is_exactly_ease() -> None:
@@ -60,38 +63,59 @@ def test_plain_grid_is_exactly_ease() -> None:
     assert ours.local == (0, 1.0, 0.0)
 
 
-def test_validation_chooses_the_best_setting_and_a_fixed_refit_repeats_it(tmp_path: Path) -> None:
-    t, v, vocab = split()
+def test_validation_chooses_the_best_setting_from_weights_fitted_on_train_only() -> None:
+    from recsys_core.models.ease import gram_matrix, solve_ease
+
+    t, v, _ = split()
     model = create_model("session_ease", seed=1, lambdas=[50.0], local_grid=GRID).fit(t, v)
     scores = model.history["local_val_ndcg"]
     assert len(scores) == len(GRID)
     assert list(model.local) == GRID[int(np.nanargmax(scores))]
+    width, scale, alpha = model.local
+    train_only = gram_matrix(t.to_csr()[:, model._active]) + alpha * local_gram(
+        t, model._active, model.n_movies, width, scale
+    )
+    np.testing.assert_allclose(model._b_train, solve_ease(train_only, 50.0 * (1 + alpha / 4)), atol=1e-6)
+
+
+def test_a_fixed_local_setting_refits_and_round_trips(tmp_path: Path) -> None:
+    t, v, vocab = split()
+    model = create_model("session_ease", seed=1, lambdas=[50.0], local_grid=[[6, 3.0, 0.5]]).fit(t, v)
+    assert model.local == (6, 3.0, 0.5) and model.local_lambda == pytest.approx(56.25)
     settings = model.fixed_settings()
-    assert settings["local_grid"] == [list(model.local)] and settings["lambdas"] == [model.lam]
+    assert settings["local_grid"] == [[6, 3.0, 0.5]] and settings["lambdas"] == [50.0]
     users = np.arange(vocab.n_users)
     model.save(tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     np.testing.assert_array_equal(loaded.score_users(users), model.score_users(users))
-    assert tuple(loaded.local) == model.local
+    assert tuple(loaded.local) == (6, 3.0, 0.5) and loaded.local_lambda == pytest.approx(56.25)
     refit = create_model("session_ease", seed=1, **settings).fit(t, v)  # same data: same weights
     np.testing.assert_allclose(refit.score_users(users), model.score_users(users), rtol=1e-5, atol=1e-6)
 
 
-def test_a_local_setting_changes_the_scores() -> None:
+def test_a_local_setting_changes_the_scores_beyond_its_lambda() -> None:
     t, v, vocab = split()
-    plain = create_model("session_ease", lambdas=[50.0], local_grid=[[0, 1.0, 0.0]]).fit(t, v)
     local = create_model("session_ease", lambdas=[50.0], local_grid=[[6, 3.0, 0.5]]).fit(t, v)
+    ease = create_model("ease", lambdas=[50.0 * (1 + 0.5 / 4)]).fit(t, v)  # the same lambda, no local term
     users = np.arange(vocab.n_users)
-    assert not np.allclose(plain.score_users(users), local.score_users(users))
+    assert not np.allclose(local.score_users(users), ease.score_users(users), atol=1e-4)
+
+
+def test_the_large_profile_is_refused_with_the_way_out() -> None:
+    t, v, _ = split()
+    with pytest.raises(ModelError, match="large scale profile.*--model ease"):
+        create_model("session_ease", lambdas=[50.0], blocked_gram=True).fit(t, v)
 
 
 def test_without_timestamps_it_says_what_it_needs() -> None:
     t, v, _ = split(drop_time=True)
-    with pytest.raises(ModelError, match="timestamps"):
+    with pytest.raises(ModelError, match="no timestamps.*--model ease"):
         create_model("session_ease", lambdas=[50.0], local_grid=GRID).fit(t, v)
 
 
-@pytest.mark.parametrize("grid", [[[3, 0.0, 0.5]], [[3, 1.0]], [[-1, 1.0, 0.5]]])
+@pytest.mark.parametrize(
+    "grid", [[[3, 0.0, 0.5]], [[3, 1.0]], [[-1, 1.0, 0.5]], [], [3, 2.0, 0.5], [["a", 1, 1]], [[3, float("nan"), 0.5]]]
+)
 def test_a_bad_grid_names_the_option(grid) -> None:
     t, v, _ = split()
     with pytest.raises(ModelError, match="params.local_grid"):
