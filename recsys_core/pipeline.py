@@ -161,7 +161,8 @@ def train(
             raise ValueError(f"model {name} needs the movies table for its item features")
         model.set_item_features(build_item_features(movies, vocab))
     if start_from is not None and not model.start_from(start_from, warm_epoch_scale):
-        log.warning("%s cannot start from %s's weights: it trains from its initialisation", name, start_from.label)
+        # Expected for closed forms, samplers and models without a warm start: not a warning.
+        log.info("%s does not warm-start from %s: it fits from scratch with its fixed settings", name, start_from.label)
     fit_part, val_part = (
         holdout_validation(ratings, validation_fraction, seed=seed)
         if validation_fraction > 0

@@ -18,9 +18,9 @@ The local Gram needs timestamps. Without them (``Interactions.timestamp`` is Non
 raises before any work and says so. Each (width, scale) costs ``width`` passes over the
 ratings, each accumulating a dense head x head matrix (~0.3 s at 5,000 movies), so this model is
 for the small scale profile (the ml-100k and ml-latest-small sizes: ~4 s and ~60 s a fit against
-EASE's ~1 s and ~19 s). A warm refit starts from scratch, because the candidate's Gram lacks the
-local term of the validation ratings. model.json records the chosen setting and the lambda
-actually solved with (``local_lambda``).
+EASE's ~1 s and ~19 s). A warm refit starts, as EASE's does, from the candidate's plain Gram
+plus the ratings it did not see; the local term is then rebuilt on all of them. model.json
+records the chosen setting and the lambda actually solved with (``local_lambda``).
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from typing import Any
 import numpy as np
 
 from recsys_core.errors import ModelError
-from recsys_core.models.base import Recommender
-from recsys_core.models.ease import EASE, gram_matrix, solve_ease, solve_ease_parts
+from recsys_core.models.ease import EASE, gram_matrix, solve_ease
 from recsys_core.models.interaction_utils import union_interactions
 from recsys_core.prep.interactions import Interactions
 
@@ -79,32 +78,32 @@ class SessionEASE(EASE):
     name = "session_ease"
     description = "EASE plus a time-local co-occurrence term (movies rated close together), chosen on validation."
 
-    def start_from(self, other: Recommender, epoch_scale: float) -> bool:
-        return False  # the candidate's Gram has no local term for the ratings it did not see
-
     def fixed_settings(self) -> dict[str, Any]:
         """The chosen lambda and local setting: a refit solves once."""
         return {**super().fixed_settings(), "local_grid": [list(self.local)]}
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> SessionEASE:
-        grid = self._checked_grid(train)
-        super().fit(train, validation)  # head, lambda on validation, B on train + validation (plain)
+        self._grid = self._checked_grid(train)
+        super().fit(train, validation)  # head and lambda as EASE chooses them; B through _final_system
+        return self
+
+    def _final_system(
+        self, gram: np.ndarray, train: Interactions, validation: Interactions | None
+    ) -> tuple[np.ndarray, float]:
+        """Choose the local setting on validation (train-only weights), then add its term to the
+        Gram of train plus validation; lambda scaled by (1 + alpha / 4)."""
         has_validation = validation is not None and len(validation) > 0
-        self.local = grid[0]
+        self.local = self._grid[0]
         self.history["local_val_ndcg"] = []
         if has_validation:  # also gives the train-only weights (validation_scores) for a fixed setting
-            self.local = self._search_local(train, validation, grid)
+            self.local = self._search_local(train, validation, self._grid)
         width, scale, alpha = self.local
-        gram = self._gram.astype(np.float64)  # EASE's Gram of train + validation over the head
-        if alpha:
-            gram += alpha * local_gram(union_interactions(train, validation), self._active, self.n_movies, width, scale)
+        if alpha and width:
+            gram = gram + alpha * local_gram(
+                union_interactions(train, validation), self._active, self.n_movies, width, scale
+            )
         self.local_lambda = self.lam * (1 + alpha / 4)
-        self._b, diag_p = solve_ease_parts(gram, self.local_lambda)
-        if not has_validation:
-            self._b_train = self._b
-        self._gram = None  # no warm refit from it (see start_from)
-        self._fit_tail(diag_p)
-        return self
+        return gram, self.local_lambda
 
     def _checked_grid(self, train: Interactions) -> list[tuple[int, float, float]]:
         """``params.local_grid`` as (width, scale, alpha) tuples; every refusal before any work."""

@@ -120,3 +120,20 @@ def test_a_bad_grid_names_the_option(grid) -> None:
     t, v, _ = split()
     with pytest.raises(ModelError, match="params.local_grid"):
         create_model("session_ease", lambdas=[50.0], local_grid=grid).fit(t, v)
+
+
+def test_a_warm_refit_equals_one_from_scratch() -> None:
+    """The warm refit reuses the candidate's plain Gram and rebuilds the local term on all ratings."""
+    from recsys_core.models.interaction_utils import union_interactions
+
+    t, v, vocab = split()
+    candidate = create_model("session_ease", seed=1, lambdas=[50.0], local_grid=[[6, 3.0, 0.5]]).fit(t, v)
+    settings = candidate.fixed_settings()
+    everything = union_interactions(t, v)
+    warm = create_model("session_ease", seed=1, **settings)
+    assert warm.start_from(candidate, 0.25)
+    warm.fit(everything)
+    cold = create_model("session_ease", seed=1, **settings).fit(everything)
+    users = np.arange(vocab.n_users)
+    np.testing.assert_allclose(warm.score_users(users), cold.score_users(users), rtol=1e-5, atol=1e-6)
+    assert warm.local == cold.local == (6, 3.0, 0.5)
