@@ -5,9 +5,12 @@ cleaned ratings (or takes the one the configuration forces), logs it, records it
 and in model.json, and hands models the settings that follow from it as plain parameters.
 
 ``small`` (ml-100k .. ml-1m, anything below both limits): in-memory training arrays, the
-small-data rating blend, EASE validated on every validation user with dense factors.
+small-data rating blend, ``session_ease`` ranks (EASE plus a validation-weighted term for movies
+rated in the same sitting; it needs one dense Gram matrix of the catalogue), validated on every
+validation user with dense factors.
 ``large`` (above 5M ratings or 250M user x movie cells, e.g. ml-10m .. ml-32m): pair models
-stream their training pairs from Parquet, the combined model rates with one biased MF whose
+stream their training pairs from Parquet, the combined model ranks with plain EASE (the local
+sitting term has no blocked Gram yet) and rates with one biased MF whose
 batch grows with the data and whose training step XLA compiles (``jit_compile``: 76 -> 38 ms
 per 65,536-pair step at ml-25m size, the dense Adam updates of the embedding tables fused; at
 ml-100k size the gain is ~10% and not worth the compile), EASE validates on a seeded sample of
@@ -44,6 +47,7 @@ class ScaleProfile(BaseModel):
     refit: bool
     rater: str
     rater_params: dict[str, Any]
+    ranker: str = "ease"  # profiles recorded before session_ease ranked small runs
     ease_validation_users: int | None
     ease_dense_factors: bool
     ease_blocked_gram: bool
@@ -103,6 +107,7 @@ def choose_scale(
         stream_training=large,
         refit=refit,
         rater="biased_mf" if large else "blend",
+        ranker="ease" if large else "session_ease",
         rater_params=large_rater_params(n_ratings) if large else {},
         ease_validation_users=max(1_000, EASE_VALIDATION_CELLS // max(1, n_movies)) if large else None,
         ease_dense_factors=not large,
@@ -126,7 +131,7 @@ def model_params(profile: ScaleProfile, model: str) -> dict[str, Any]:
         params.update(stream)
     elif model == "combined":
         rater_params = {**profile.rater_params, **(stream if profile.rater in PAIR_MODELS else {})}
-        params.update(ranker_params=ease, rater=profile.rater)
+        params.update(ranker=profile.ranker, ranker_params=ease, rater=profile.rater)
         if rater_params:
             params["rater_params"] = rater_params
     elif model in ("blend", "rank_blend"):

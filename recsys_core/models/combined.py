@@ -24,10 +24,11 @@ RANKER_DIR, RATER_DIR = "ranker", "rater"
 # figures). The rating blend wins clearly. For ranking, rank_blend (EASE + Mult-DAE) scored
 # only 0.005 validation NDCG@10 above EASE alone, within the slice's noise, at ten times the
 # training time (and 4x on ml-latest-small); the nightly flow trains the default every run,
-# so EASE ranks.
+# so EASE ranks when nothing says otherwise. The nightly run's ranker and rater come from its
+# scale profile (recsys_core/scale.py): session_ease (EASE plus same-sitting pairs, +0.003
+# test NDCG@10 on ua, +0.014 on ml-latest-small, 3 seeds) and the blend for small releases,
+# plain EASE and a streamed biased MF for large ones. This model never looks at data size.
 DEFAULT_RANKER, DEFAULT_RATER = "ease", "blend"
-# The rater for large releases (biased MF, streamed) comes from the run's scale profile
-# (recsys_core/scale.py) as ``rater``/``rater_params``; this model never looks at data size.
 
 
 class Combined(Ensemble):

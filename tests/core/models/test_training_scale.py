@@ -12,7 +12,7 @@ import pytest
 from recsys_core.models import create_model, load_model
 from recsys_core.models.streaming import iter_pair_batches, pairs_dataset, should_stream, write_pairs_parquet
 from recsys_core.prep.interactions import Interactions
-from recsys_core.scale import choose_scale, large_rater_params, model_params
+from recsys_core.scale import ScaleProfile, choose_scale, large_rater_params, model_params
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -110,6 +110,7 @@ def test_combined_takes_the_scalable_rater_from_a_large_profile_and_reloads_it(t
     profile = choose_scale(len(train), train.n_users, train.n_movies, forced="large")
     params = model_params(profile, "combined")
     assert params["rater"] == "biased_mf" and params["rater_params"]["stream"] is True
+    assert params["ranker"] == "ease"  # session_ease has no blocked Gram for a large catalogue
     params["rater_params"].update(dim=4, epochs=2, batch_size=64)  # tiny and quick
     params["ranker_params"]["lambdas"] = [10.0]
     model = create_model("combined", seed=0, **params)
@@ -140,10 +141,19 @@ def test_ease_large_paths_match_the_small_ones() -> None:
 
 
 @pytest.mark.parametrize("n_ratings", [100_000, 1_000_000])
-def test_small_releases_keep_the_blend(n_ratings: int) -> None:
+def test_small_releases_keep_the_blend_and_rank_with_session_ease(n_ratings: int) -> None:
     profile = choose_scale(n_ratings, 6_040, 3_706)
-    assert profile.name == "small" and model_params(profile, "combined")["rater"] == "blend"
+    params = model_params(profile, "combined")
+    assert profile.name == "small" and params["rater"] == "blend" and params["ranker"] == "session_ease"
     assert model_params(profile, "ease")["validation_users"] is None
+    model = create_model("combined", seed=0, **params)
+    assert model.ranker.name == "session_ease" and model.ranker.params["dense_factors"] is True
+
+
+def test_a_profile_recorded_before_the_ranker_field_reads_as_ease() -> None:
+    recorded = choose_scale(100_000, 943, 1682).summary()
+    del recorded["ranker"]
+    assert ScaleProfile.model_validate(recorded).ranker == "ease"
 
 
 def test_forced_profile_and_refit_limit() -> None:
