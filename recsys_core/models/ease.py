@@ -143,18 +143,18 @@ class EASE(Recommender):
             else:
                 gram = gram_matrix(self._rows[:, self._active], blocked=blocked)
         self._gram = gram.astype(np.float32)  # integer counts < 2^24: exact; for a warm refit, not saved
-        self._b, diag_p = solve_ease_parts(*self._final_system(gram, train, validation))
+        self._b, diag_p = self._solve_final(gram, train, validation)
         self._fit_tail(diag_p)
         if self._b_train is None:  # no grid search ran: the training rows' weights, once
             self._b_train = solve_ease(seen[:, self._active], self.lam, blocked=blocked) if has_validation else self._b
         return self
 
-    def _final_system(
+    def _solve_final(
         self, gram: np.ndarray, train: Interactions, validation: Interactions | None
-    ) -> tuple[np.ndarray, float]:
-        """The matrix and lambda B is solved with, from the head's Gram of train plus validation:
-        EASE's own; a variant that adds a term to the Gram (``session_ease``) overrides this."""
-        return gram, self.lam
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(B, diag(P)) from the head's Gram of train plus validation and the chosen lambda; a
+        variant that adds a term to the Gram (``session_ease``) overrides this."""
+        return solve_ease_parts(gram, self.lam)
 
     def _fit_tail(self, diag_p: np.ndarray) -> None:
         """Rank-``tail_rank`` factors for every movie outside the head (``tail_factors``), so no

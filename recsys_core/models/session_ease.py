@@ -12,12 +12,14 @@ lambda is chosen first, as ``ease`` chooses it (the validation slice, plain Gram
 (1 + alpha / 4), the scaling the experiment that found the gain used
 (``benchmarks/results/quality_candidates.md``, eighth round). B and the tail factors are then
 solved on train plus validation, as ``ease`` does. A grid entry with alpha 0 is plain EASE, so
-validation can always keep it.
+validation can always keep it. The local term is not a Gram matrix: a setting that is positive
+definite on the training part can turn indefinite on all the ratings (or a refit's); the
+next-best setting is then solved, down to plain EASE, with a warning.
 
 The local Gram needs timestamps. Without them (``Interactions.timestamp`` is None) ``fit``
 raises before any work and says so. Each (width, scale) costs ``width`` passes over the
 ratings, each accumulating a dense head x head matrix (~0.3 s at 5,000 movies), so this model is
-for the small scale profile (the ml-100k and ml-latest-small sizes: ~4 s and ~60 s a fit against
+for the small scale profile (the ml-100k and ml-latest-small sizes: ~3 s and ~48 s a fit against
 EASE's ~1 s and ~19 s). A warm refit starts, as EASE's does, from the candidate's plain Gram
 plus the ratings it did not see; the local term is then rebuilt on all of them. model.json
 records the chosen setting and the lambda actually solved with (``local_lambda``).
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from recsys_core.errors import ModelError
-from recsys_core.models.ease import EASE, gram_matrix, solve_ease
+from recsys_core.models.ease import EASE, gram_matrix, solve_ease, solve_ease_parts
 from recsys_core.models.interaction_utils import union_interactions
 from recsys_core.prep.interactions import Interactions
 
@@ -84,26 +86,54 @@ class SessionEASE(EASE):
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> SessionEASE:
         self._grid = self._checked_grid(train)
-        super().fit(train, validation)  # head and lambda as EASE chooses them; B through _final_system
+        super().fit(train, validation)  # head and lambda as EASE chooses them; B through _solve_final
         return self
 
-    def _final_system(
+    def _solve_final(
         self, gram: np.ndarray, train: Interactions, validation: Interactions | None
-    ) -> tuple[np.ndarray, float]:
-        """Choose the local setting on validation (train-only weights), then add its term to the
-        Gram of train plus validation; lambda scaled by (1 + alpha / 4)."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Choose the local setting on validation (train-only weights), then solve B with its term
+        added to the Gram of train plus validation, lambda scaled by (1 + alpha / 4).
+
+        The local term is not a Gram matrix, so more ratings can make a setting that was
+        positive definite on the training part indefinite on all of them (or on a refit's). The
+        next-best setting is then solved, down to plain EASE (always definite), with a warning;
+        ``local`` records the one used. A night never fails for it."""
         has_validation = validation is not None and len(validation) > 0
-        self.local = self._grid[0]
         self.history["local_val_ndcg"] = []
-        if has_validation:  # also gives the train-only weights (validation_scores) for a fixed setting
-            self.local = self._search_local(train, validation, self._grid)
-        width, scale, alpha = self.local
+        ranked = self._search_local(train, validation, self._grid) if has_validation else list(self._grid)
+        plain = (0, 1.0, 0.0)
+        if not any(not (alpha and width) for width, _, alpha in ranked):
+            ranked.append(plain)
+        everything = union_interactions(train, validation)
+        for rank, setting in enumerate(ranked):
+            width, scale, alpha = setting
+            system = gram
+            if alpha and width:
+                system = gram + alpha * local_gram(everything, self._active, self.n_movies, width, scale)
+            try:
+                parts = solve_ease_parts(system, self.lam * (1 + alpha / 4))
+            except ModelError:
+                log.warning(
+                    "session_ease: setting %s makes the regularised matrix of all %s ratings indefinite; "
+                    "solving the next-best setting instead",
+                    setting,
+                    f"{len(everything):,}",
+                )
+                continue
+            self.local, self.local_lambda = setting, self.lam * (1 + alpha / 4)
+            if rank and has_validation:  # the train-only weights must be this setting's too
+                self._b_train = self._train_weights(train, setting)
+            return parts
+        raise AssertionError("unreachable: plain EASE is always positive definite")  # pragma: no cover
+
+    def _train_weights(self, train: Interactions, setting: tuple[int, float, float]) -> np.ndarray:
+        """B of ``setting`` fitted on the training part only (a fallback's ``validation_scores``)."""
+        width, scale, alpha = setting
+        gram = gram_matrix(train.to_csr()[:, self._active])
         if alpha and width:
-            gram = gram + alpha * local_gram(
-                union_interactions(train, validation), self._active, self.n_movies, width, scale
-            )
-        self.local_lambda = self.lam * (1 + alpha / 4)
-        return gram, self.local_lambda
+            gram = gram + alpha * local_gram(train, self._active, self.n_movies, width, scale)
+        return solve_ease(gram, self.lam * (1 + alpha / 4))
 
     def _checked_grid(self, train: Interactions) -> list[tuple[int, float, float]]:
         """``params.local_grid`` as (width, scale, alpha) tuples; every refusal before any work."""
@@ -132,13 +162,15 @@ class SessionEASE(EASE):
 
     def _search_local(
         self, train: Interactions, validation: Interactions, grid: list[tuple[int, float, float]]
-    ) -> tuple[int, float, float]:
-        """The (width, scale, alpha) whose weights, fitted on ``train`` only, rank validation best."""
+    ) -> list[tuple[int, float, float]]:
+        """The definite settings, best validation NDCG first; their weights fitted on ``train`` only
+        (the best one's kept as ``_b_train``)."""
         k = int(self.params.get("k", 10))
         seen = train.to_csr()
         plain = gram_matrix(seen[:, self._active])
         local: dict[tuple[int, float], np.ndarray] = {}  # one local matrix per (width, scale), any alpha
         best: tuple[float, tuple[int, float, float]] | None = None
+        scored: list[tuple[float, int, tuple[int, float, float]]] = []
         for setting in grid:
             width, scale, alpha = setting
             gram = plain
@@ -154,6 +186,7 @@ class SessionEASE(EASE):
                 continue
             ndcg = self._validation_ndcg(seen, b, validation, k)
             self.history["local_val_ndcg"].append(ndcg)
+            scored.append((-ndcg, len(scored), setting))  # ties: the grid's order
             if best is None or ndcg > best[0]:
                 best, self._b_train = (ndcg, setting), b
         if best is None:
@@ -161,7 +194,7 @@ class SessionEASE(EASE):
                 f"session_ease: every setting of params.local_grid {grid} makes the regularised matrix indefinite "
                 "at this lambda; include [0, 1.0, 0.0] (plain EASE) or raise params.lambdas."
             )
-        return best[1]
+        return [setting for _, _, setting in sorted(scored)]
 
     def _json_state(self) -> dict[str, Any]:
         return {**super()._json_state(), "local": list(self.local), "local_lambda": self.local_lambda}

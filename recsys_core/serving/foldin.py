@@ -3,7 +3,8 @@
 Nothing is retrained. Each model family folds a handful of (movie, rating) pairs in the way
 its own scores are built:
 
-- EASE (``ease``, ``ease_tail``, and ``combined`` whose ranker is one of them): a user's scores are their binary
+- EASE (``ease``, ``session_ease``, ``ease_tail``, and ``combined`` whose ranker is one of them, as the
+  default's is): a user's scores are their binary
   row times B, so the visitor's scores are the sum of B's rows of the rated movies that B
   covers (which movies were rated counts, not the stars, as in training). EASE's tail movies
   score through its tail factors, ``(sum of A's rows) V^T``, as for known users; movies neither

@@ -156,7 +156,10 @@ def test_combined_refit_keeps_the_blend_weights_and_members_epochs(night) -> Non
     assert settings is not None
     assert settings["rater_params"]["weights"] == [float(w) for w in candidate.model.rater.weights]
     assert settings["ranker_params"]["lambdas"] == [candidate.model.ranker.lam]
+    assert candidate.model.ranker.name == "session_ease"  # the small profile's ranker
+    assert settings["ranker_params"]["local_grid"] == [list(candidate.model.ranker.local)]
     published = pipeline.refit(candidate.model, ratings, vocab, mode="warm", **options)
+    assert published.model.ranker.local == candidate.model.ranker.local
     np.testing.assert_allclose(published.model.rater.weights, candidate.model.rater.weights)
     assert published.model.rater.intercept == pytest.approx(candidate.model.rater.intercept)
     assert "val_rmse" not in published.model.rater.history

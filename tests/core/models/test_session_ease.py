@@ -137,3 +137,44 @@ def test_a_warm_refit_equals_one_from_scratch() -> None:
     users = np.arange(vocab.n_users)
     np.testing.assert_allclose(warm.score_users(users), cold.score_users(users), rtol=1e-5, atol=1e-6)
     assert warm.local == cold.local == (6, 3.0, 0.5)
+
+
+def _one_head_rating_per_user_in_train():
+    """Train: each user's first head-rating only (no local pairs); validation: the rest (many)."""
+    frame = synth_ratings(n_users=40, n_movies=30, per_user=15, seed=5).sort_values(["user_id", "timestamp"])
+    vocab = fit_vocabulary(frame)
+    first = frame.groupby("user_id").head(1)
+    rest = frame.drop(first.index)
+    return to_interactions(first, vocab), to_interactions(rest, vocab), vocab
+
+
+def test_an_indefinite_setting_is_skipped_in_the_search() -> None:
+    t, v, _ = split()
+    model = create_model("session_ease", lambdas=[0.01], local_grid=[[0, 1.0, 0.0], [6, 3.0, 500.0]]).fit(t, v)
+    assert np.isnan(model.history["local_val_ndcg"][1]) and model.local == (0, 1.0, 0.0)
+
+
+def test_a_setting_indefinite_on_all_ratings_falls_back_with_a_warning(caplog) -> None:
+    """Definite on the training part (it has no local pairs) but not on train plus validation."""
+    t, v, vocab = _one_head_rating_per_user_in_train()
+    model = create_model("session_ease", lambdas=[0.01], local_grid=[[6, 3.0, 500.0]])
+    with caplog.at_level("WARNING", logger="recsys_core.models.session_ease"):
+        model.fit(t, v)
+    assert not np.isnan(model.history["local_val_ndcg"][0])  # definite on train: scored, not skipped
+    assert model.local == (0, 1.0, 0.0) and model.local_lambda == pytest.approx(0.01)
+    assert "indefinite" in caplog.text and "next-best" in caplog.text
+    ease = create_model("ease", lambdas=[0.01]).fit(t, v)
+    users = np.arange(vocab.n_users)
+    np.testing.assert_allclose(model.score_users(users), ease.score_users(users), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(model._b_train, ease._b_train, rtol=1e-4, atol=1e-4)  # the fallback's own
+
+
+def test_a_refit_whose_setting_turns_indefinite_solves_plain_ease_instead(caplog) -> None:
+    t, v, _ = _one_head_rating_per_user_in_train()
+    from recsys_core.models.interaction_utils import union_interactions
+
+    refit = create_model("session_ease", lambdas=[0.01], local_grid=[[6, 3.0, 500.0]])
+    with caplog.at_level("WARNING", logger="recsys_core.models.session_ease"):
+        refit.fit(union_interactions(t, v))  # a refit: no validation, the candidate's setting only
+    assert refit.local == (0, 1.0, 0.0) and "indefinite" in caplog.text
+    assert refit.fixed_settings()["local_grid"] == [[0, 1.0, 0.0]]  # what the next refit would solve
