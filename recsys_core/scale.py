@@ -47,7 +47,7 @@ class ScaleProfile(BaseModel):
     refit: bool
     rater: str
     rater_params: dict[str, Any]
-    ranker: str = "ease"  # profiles recorded before session_ease ranked small runs
+    ranker: str  # combined's ranking model: session_ease (small) or ease (large)
     ease_validation_users: int | None
     ease_dense_factors: bool
     ease_blocked_gram: bool

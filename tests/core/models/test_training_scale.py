@@ -12,7 +12,7 @@ import pytest
 from recsys_core.models import create_model, load_model
 from recsys_core.models.streaming import iter_pair_batches, pairs_dataset, should_stream, write_pairs_parquet
 from recsys_core.prep.interactions import Interactions
-from recsys_core.scale import ScaleProfile, choose_scale, large_rater_params, model_params
+from recsys_core.scale import choose_scale, large_rater_params, model_params
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -148,12 +148,6 @@ def test_small_releases_keep_the_blend_and_rank_with_session_ease(n_ratings: int
     assert model_params(profile, "ease")["validation_users"] is None
     model = create_model("combined", seed=0, **params)
     assert model.ranker.name == "session_ease" and model.ranker.params["dense_factors"] is True
-
-
-def test_a_profile_recorded_before_the_ranker_field_reads_as_ease() -> None:
-    recorded = choose_scale(100_000, 943, 1682).summary()
-    del recorded["ranker"]
-    assert ScaleProfile.model_validate(recorded).ranker == "ease"
 
 
 def test_forced_profile_and_refit_limit() -> None:
