@@ -106,14 +106,29 @@ class SessionEASE(EASE):
         if not any(not (alpha and width) for width, _, alpha in ranked):
             ranked.append(plain)
         everything = union_interactions(train, validation)
+        local: dict[tuple[int, float], np.ndarray] = {}  # the last (width, scale)'s matrix, for its other alphas
+        failed: dict[tuple[int, float], float] = {}  # the smallest alpha found indefinite per (width, scale)
         for rank, setting in enumerate(ranked):
             width, scale, alpha = setting
+            lam = self.lam * (1 + alpha / 4)
+            if alpha >= failed.get((width, scale), np.inf):
+                # lambda_min(G + lam I + alpha (L + lam/4 I)) is concave in alpha and > 0 at 0: a larger
+                # alpha than one found indefinite is indefinite too
+                continue
             system = gram
             if alpha and width:
-                system = gram + alpha * local_gram(everything, self._active, self.n_movies, width, scale)
+                if (width, scale) not in local:
+                    local = {(width, scale): local_gram(everything, self._active, self.n_movies, width, scale)}
+                system = gram + alpha * local[(width, scale)]
             try:
-                parts = solve_ease_parts(system, self.lam * (1 + alpha / 4))
-            except ModelError:
+                parts = solve_ease_parts(system, lam)
+            except ModelError as exc:
+                if not (alpha and width):  # plain EASE: lambda itself is unusable
+                    raise ModelError(
+                        f"session_ease: the regularised Gram matrix is not positive definite even without the "
+                        f"local term at lambda {self.lam}; give params.lambdas positive values ({exc})."
+                    ) from None
+                failed[(width, scale)] = min(alpha, failed.get((width, scale), np.inf))
                 log.warning(
                     "session_ease: setting %s makes the regularised matrix of all %s ratings indefinite; "
                     "solving the next-best setting instead",
@@ -121,11 +136,11 @@ class SessionEASE(EASE):
                     f"{len(everything):,}",
                 )
                 continue
-            self.local, self.local_lambda = setting, self.lam * (1 + alpha / 4)
+            self.local, self.local_lambda = setting, lam
             if rank and has_validation:  # the train-only weights must be this setting's too
                 self._b_train = self._train_weights(train, setting)
             return parts
-        raise AssertionError("unreachable: plain EASE is always positive definite")  # pragma: no cover
+        raise AssertionError("unreachable: plain EASE ends the list")  # pragma: no cover
 
     def _train_weights(self, train: Interactions, setting: tuple[int, float, float]) -> np.ndarray:
         """B of ``setting`` fitted on the training part only (a fallback's ``validation_scores``)."""

@@ -166,7 +166,46 @@ def test_a_setting_indefinite_on_all_ratings_falls_back_with_a_warning(caplog) -
     ease = create_model("ease", lambdas=[0.01]).fit(t, v)
     users = np.arange(vocab.n_users)
     np.testing.assert_allclose(model.score_users(users), ease.score_users(users), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(model._b_train, ease._b_train, rtol=1e-4, atol=1e-4)  # the fallback's own
+
+
+def test_the_search_ranks_definite_settings_by_validation_best_first() -> None:
+    t, v, _ = split()
+    grid = [(0, 1.0, 0.0), (3, 2.0, 0.25), (6, 3.0, 0.5), (6, 3.0, 500.0)]
+    model = create_model("session_ease", seed=1, lambdas=[5.0], local_grid=[list(g) for g in grid]).fit(t, v)
+    model.history["local_val_ndcg"] = []
+    ranked = model._search_local(t, v, grid)
+    scores = dict(zip(grid, model.history["local_val_ndcg"], strict=True))
+    assert np.isnan(scores[(6, 3.0, 500.0)]) and (6, 3.0, 500.0) not in ranked  # indefinite: skipped
+    assert ranked == sorted(ranked, key=lambda g: (-scores[g], grid.index(g)))
+    assert ranked[0] == model.local
+
+
+def test_a_fallback_solves_the_next_ranked_setting_with_its_own_train_weights(monkeypatch, caplog) -> None:
+    """The best two share (width, scale) and are indefinite on all ratings: the larger alpha is
+    skipped without a second solve, and the third setting is solved, train-only weights too."""
+    from recsys_core.models.ease import gram_matrix, solve_ease
+    from recsys_core.models.session_ease import SessionEASE
+
+    t, v, _ = split()
+    ranked = [(6, 3.0, 500.0), (6, 3.0, 1000.0), (3, 2.0, 0.25), (0, 1.0, 0.0)]
+    monkeypatch.setattr(SessionEASE, "_search_local", lambda self, train, validation, grid: list(ranked))
+    model = create_model("session_ease", seed=1, lambdas=[5.0], local_grid=[list(g) for g in ranked])
+    with caplog.at_level("WARNING", logger="recsys_core.models.session_ease"):
+        model.fit(t, v)
+    assert model.local == (3, 2.0, 0.25) and model.local_lambda == pytest.approx(5.0 * (1 + 0.25 / 4))
+    assert caplog.text.count("indefinite") == 1
+    train_only = gram_matrix(t.to_csr()[:, model._active]) + 0.25 * local_gram(t, model._active, model.n_movies, 3, 2.0)
+    expected = solve_ease(train_only, model.local_lambda)
+    assert np.abs(expected).max() > 0.01  # not trivially zero weights
+    np.testing.assert_allclose(model._b_train, expected, atol=1e-6)
+
+
+def test_an_unusable_lambda_is_a_model_error_naming_the_option() -> None:
+    from recsys_core.models.interaction_utils import union_interactions
+
+    t, v, _ = split()
+    with pytest.raises(ModelError, match="params.lambdas"):
+        create_model("session_ease", lambdas=[-1000.0], local_grid=[[0, 1.0, 0.0]]).fit(union_interactions(t, v))
 
 
 def test_a_refit_whose_setting_turns_indefinite_solves_plain_ease_instead(caplog) -> None:
