@@ -110,16 +110,13 @@ class SessionEASE(EASE):
         failed: dict[tuple[int, float], float] = {}  # the smallest alpha found indefinite per (width, scale)
         for rank, setting in enumerate(ranked):
             width, scale, alpha = setting
-            lam = self.lam * (1 + alpha / 4)
             if alpha >= failed.get((width, scale), np.inf):
                 # lambda_min(G + lam I + alpha (L + lam/4 I)) is concave in alpha and > 0 at 0: a larger
                 # alpha than one found indefinite is indefinite too
                 continue
-            system = gram
-            if alpha and width:
-                if (width, scale) not in local:
-                    local = {(width, scale): local_gram(everything, self._active, self.n_movies, width, scale)}
-                system = gram + alpha * local[(width, scale)]
+            if (width, scale) not in local:
+                local.clear()  # one dense head x head matrix at a time
+            system, lam = self._local_system(gram, everything, setting, local)
             try:
                 parts = solve_ease_parts(system, lam)
             except ModelError as exc:
@@ -142,13 +139,26 @@ class SessionEASE(EASE):
             return parts
         raise AssertionError("unreachable: plain EASE ends the list")  # pragma: no cover
 
+    def _local_system(
+        self,
+        gram: np.ndarray,
+        data: Interactions,
+        setting: tuple[int, float, float],
+        cache: dict[tuple[int, float], np.ndarray],
+    ) -> tuple[np.ndarray, float]:
+        """``setting``'s matrix and lambda: ``gram`` + alpha x the local Gram of ``data`` (kept in
+        ``cache`` per (width, scale), so the alphas of one share it), lambda x (1 + alpha / 4)."""
+        width, scale, alpha = setting
+        lam = self.lam * (1 + alpha / 4)
+        if not (alpha and width):
+            return gram, lam
+        if (width, scale) not in cache:
+            cache[(width, scale)] = local_gram(data, self._active, self.n_movies, width, scale)
+        return gram + alpha * cache[(width, scale)], lam
+
     def _train_weights(self, train: Interactions, setting: tuple[int, float, float]) -> np.ndarray:
         """B of ``setting`` fitted on the training part only (a fallback's ``validation_scores``)."""
-        width, scale, alpha = setting
-        gram = gram_matrix(train.to_csr()[:, self._active])
-        if alpha and width:
-            gram = gram + alpha * local_gram(train, self._active, self.n_movies, width, scale)
-        return solve_ease(gram, self.lam * (1 + alpha / 4))
+        return solve_ease(*self._local_system(gram_matrix(train.to_csr()[:, self._active]), train, setting, {}))
 
     def _checked_grid(self, train: Interactions) -> list[tuple[int, float, float]]:
         """``params.local_grid`` as (width, scale, alpha) tuples; every refusal before any work."""
@@ -184,27 +194,20 @@ class SessionEASE(EASE):
         seen = train.to_csr()
         plain = gram_matrix(seen[:, self._active])
         local: dict[tuple[int, float], np.ndarray] = {}  # one local matrix per (width, scale), any alpha
-        best: tuple[float, tuple[int, float, float]] | None = None
         scored: list[tuple[float, int, tuple[int, float, float]]] = []
         for setting in grid:
-            width, scale, alpha = setting
-            gram = plain
-            if alpha and width:
-                if (width, scale) not in local:
-                    local[(width, scale)] = local_gram(train, self._active, self.n_movies, width, scale)
-                gram = plain + alpha * local[(width, scale)]
             try:
-                b = solve_ease(gram, self.lam * (1 + alpha / 4))
+                b = solve_ease(*self._local_system(plain, train, setting, local))
             except ModelError:  # the local term is not a Gram matrix: a large alpha can make it indefinite
                 log.info("session_ease: %s makes the regularised matrix indefinite; skipped", setting)
                 self.history["local_val_ndcg"].append(float("nan"))
                 continue
             ndcg = self._validation_ndcg(seen, b, validation, k)
             self.history["local_val_ndcg"].append(ndcg)
-            scored.append((-ndcg, len(scored), setting))  # ties: the grid's order
-            if best is None or ndcg > best[0]:
-                best, self._b_train = (ndcg, setting), b
-        if best is None:
+            if not scored or -ndcg < min(scored)[0]:  # strictly better: ties keep the earlier setting
+                self._b_train = b
+            scored.append((-ndcg, len(scored), setting))
+        if not scored:
             raise ModelError(
                 f"session_ease: every setting of params.local_grid {grid} makes the regularised matrix indefinite "
                 "at this lambda; include [0, 1.0, 0.0] (plain EASE) or raise params.lambdas."
