@@ -22,6 +22,7 @@ MODEL_NAMES = (
     "blend",
     "mult_dae",
     "mult_dae_bag",
+    "wide_dae",
     "ease",
     "ease_tail",
     "rank_blend",

@@ -29,6 +29,7 @@ MODEL_PATHS: dict[str, str] = {
     "blend": "blend:Blend",
     "mult_dae": "mult_dae:MultDAE",
     "mult_dae_bag": "seed_bag:SeedBag",
+    "wide_dae": "wide_dae:WideDAE",
     "ease": "ease:EASE",
     "rank_blend": "rank_blend:RankBlend",
     "ease_tail": "ease_tail:EASETail",

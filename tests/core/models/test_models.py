@@ -35,6 +35,7 @@ FAST: dict[str, dict] = {
     "autorec": {"epochs": 2, "hidden": 8},
     "mult_dae": {"epochs": 2, "hidden": [8]},
     "mult_dae_bag": {"size": 2, "shared": {"epochs": 2, "hidden": [8]}},
+    "wide_dae": {"epochs": 2, "hidden": [8]},
     "ease": {"lambdas": [1.0, 10.0]},
     "ease_tail": {"lambdas": [1.0, 10.0], "head_movies": 25, "betas": [0.0, 0.1]},
     "recency_ease": {
@@ -159,7 +160,18 @@ def test_same_seed_gives_identical_predictions(name: str, fitted: dict, data: di
 
 
 def test_dot_product_models_factors_match_scores(fitted: dict) -> None:
-    dot_models = ("dot_bias", "mf", "autorec", "mult_dae", "mult_dae_bag", "hybrid_mf", "ease", "recvae", "sasrec")
+    dot_models = (
+        "dot_bias",
+        "mf",
+        "autorec",
+        "mult_dae",
+        "mult_dae_bag",
+        "wide_dae",
+        "hybrid_mf",
+        "ease",
+        "recvae",
+        "sasrec",
+    )
     for name in (*dot_models, "bayes_fm"):
         model = fitted[name]
         users, movies = model.factors()

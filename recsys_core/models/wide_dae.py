@@ -1,0 +1,159 @@
+"""Wide & deep autoencoder: a learned item-to-item layer beside a Mult-DAE-style network.
+
+Why. On small MovieLens releases the full-rank item-to-item model (EASE) ranks best, and a
+bottlenecked autoencoder (Mult-DAE) ~0.02 NDCG@10 below it: a 600-unit code cannot hold every
+pairwise association of 1,700 movies. This network keeps both paths and learns them together in
+Keras: the user's binary row, corrupted with dropout, goes through
+
+- a *wide* path: one movies x movies matrix with its diagonal held at zero (a movie may not
+  predict itself; the shape of EASE's B, but learned by gradient descent with L2
+  ``params.wide_l2`` instead of solved in closed form), and
+- a *deep* path: L2 normalisation, tanh layers ``params.hidden`` mirrored, a linear layer over
+  the catalogue (Mult-DAE's network).
+
+Their sum is fitted to the clean row with squared error (EASE's loss; the multinomial loss ranked
+worse here, ``benchmarks/results/quality_candidates.md``, tenth round). The epoch is chosen by
+validation NDCG@10 like Mult-DAE's. ``hidden: []`` trains the wide path alone, the ablation that
+shows what the deep path adds; ``wide_dropout`` gives the wide path its own corruption rate
+(default: ``dropout``, one mask for both paths, which validation preferred).
+
+A user's scores are ``x W + h(x) V + b``: a dot product of ``[x, h(x), 1]`` with the movie's
+``[W[:, i], V[:, i], b_i]``, so ``factors()`` keeps the fast scoring path. The wide matrix holds
+movies^2 weights (plus Adam's two copies while training), so the model refuses catalogues past
+the dense-size limit (ml-25m), as Mult-DAE refuses users x movies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recsys_core.models.interaction_utils import check_dense_size
+from recsys_core.models.keras_utils import predict_batched
+from recsys_core.models.mult_dae import MultDAE
+from recsys_core.models.output_scores import append_ones, output_vectors
+
+WEIGHTS_FILE = "weights.npz"
+
+
+def squared_error(y_true: Any, y_pred: Any) -> Any:
+    """Sum over the catalogue of (x_i - score_i)^2 per user: EASE's objective, per row."""
+    from keras import ops
+
+    return ops.sum(ops.square(y_true - y_pred), axis=-1)
+
+
+def zero_diagonal_layer(n_movies: int, l2: float, name: str) -> Any:
+    """A bias-free movies x movies layer whose diagonal is masked to zero in every forward pass."""
+    import keras
+    from keras import layers, ops
+
+    class ZeroDiagonalDense(layers.Layer):
+        def build(self, input_shape: Any) -> None:
+            self.kernel = self.add_weight(
+                shape=(n_movies, n_movies),
+                initializer="zeros",
+                regularizer=keras.regularizers.L2(l2) if l2 else None,
+                name="kernel",
+            )
+            self.off_diagonal = ops.convert_to_tensor(1.0 - np.eye(n_movies, dtype=np.float32))
+
+        def call(self, x: Any) -> Any:
+            return ops.matmul(x, self.kernel * self.off_diagonal)
+
+    return ZeroDiagonalDense(name=name)
+
+
+class WideDAE(MultDAE):
+    name = "wide_dae"
+    description = (
+        "Keras wide & deep autoencoder: a learned zero-diagonal movie-to-movie layer plus Mult-DAE's "
+        "network, squared error, epoch chosen on validation NDCG."
+    )
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        # The measured defaults (quality_candidates.md, tenth round); params override them.
+        for key, value in {
+            "hidden": [600],
+            "dropout": 0.5,
+            "wide_l2": 0.3,
+            "learning_rate": 3e-4,
+            "batch_size": 256,
+            "patience": 20,
+        }.items():
+            self.params.setdefault(key, value)
+
+    def _build(self, n_movies: int) -> Any:
+        import keras
+        from keras import layers
+
+        check_dense_size(self.name, n_movies, n_movies)  # the wide layer is movies x movies
+        hidden = [int(h) for h in self.params["hidden"]]
+        reg = float(self.params.get("l2", 1e-5))
+        inp = keras.Input(shape=(n_movies,), name="rated")
+        rate = float(self.params["dropout"])
+        dropped = layers.Dropout(rate, seed=self.seed)(inp)
+        wide_rate = float(self.params.get("wide_dropout", rate))
+        wide_in = dropped if wide_rate == rate else layers.Dropout(wide_rate, seed=self.seed + 7)(inp)
+        out = zero_diagonal_layer(n_movies, float(self.params["wide_l2"]), "wide")(wide_in)
+        if hidden:
+            x = layers.UnitNormalization(name="normalise")(dropped)
+            for j, units in enumerate(hidden + hidden[-2::-1]):  # encoder then mirrored decoder
+                x = layers.Dense(
+                    units,
+                    activation="tanh",
+                    name=f"hidden_{j}",
+                    kernel_regularizer=keras.regularizers.L2(reg) if reg else None,
+                    kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + j),
+                )(x)
+            deep = layers.Dense(
+                n_movies,
+                name="logits",
+                kernel_regularizer=keras.regularizers.L2(reg) if reg else None,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 99),
+            )(x)
+            out = layers.Add(name="scores")([out, deep])
+        model = keras.Model(inp, out, name="wide_dae")
+        model.compile(optimizer=keras.optimizers.Adam(float(self.params["learning_rate"])), loss=squared_error)
+        return model
+
+    def _cache_factors(self) -> None:
+        """Movie vectors ``[W[:, i], V[:, i], b_i]``; users are encoded by ``_user_vectors``."""
+        import keras
+
+        wide = self.net.get_layer("wide")
+        w = np.asarray(wide.kernel.numpy() * wide.off_diagonal.numpy(), np.float32)
+        if self.params["hidden"]:
+            deep = self.net.get_layer("logits")
+            self._encoder = keras.Model(self.net.input, deep.input)
+            self._movie_vectors = np.hstack([w.T, output_vectors(*deep.get_weights())]).astype(np.float32)
+        else:
+            self._encoder = None
+            self._movie_vectors = np.ascontiguousarray(w.T)
+
+    def _user_vectors(self, user_idx: np.ndarray) -> np.ndarray:
+        rows = self._rows[np.asarray(user_idx)].toarray().astype(np.float32)
+        if self._encoder is None:
+            return rows
+        return np.hstack([rows, append_ones(predict_batched(self._encoder, rows, 4096))]).astype(np.float32)
+
+    def _save_state(self, directory: Path) -> None:
+        # Weights only (no optimizer state): the network is rebuilt from params on load, so no custom
+        # Keras class is deserialised.
+        import scipy.sparse as sp
+
+        weights = self.net.get_weights()
+        np.savez(Path(directory) / WEIGHTS_FILE, **{f"w{i}": w for i, w in enumerate(weights)})
+        sp.save_npz(Path(directory) / "rows.npz", self._rows.tocsr())
+
+    def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
+        import scipy.sparse as sp
+
+        self.net = self._build(self.n_movies)
+        with np.load(Path(directory) / WEIGHTS_FILE, allow_pickle=False) as saved:
+            self.net.set_weights([saved[f"w{i}"] for i in range(len(saved.files))])
+        self._rows = sp.load_npz(Path(directory) / "rows.npz").tocsr()
+        self._cache_factors()
