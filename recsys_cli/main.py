@@ -176,11 +176,28 @@ def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
     except KeyboardInterrupt as exc:
         raise _interrupted(exc) from None
     except BaseException as exc:
-        if type(exc).__name__ != "TerminationSignal":  # Prefect's SIGTERM, raised inside the flow
+        signal_exc = termination_in_chain(exc)
+        if signal_exc is None:
             if isinstance(exc, Exception):
                 return _unexpected(exc)
             raise
-        raise _interrupted(exc) from None
+        raise _interrupted(signal_exc) from None
+
+
+def termination_in_chain(exc: BaseException) -> BaseException | None:
+    """The SIGTERM behind ``exc``, if any: Prefect's ``TerminationSignal`` or ours.
+
+    A signal that lands inside library code can come back wrapped. One that lands while
+    TensorFlow imports surfaces as a SystemError ("returned a result with an exception set"),
+    and TensorFlow's ``tf.data`` re-raises that as a TypeError. The run was still stopped by the
+    signal, so it ends with 143 and the interrupted message, not an unexplained error."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, _Terminated) or type(exc).__name__ == "TerminationSignal":
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _unexpected(exc: Exception) -> Any:

@@ -79,7 +79,7 @@ class SeedBag(Ensemble):
         if not isinstance(self.members[0], RowScoredRanker):
             raise ModelError(
                 f"{self.name}: params.member {self.params['member']!r} does not encode users from their rated "
-                "movies; use mult_dae (the default) or recvae."
+                "movies; use mult_dae (the default), wide_dae or recvae."
             )
 
     def parts(self) -> list[Recommender]:

@@ -1,26 +1,21 @@
-"""Wide & deep autoencoder: a learned item-to-item layer beside a Mult-DAE-style network.
+"""Wide & deep autoencoder: a learned movie-to-movie layer beside a Mult-DAE-style network.
 
-Why. On small MovieLens releases the full-rank item-to-item model (EASE) ranks best, and a
-bottlenecked autoencoder (Mult-DAE) ~0.02 NDCG@10 below it: a 600-unit code cannot hold every
-pairwise association of 1,700 movies. This network keeps both paths and learns them together in
-Keras: the user's binary row, corrupted with dropout, goes through
+Why. On small releases the full-rank movie-to-movie model (EASE) ranks best and a bottlenecked
+autoencoder (Mult-DAE) ranks below it: a 600-unit code cannot hold every pairwise association.
+This network keeps both paths and learns them together in Keras. The user's binary row,
+corrupted with dropout, goes through a *wide* path (one movies x movies matrix whose diagonal is
+held at zero, so a movie never predicts itself: EASE's B, learned by Adam with L2
+``params.wide_l2``) and a *deep* path (L2 normalisation of the corrupted row, then Mult-DAE's
+mirrored tanh layers ``params.hidden`` and a linear layer over the catalogue; Mult-DAE normalises
+before dropout). Their sum is fitted to the clean row with squared error, EASE's loss; the epoch
+is chosen by validation NDCG@10. ``hidden: []`` trains the wide path alone (the ablation);
+``wide_dropout`` gives the wide path its own corruption rate (default: one mask for both, which
+validation preferred). Measurements: ``benchmarks/results/quality_candidates.md``, tenth round.
 
-- a *wide* path: one movies x movies matrix with its diagonal held at zero (a movie may not
-  predict itself; the shape of EASE's B, but learned by gradient descent with L2
-  ``params.wide_l2`` instead of solved in closed form), and
-- a *deep* path: L2 normalisation, tanh layers ``params.hidden`` mirrored, a linear layer over
-  the catalogue (Mult-DAE's network).
-
-Their sum is fitted to the clean row with squared error (EASE's loss; the multinomial loss ranked
-worse here, ``benchmarks/results/quality_candidates.md``, tenth round). The epoch is chosen by
-validation NDCG@10 like Mult-DAE's. ``hidden: []`` trains the wide path alone, the ablation that
-shows what the deep path adds; ``wide_dropout`` gives the wide path its own corruption rate
-(default: ``dropout``, one mask for both paths, which validation preferred).
-
-A user's scores are ``x W + h(x) V + b``: a dot product of ``[x, h(x), 1]`` with the movie's
-``[W[:, i], V[:, i], b_i]``, so ``factors()`` keeps the fast scoring path. The wide matrix holds
-movies^2 weights (plus Adam's two copies while training), so the model refuses catalogues past
-the dense-size limit (ml-25m), as Mult-DAE refuses users x movies.
+Scores ``x W + h(x) V + b`` are the dot product of ``[x, h(x), 1]`` with ``[W[:, i], V[:, i], b_i]``,
+so ``factors()`` keeps the fast scoring path. The wide matrix holds movies^2 weights (three copies
+while Adam trains), so catalogues past the dense-size limit (~15,800 movies: ml-20m, ml-25m) are
+refused before training.
 """
 
 from __future__ import annotations
@@ -29,13 +24,37 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
+from recsys_core.errors import ModelError
 from recsys_core.models.interaction_utils import check_dense_size
 from recsys_core.models.keras_utils import predict_batched
 from recsys_core.models.mult_dae import MultDAE
 from recsys_core.models.output_scores import append_ones, output_vectors
 
 WEIGHTS_FILE = "weights.npz"
+# The settings validation chose on ua (quality_candidates.md, tenth round); params override them.
+DEFAULTS: dict[str, Any] = {
+    "hidden": [600],
+    "dropout": 0.5,
+    "wide_l2": 0.3,
+    "learning_rate": 3e-4,
+    "batch_size": 256,
+    "patience": 20,
+}
+
+
+def check_params(model: str, params: dict[str, Any]) -> None:
+    """Refuse settings Keras would only reject mid-build, naming the option."""
+    for key in ("dropout", "wide_dropout"):
+        if key in params and not 0.0 <= float(params[key]) < 1.0:
+            raise ModelError(f"{model}: params.{key} is a dropout rate in [0, 1), got {params[key]}.")
+    if float(params["wide_l2"]) < 0:
+        raise ModelError(f"{model}: params.wide_l2 must be >= 0 (0 turns the L2 penalty off), got {params['wide_l2']}.")
+    if any(int(h) < 1 for h in params["hidden"]):
+        raise ModelError(
+            f"{model}: params.hidden lists layer widths >= 1 (or [] for the wide path alone), got {params['hidden']}."
+        )
 
 
 def squared_error(y_true: Any, y_pred: Any) -> Any:
@@ -46,7 +65,10 @@ def squared_error(y_true: Any, y_pred: Any) -> Any:
 
 
 def zero_diagonal_layer(n_movies: int, l2: float, name: str) -> Any:
-    """A bias-free movies x movies layer whose diagonal is masked to zero in every forward pass."""
+    """A bias-free movies x movies layer that leaves out its diagonal: ``x K - x * diag(K)``.
+
+    Subtracting the diagonal's term (not multiplying K by a mask) needs no second movies^2
+    tensor; the diagonal then gets no gradient from the loss and stays at its initial 0."""
     import keras
     from keras import layers, ops
 
@@ -58,10 +80,9 @@ def zero_diagonal_layer(n_movies: int, l2: float, name: str) -> Any:
                 regularizer=keras.regularizers.L2(l2) if l2 else None,
                 name="kernel",
             )
-            self.off_diagonal = ops.convert_to_tensor(1.0 - np.eye(n_movies, dtype=np.float32))
 
         def call(self, x: Any) -> Any:
-            return ops.matmul(x, self.kernel * self.off_diagonal)
+            return ops.matmul(x, self.kernel) - x * ops.diagonal(self.kernel)
 
     return ZeroDiagonalDense(name=name)
 
@@ -73,18 +94,11 @@ class WideDAE(MultDAE):
         "network, squared error, epoch chosen on validation NDCG."
     )
 
-    def __init__(self, **kwargs: Any):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # The measured defaults (quality_candidates.md, tenth round); params override them.
-        for key, value in {
-            "hidden": [600],
-            "dropout": 0.5,
-            "wide_l2": 0.3,
-            "learning_rate": 3e-4,
-            "batch_size": 256,
-            "patience": 20,
-        }.items():
+        for key, value in DEFAULTS.items():
             self.params.setdefault(key, value)
+        check_params(self.name, self.params)
 
     def _build(self, n_movies: int) -> Any:
         import keras
@@ -124,8 +138,8 @@ class WideDAE(MultDAE):
         """Movie vectors ``[W[:, i], V[:, i], b_i]``; users are encoded by ``_user_vectors``."""
         import keras
 
-        wide = self.net.get_layer("wide")
-        w = np.asarray(wide.kernel.numpy() * wide.off_diagonal.numpy(), np.float32)
+        w = np.array(self.net.get_layer("wide").kernel.numpy(), np.float32)
+        np.fill_diagonal(w, 0.0)  # already 0 (no gradient reaches it); the layer leaves it out anyway
         if self.params["hidden"]:
             deep = self.net.get_layer("logits")
             self._encoder = keras.Model(self.net.input, deep.input)
@@ -143,15 +157,11 @@ class WideDAE(MultDAE):
     def _save_state(self, directory: Path) -> None:
         # Weights only (no optimizer state): the network is rebuilt from params on load, so no custom
         # Keras class is deserialised.
-        import scipy.sparse as sp
-
         weights = self.net.get_weights()
         np.savez(Path(directory) / WEIGHTS_FILE, **{f"w{i}": w for i, w in enumerate(weights)})
         sp.save_npz(Path(directory) / "rows.npz", self._rows.tocsr())
 
     def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
-        import scipy.sparse as sp
-
         self.net = self._build(self.n_movies)
         with np.load(Path(directory) / WEIGHTS_FILE, allow_pickle=False) as saved:
             self.net.set_weights([saved[f"w{i}"] for i in range(len(saved.files))])

@@ -14,7 +14,7 @@ its own scores are built:
   the visitor's vector against the rated movies' factor rows, shrunk towards the average user
   vector, u = u0 + (V_R'V_R + lambda I)^-1 V_R'(t - V_R u0); scores are V u and predicted
   ratings follow from them.
-- Every other model (Mult-DAE and its bag, rank_blend, item kNN, classifier, ncf, blend,
+- Every other model (Mult-DAE and its bag, wide_dae, rank_blend, item kNN, classifier, ncf, blend,
   baselines) has no cheap fold-in: the API answers the popularity list and says so in ``note``.
 """
 

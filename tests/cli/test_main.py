@@ -167,3 +167,40 @@ def test_flow_parameters_carry_every_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("RECSYS_SHARDS", "3")
     params = flow_parameters(load_config(data_dir=str(tmp_path), check_paths=False))
     assert params["seed"] == 7 and params["n_shards"] == 3 and params["data_dir"] == str(tmp_path)
+
+
+class TerminationSignal(BaseException):
+    """Stands in for Prefect's exception of the same name (matched by name, as Prefect's is)."""
+
+
+def wrapped_signal() -> TypeError:
+    """A SIGTERM that landed while TensorFlow imported: TerminationSignal -> SystemError -> TypeError."""
+    try:
+        try:
+            raise SystemError("<built-in function __import__> returned a result with an exception set") from (
+                TerminationSignal("SIGTERM")
+            )
+        except SystemError:
+            raise TypeError("Invalid input to `zip`.")  # noqa: B904 - implicit context, as tf.data does
+    except TypeError as exc:
+        return exc
+
+
+def test_a_sigterm_wrapped_by_library_code_still_ends_as_a_termination():
+    import typer
+
+    from recsys_cli.main import _guard, termination_in_chain
+
+    exc = wrapped_signal()
+    assert isinstance(termination_in_chain(exc), TerminationSignal)
+    assert termination_in_chain(ValueError("plain")) is None
+
+    def stopped():
+        raise exc
+
+    with pytest.raises(typer.Exit) as ended:
+        _guard(stopped)
+    assert ended.value.exit_code == 143
+    with pytest.raises(typer.Exit) as failed:
+        _guard(lambda: (_ for _ in ()).throw(ValueError("a real bug")))
+    assert failed.value.exit_code == 1

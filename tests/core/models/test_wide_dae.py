@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from recsys_core.errors import ModelError
 from recsys_core.models import create_model, load_model
+from recsys_core.models.keras_utils import predict_batched
+from recsys_core.models.wide_dae import WideDAE
 from recsys_core.prep.interactions import Interactions
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -34,34 +37,37 @@ def grouped(n_users: int = 40, per_user: int = 6, seed: int = 0) -> Interactions
     )
 
 
-def fit_wide(data: Interactions, **params) -> object:
+def fit_wide(data: Interactions, **params: Any) -> WideDAE:
     settings = {"epochs": 60, "batch_size": 8, "learning_rate": 1e-2, "wide_l2": 0.0, "dropout": 0.5, **params}
     return create_model("wide_dae", seed=3, **settings).fit(data)
 
 
 @pytest.fixture(scope="module")
-def wide_only():
+def wide_only() -> WideDAE:
     return fit_wide(grouped(), hidden=[])
 
 
 @pytest.fixture(scope="module")
-def wide_and_deep():
+def wide_and_deep() -> WideDAE:
     return fit_wide(grouped(), hidden=[4])
 
 
-def wide_matrix(model) -> np.ndarray:
-    """W (movies x movies) from the movie vectors ``[W[:, i], ...]``."""
-    return model.factors()[1][:, :N_MOVIES].T
+def network_scores(model: WideDAE, rows: np.ndarray) -> np.ndarray:
+    """The Keras network's own forward pass (inference mode), not the factors."""
+    return predict_batched(model.net, rows.astype(np.float32))
 
 
-def test_the_wide_path_never_lets_a_movie_predict_itself(wide_only, wide_and_deep) -> None:
+def test_the_wide_path_never_lets_a_movie_predict_itself(wide_only: WideDAE, wide_and_deep: WideDAE) -> None:
+    # A row with one movie: what the network gives that movie back must be 0.
+    alone = network_scores(wide_only, np.eye(N_MOVIES))
+    np.testing.assert_array_equal(np.diag(alone), 0.0)
+    assert np.abs(alone).sum() > 0  # it did learn off the diagonal
     for model in (wide_only, wide_and_deep):
-        w = wide_matrix(model)
-        np.testing.assert_array_equal(np.diag(w), 0.0)
-        assert np.abs(w).sum() > 0  # it did learn off the diagonal
+        kernel = model.net.get_layer("wide").kernel.numpy()
+        np.testing.assert_array_equal(np.diag(kernel), 0.0)  # no gradient ever reached it
 
 
-def test_the_wide_path_learns_which_movies_go_together(wide_only) -> None:
+def test_the_wide_path_learns_which_movies_go_together(wide_only: WideDAE) -> None:
     data = grouped()
     seen = data.to_csr().toarray() > 0
     scores = wide_only.score_users(np.arange(data.n_users))
@@ -72,22 +78,19 @@ def test_the_wide_path_learns_which_movies_go_together(wide_only) -> None:
         assert scores[u, unseen_own].min() > scores[u, other].max(), u
 
 
-def test_without_hidden_layers_the_scores_are_the_row_times_the_wide_matrix(wide_only) -> None:
-    rows = grouped().to_csr().toarray().astype(np.float32)
-    np.testing.assert_allclose(wide_only.score_users(np.arange(5)), rows[:5] @ wide_matrix(wide_only), atol=1e-5)
-    assert wide_only.factors()[1].shape == (N_MOVIES, N_MOVIES)
-
-
-def test_factors_hold_the_row_the_code_and_a_constant(wide_and_deep) -> None:
-    users, movies = wide_and_deep.factors()
+def test_factors_reproduce_the_network(wide_only: WideDAE, wide_and_deep: WideDAE) -> None:
     rows = grouped().to_csr().toarray()
+    for model in (wide_only, wide_and_deep):
+        users, movies = model.factors()
+        np.testing.assert_allclose(users @ movies.T, network_scores(model, rows), rtol=1e-4, atol=1e-4)
+    assert wide_only.factors()[1].shape == (N_MOVIES, N_MOVIES)  # the wide path alone: [x] . [W[:, i]]
+    users, movies = wide_and_deep.factors()
     assert users.shape == (40, N_MOVIES + 4 + 1) and movies.shape == (N_MOVIES, N_MOVIES + 4 + 1)
     np.testing.assert_array_equal(users[:, :N_MOVIES], rows)
     np.testing.assert_array_equal(users[:, -1], 1.0)
-    np.testing.assert_allclose(users @ movies.T, wide_and_deep.score_users(np.arange(40)), rtol=1e-4, atol=1e-4)
 
 
-def test_a_loaded_model_is_rebuilt_from_its_params_and_scores_the_same(wide_and_deep, tmp_path: Path) -> None:
+def test_a_loaded_model_is_rebuilt_from_its_params_and_scores_the_same(wide_and_deep: WideDAE, tmp_path: Path) -> None:
     wide_and_deep.save(tmp_path / "m")
     assert (tmp_path / "m" / "weights.npz").is_file()
     loaded = load_model(tmp_path / "m")
@@ -95,10 +98,18 @@ def test_a_loaded_model_is_rebuilt_from_its_params_and_scores_the_same(wide_and_
     np.testing.assert_array_equal(loaded.score_users(users), wide_and_deep.score_users(users))
 
 
-def test_the_measured_defaults_and_overrides() -> None:
-    model = create_model("wide_dae")
-    assert model.params["hidden"] == [600] and model.params["dropout"] == 0.5 and model.params["wide_l2"] == 0.3
-    assert create_model("wide_dae", dropout=0.0).params["dropout"] == 0.0
+@pytest.mark.parametrize(
+    ("params", "option"),
+    [
+        ({"dropout": 1.0}, "params.dropout"),
+        ({"wide_dropout": -0.1}, "params.wide_dropout"),
+        ({"wide_l2": -1.0}, "params.wide_l2"),
+        ({"hidden": [600, 0]}, "params.hidden"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_option(params: dict, option: str) -> None:
+    with pytest.raises(ModelError, match=option):
+        create_model("wide_dae", **params)
 
 
 def test_a_catalogue_too_large_for_the_wide_layer_is_refused_before_training() -> None:
@@ -117,3 +128,21 @@ def test_the_wide_path_can_have_its_own_corruption_rate() -> None:
 
     assert dropout_rates() == [0.5]  # one mask feeds both paths
     assert dropout_rates(wide_dropout=0.0) == [0.0, 0.5]
+
+
+def test_a_refit_trains_the_epoch_validation_chose_with_the_same_settings() -> None:
+    from recsys_core.models.keras_utils import trained_epochs
+
+    data = grouped(n_users=40, per_user=8)
+    held = np.arange(len(data.user_idx)) % 8 == 0  # one rating a user stops training
+    train, validation = (
+        Interactions(data.user_idx[m], data.movie_idx[m], data.rating[m], data.n_users, N_MOVIES) for m in (~held, held)
+    )
+    candidate = create_model(
+        "wide_dae", seed=3, hidden=[4], epochs=30, patience=3, batch_size=8, learning_rate=1e-2, wide_dropout=0.0
+    ).fit(train, validation)
+    best = trained_epochs(candidate.history, "ndcg", mode="max")
+    settings = candidate.fixed_settings()
+    assert settings["epochs"] == best and settings["hidden"] == [4] and settings["wide_dropout"] == 0.0
+    published = create_model("wide_dae", seed=3, **settings).fit(data)
+    assert len(published.history["loss"]) == best
