@@ -39,6 +39,29 @@ def multinomial_nll(y_true: Any, logits: Any) -> Any:
     return -ops.sum(ops.log_softmax(logits, axis=-1) * y_true, axis=-1)
 
 
+def mirrored_logits(x: Any, hidden: list[int], n_movies: int, reg: float, seed: int) -> Any:
+    """tanh layers ``hidden`` then mirrored (encoder, decoder), then a linear layer "logits" over
+    the catalogue: Mult-DAE's network after its input, shared with ``wide_dae``'s deep path."""
+    import keras
+    from keras import layers
+
+    regularizer = keras.regularizers.L2(reg) if reg else None
+    for j, units in enumerate(hidden + hidden[-2::-1]):
+        x = layers.Dense(
+            units,
+            activation="tanh",
+            name=f"hidden_{j}",
+            kernel_regularizer=regularizer,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + j),
+        )(x)
+    return layers.Dense(
+        n_movies,
+        name="logits",
+        kernel_regularizer=regularizer,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 99),
+    )(x)
+
+
 class MultDAE(RowScoredRanker):
     name = "mult_dae"
     predicts_ratings = False
@@ -53,21 +76,7 @@ class MultDAE(RowScoredRanker):
         inp = keras.Input(shape=(n_movies,), name="rated")
         x = layers.UnitNormalization(name="normalise")(inp)
         x = layers.Dropout(float(self.params.get("dropout", 0.5)), seed=self.seed)(x)
-        dims = hidden + hidden[-2::-1]  # encoder then mirrored decoder
-        for j, units in enumerate(dims):
-            x = layers.Dense(
-                units,
-                activation="tanh",
-                name=f"hidden_{j}",
-                kernel_regularizer=keras.regularizers.L2(reg) if reg else None,
-                kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + j),
-            )(x)
-        out = layers.Dense(
-            n_movies,
-            name="logits",
-            kernel_regularizer=keras.regularizers.L2(reg) if reg else None,
-            kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 99),
-        )(x)
+        out = mirrored_logits(x, hidden, n_movies, reg, self.seed)
         model = keras.Model(inp, out, name="mult_dae")
         model.compile(
             optimizer=keras.optimizers.Adam(float(self.params.get("learning_rate", 1e-3))), loss=multinomial_nll

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from recsys_core.errors import ModelError
 from recsys_core.models.interaction_utils import check_dense_size
 from recsys_core.models.keras_utils import predict_batched
-from recsys_core.models.mult_dae import MultDAE
+from recsys_core.models.mult_dae import MultDAE, mirrored_logits
 from recsys_core.models.output_scores import append_ones, output_vectors
 
 WEIGHTS_FILE = "weights.npz"
@@ -106,7 +106,6 @@ class WideDAE(MultDAE):
 
         check_dense_size(self.name, n_movies, n_movies)  # the wide layer is movies x movies
         hidden = [int(h) for h in self.params["hidden"]]
-        reg = float(self.params.get("l2", 1e-5))
         inp = keras.Input(shape=(n_movies,), name="rated")
         rate = float(self.params["dropout"])
         dropped = layers.Dropout(rate, seed=self.seed)(inp)
@@ -114,21 +113,8 @@ class WideDAE(MultDAE):
         wide_in = dropped if wide_rate == rate else layers.Dropout(wide_rate, seed=self.seed + 7)(inp)
         out = zero_diagonal_layer(n_movies, float(self.params["wide_l2"]), "wide")(wide_in)
         if hidden:
-            x = layers.UnitNormalization(name="normalise")(dropped)
-            for j, units in enumerate(hidden + hidden[-2::-1]):  # encoder then mirrored decoder
-                x = layers.Dense(
-                    units,
-                    activation="tanh",
-                    name=f"hidden_{j}",
-                    kernel_regularizer=keras.regularizers.L2(reg) if reg else None,
-                    kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + j),
-                )(x)
-            deep = layers.Dense(
-                n_movies,
-                name="logits",
-                kernel_regularizer=keras.regularizers.L2(reg) if reg else None,
-                kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 99),
-            )(x)
+            normalised = layers.UnitNormalization(name="normalise")(dropped)
+            deep = mirrored_logits(normalised, hidden, n_movies, float(self.params.get("l2", 1e-5)), self.seed)
             out = layers.Add(name="scores")([out, deep])
         model = keras.Model(inp, out, name="wide_dae")
         model.compile(optimizer=keras.optimizers.Adam(float(self.params["learning_rate"])), loss=squared_error)
