@@ -146,3 +146,15 @@ def test_a_refit_trains_the_epoch_validation_chose_with_the_same_settings() -> N
     assert settings["epochs"] == best and settings["hidden"] == [4] and settings["wide_dropout"] == 0.0
     published = create_model("wide_dae", seed=3, **settings).fit(data)
     assert len(published.history["loss"]) == best
+
+
+def test_it_can_be_the_member_of_a_seed_bag() -> None:
+    data = grouped()
+    bag = create_model("mult_dae_bag", seed=3, member="wide_dae", size=2, shared={"epochs": 3, "hidden": [4]})
+    bag.fit(data)
+    users = np.arange(data.n_users)
+    each = [member.score_users(users) for member in bag.members]
+    assert [member.name for member in bag.members] == ["wide_dae", "wide_dae"]
+    np.testing.assert_allclose(bag.score_users(users), np.mean(each, axis=0), rtol=1e-5, atol=1e-5)
+    factor_users, factor_movies = bag.factors()
+    np.testing.assert_allclose(factor_users @ factor_movies.T, bag.score_users(users), rtol=1e-4, atol=1e-4)
