@@ -41,8 +41,9 @@ from recsys_core.prep.interactions import Interactions
 log = logging.getLogger(__name__)
 
 # (width, scale, alpha); alpha 0 is plain EASE. The non-zero settings are those of the experiment.
+PLAIN: tuple[int, float, float] = (0, 1.0, 0.0)  # no local term: plain EASE, always definite
 DEFAULT_LOCAL_GRID: tuple[tuple[int, float, float], ...] = (
-    (0, 1.0, 0.0),
+    PLAIN,
     *((w, s, a) for w, s in ((5, 2.0), (20, 5.0), (50, 20.0)) for a in (0.25, 0.5, 1.0)),
 )
 
@@ -102,9 +103,8 @@ class SessionEASE(EASE):
         has_validation = validation is not None and len(validation) > 0
         self.history["local_val_ndcg"] = []
         ranked = self._search_local(train, validation, self._grid) if has_validation else list(self._grid)
-        plain = (0, 1.0, 0.0)
-        if not any(not (alpha and width) for width, _, alpha in ranked):
-            ranked.append(plain)
+        if all(alpha and width for width, _, alpha in ranked):  # the list must end in a definite setting
+            ranked.append(PLAIN)
         everything = union_interactions(train, validation)
         local: dict[tuple[int, float], np.ndarray] = {}  # the last (width, scale)'s matrix, for its other alphas
         failed: dict[tuple[int, float], float] = {}  # the smallest alpha found indefinite per (width, scale)
@@ -219,5 +219,5 @@ class SessionEASE(EASE):
 
     def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
         super()._load_state(directory, state)
-        self.local = tuple(state.get("local", (0, 1.0, 0.0)))
+        self.local = tuple(state.get("local", PLAIN))
         self.local_lambda = float(state.get("local_lambda", self.lam))
