@@ -26,7 +26,7 @@ from tasks.report import summarise_run_inputs, write_run_report
 from tasks.retention import prune_published_runs
 from tasks.reuse import find_reusable_model, fingerprint_input, reuse_published_model
 from tasks.run import check_config, open_run, read_champions
-from tasks.score import prepare_scoring
+from tasks.score import explore_lists, prepare_scoring
 from tasks.split import split_ratings
 from tasks.train import DEFAULT_MODEL, choose_scale_profile, refit_model, train_model
 from tasks.validate import validate_release
@@ -64,6 +64,8 @@ def nightly_recommendations(
     scale: str = "auto",
     as_of: date | None = None,
     retrain: bool = False,
+    explore_slots: int = 0,
+    explore_depth: int = 100,
 ) -> dict[str, Any]:
     """One night's run; returns the manifest of the published table.
 
@@ -113,7 +115,7 @@ def nightly_recommendations(
             None if profile.refit else run.folder / "model",
             run.folder,
         )
-        evaluation = evaluate_run(candidate, parts, vocab, spec, cfg.k, run.folder)
+        evaluation = evaluate_run(candidate, parts, vocab, spec, cfg.k, run.folder, cfg.explore, cfg.top_n)
         champions = read_champions(cfg.data_dir, spec.name, cfg.split, cfg.as_of)
         comparison = rescore_champion(candidate, ratings, parts, vocab, champions, cfg.k, enabled=cfg.quality_gate)
         gate = check_quality_gate(evaluation, comparison, cfg.gate_margin, enabled=cfg.quality_gate)
@@ -137,8 +139,15 @@ def nightly_recommendations(
         final = (refit or candidate).model
     scorer, seen = prepare_scoring(final, ratings, vocab)
     tops = score_in_shards.with_options(task_runner=score_task_runner(cfg.dask_address, cfg.shards))(
-        scorer, seen, cfg.top_n, cfg.shards, cfg.memory_budget_mb, threads_per_shard(cfg.shards, cfg.dask_address)
+        scorer,
+        seen,
+        cfg.explore.candidates(cfg.top_n),
+        cfg.shards,
+        cfg.memory_budget_mb,
+        threads_per_shard(cfg.shards, cfg.dask_address),
     )
+    if cfg.explore.active:
+        tops = explore_lists(tops, cfg.top_n, cfg.explore, vocab.n_movies)
     with transaction():  # a failed check or commit rolls the staged table back
         staged = stage_recommendations(tops, vocab, movies, ratings, final, run, cfg.top_n)
         checks = check_staged_table(staged, ratings, vocab, cfg.top_n)

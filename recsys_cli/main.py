@@ -61,6 +61,18 @@ MemoryBudgetOpt = Annotated[
 RetrainOpt = Annotated[
     bool, typer.Option("--retrain", help="Train even when the input equals a published night's (default: reuse)")
 ]
+ExploreSlotsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--explore-slots",
+        help="Last positions of each list given to movies no other list shows, from the user's own top "
+        "--explore-depth (default 0: none) [env RECSYS_EXPLORE_SLOTS]",
+    ),
+]
+ExploreDepthOpt = Annotated[
+    int | None,
+    typer.Option("--explore-depth", help="How deep in each user's ranking explored movies may come from (default 100)"),
+]
 AsOfOpt = Annotated[
     str | None,
     typer.Option("--as-of", help="The night, YYYY-MM-DD (UTC): use ratings before its 00:00 UTC (default: today)"),
@@ -297,6 +309,8 @@ def run(
     refit_mode: RefitModeOpt = None,
     as_of: AsOfOpt = None,
     retrain: RetrainOpt = False,
+    explore_slots: ExploreSlotsOpt = None,
+    explore_depth: ExploreDepthOpt = None,
 ) -> None:
     """Run the nightly flow once, now, for one night (default today, UTC), and publish its table."""
     cfg = _config(
@@ -318,6 +332,8 @@ def run(
         quality_gate=quality_gate,
         scale=scale,
         refit_mode=refit_mode,
+        explore_slots=explore_slots,
+        explore_depth=explore_depth,
     )
     _start_flow_command(cfg.model)
     from flows.nightly import nightly_recommendations
@@ -377,6 +393,8 @@ def backfill(
     dask_address: DaskAddressOpt = None,
     memory_budget_mb: MemoryBudgetOpt = None,
     retrain: RetrainOpt = False,
+    explore_slots: ExploreSlotsOpt = None,
+    explore_depth: ExploreDepthOpt = None,
 ) -> None:
     """Run the nightly flow for each night from --from to --to, oldest first (resumable)."""
     from recsys_core.errors import ConfigError
@@ -410,6 +428,8 @@ def backfill(
         retention=retention,
         scale=scale,
         refit_mode=refit_mode,
+        explore_slots=explore_slots,
+        explore_depth=explore_depth,
     )
     _start_flow_command(cfg.model)
     from flows.backfill import backfill_recommendations

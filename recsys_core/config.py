@@ -26,6 +26,7 @@ from recsys_core.errors import ConfigError
 from recsys_core.model_names import DEFAULT_MODEL, MODEL_NAMES
 from recsys_core.nights.calendar import future_night_problem, parse_as_of
 from recsys_core.prep.splitting import SPLITS
+from recsys_core.serving.explore import ExplorePolicy
 
 # How each field is spelled on the command line and in the environment, for error messages.
 OPTION_NAMES: dict[str, str] = {
@@ -51,6 +52,8 @@ OPTION_NAMES: dict[str, str] = {
     "scale": "--scale",
     "as_of": "--as-of",
     "retrain": "--retrain",
+    "explore_slots": "--explore-slots",
+    "explore_depth": "--explore-depth",
 }
 
 # Fields that change what a night publishes (a backfill skips a night whose table was built with
@@ -69,6 +72,8 @@ TABLE_FIELDS = (
     "scale",
     "quality_gate",
     "gate_margin",
+    "explore_slots",
+    "explore_depth",
 )
 
 
@@ -108,6 +113,13 @@ class NightlyConfig(BaseModel):
         "auto", description="Scale profile: auto (from the data's shape), small or large (recsys_core/scale.py)."
     )
     retrain: bool = Field(False, description="Train even when tonight's input equals a published night's.")
+    explore_slots: int = Field(
+        0,
+        ge=0,
+        description="Last positions of each list given to movies no other list shows, from the user's own "
+        "top --explore-depth (0: lists as the model ranks them; recsys_core/serving/explore.py).",
+    )
+    explore_depth: int = Field(100, ge=2, description="How deep in each user's ranking explored movies may come from.")
     as_of: date | None = Field(
         None,
         description="The night (UTC date): only ratings before its 00:00 UTC are used. "
@@ -177,7 +189,19 @@ class NightlyConfig(BaseModel):
             )
         if spec.n_movies is not None and self.top_n > spec.n_movies:
             raise ValueError(f"--top-n {self.top_n} is above the {spec.n_movies:,} movies of {self.dataset}")
+        return self._explore_fits()
+
+    def _explore_fits(self) -> NightlyConfig:
+        try:
+            self.explore.check(self.top_n)
+        except ConfigError as exc:
+            raise ValueError(str(exc).rstrip(".")) from None
         return self
+
+    @property
+    def explore(self) -> ExplorePolicy:
+        """The published lists' exploration (``--explore-slots``), seeded with ``--seed``."""
+        return ExplorePolicy(self.explore_slots, self.explore_depth, self.seed)
 
     def _fits_a_log(self) -> NightlyConfig:
         """``--dataset log`` reads a folder named by ``--source``; a log ships no predefined folds."""
@@ -192,7 +216,7 @@ class NightlyConfig(BaseModel):
                 f"split {self.split!r} is a predefined fold of a MovieLens release, and a ratings log has none "
                 "(--split); use random, stratified or temporal"
             )
-        return self
+        return self._explore_fits()
 
     def resolved(self, base: Path | None = None) -> NightlyConfig:
         """A copy with ``data_dir`` and a local ``source`` made absolute against ``base`` (the cwd)."""
@@ -244,6 +268,8 @@ class Settings(BaseSettings):
     retention: str | None = None
     scale: str | None = None
     refit_mode: str | None = None
+    explore_slots: str | None = None
+    explore_depth: str | None = None
 
 
 def absolute(path: Path, base: Path) -> Path:

@@ -34,6 +34,7 @@ from recsys_core.prep.encoding import IdVocabulary, fit_vocabulary
 from recsys_core.prep.interactions import to_interactions
 from recsys_core.prep.splitting import Split, holdout_validation, make_split
 from recsys_core.scale import ScaleProfile, choose_scale, model_params
+from recsys_core.serving.explore import ExplorePolicy
 
 log = logging.getLogger(__name__)
 
@@ -234,10 +235,22 @@ def refit(
     return Trained(trained.model, trained.seconds, trained.n_ratings, mode)
 
 
-def evaluate(trained: Trained, split: Split, vocab: IdVocabulary, spec: DatasetSpec, *, k: int = 10) -> dict[str, Any]:
-    """The model and the baselines on the same split: ``{"model", "split", "metrics", "baselines"}``."""
+def evaluate(
+    trained: Trained,
+    split: Split,
+    vocab: IdVocabulary,
+    spec: DatasetSpec,
+    *,
+    k: int = 10,
+    explore: ExplorePolicy | None = None,
+    top_n: int | None = None,
+) -> dict[str, Any]:
+    """The model and the baselines on the same split: ``{"model", "split", "metrics", "baselines"}``.
+
+    ``explore`` (with the published ``top_n``) evaluates the model's lists as they are published;
+    the baselines are always their own rankings."""
     train_part, test_part = to_interactions(split.train, vocab), to_interactions(split.test, vocab)
-    metrics = evaluate_model(trained.model, train_part, test_part, k=k)
+    metrics = evaluate_model(trained.model, train_part, test_part, k=k, explore=explore, top_n=top_n)
     metrics["train_seconds"] = round(trained.seconds, 2)
     baselines = evaluate_baselines(train_part, test_part, k=k, rating_min=spec.rating_min, rating_max=spec.rating_max)
     return {"model": trained.model.label, "split": split.name, "metrics": metrics, "baselines": baselines}

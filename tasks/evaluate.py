@@ -17,6 +17,7 @@ from recsys_core.evaluation.evaluate import METRIC_KEYS
 from recsys_core.evaluation.gate import decide_publish
 from recsys_core.prep.encoding import IdVocabulary
 from recsys_core.prep.splitting import Split
+from recsys_core.serving.explore import ExplorePolicy
 from tasks.artifacts import fmt, logger, publish_markdown, publish_table
 from tasks.stage import stage
 
@@ -29,10 +30,25 @@ def evaluate_run(
     dataset: str | DatasetSpec,
     k: int,
     run_folder: Path,
+    explore: ExplorePolicy | None = None,
+    top_n: int | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the model and the baselines on the same split; write metrics.json."""
-    result = pipeline.evaluate(trained, split, vocab, as_spec(dataset), k=k)
+    """Evaluate the model (its lists as published) and the baselines on the same split; write metrics.json."""
+    result = pipeline.evaluate(trained, split, vocab, as_spec(dataset), k=k, explore=explore, top_n=top_n)
     model, metrics, baselines = trained.model, result["metrics"], result["baselines"]
+    if metrics.get("explore"):
+        ex = metrics["explore"]
+        logger().info(
+            "exploration (%s of %s slots from the top %s): NDCG@%s %s -> %s, coverage %s -> %s",
+            ex["slots"],
+            top_n or k,
+            ex["depth"],
+            k,
+            fmt(ex["ndcg_at_k_ranked"]),
+            fmt(metrics.get("ndcg_at_k")),
+            fmt(ex["coverage_ranked"]),
+            fmt(metrics.get("coverage")),
+        )
     write_json_atomic(run_folder / "metrics.json", result)
     rows = [{"model": model.label, **{m: fmt(metrics.get(m)) for m in METRIC_KEYS}}]
     rows += [{"model": f"baseline: {n}", **{m: fmt(b.get(m)) for m in METRIC_KEYS}} for n, b in baselines.items()]

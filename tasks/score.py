@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys_core.evaluation.metrics import catalogue_coverage
 from recsys_core.models.base import Recommender
 from recsys_core.prep.encoding import IdVocabulary
 from recsys_core.prep.interactions import to_interactions
+from recsys_core.serving.explore import ExplorePolicy, explore_top_n
 from recsys_core.serving.scorers import to_portable_scorer
-from recsys_core.serving.topn import TopN, recommend_top_n
+from recsys_core.serving.topn import TopN, concat_top_n, recommend_top_n
 from tasks.artifacts import logger
 from tasks.stage import stage
 
@@ -41,3 +43,25 @@ def prepare_scoring(model: Recommender, ratings: pd.DataFrame, vocab: IdVocabula
         f"{seen.nnz:,}",
     )
     return to_portable_scorer(model), seen
+
+
+@stage("explore-lists")
+def explore_lists(tops: list[TopN], top_n: int, policy: ExplorePolicy, n_movies: int) -> list[TopN]:
+    """Every shard's ranked candidates cut to ``top_n``, the last ``policy.slots`` positions given to
+    movies no other list shows yet. Exposure counts across all shards, so this runs once, after
+    them; the result keeps the shards' boundaries (one table part per shard)."""
+    candidates = concat_top_n(tops)
+    explored = explore_top_n(candidates, top_n, policy)
+    logger().info(
+        "exploration: %s of %s slots from each user's top %s; catalogue coverage %.4f -> %.4f",
+        policy.slots,
+        top_n,
+        policy.depth,
+        catalogue_coverage(candidates.movie_idx[:, :top_n], n_movies),
+        catalogue_coverage(explored.movie_idx, n_movies),
+    )
+    bounds = np.cumsum([0] + [len(t.user_idx) for t in tops])
+    return [
+        TopN(explored.user_idx[a:b], explored.movie_idx[a:b], explored.scores[a:b])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]

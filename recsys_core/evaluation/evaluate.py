@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from recsys_core.evaluation.metrics import catalogue_coverage, mae, ranking_metr
 from recsys_core.models import BASELINES, create_model
 from recsys_core.models.base import Recommender
 from recsys_core.prep.interactions import Interactions
+from recsys_core.serving.explore import ExplorePolicy, explore_top_n
 from recsys_core.serving.topn import TopN, recommend_top_n
 
 log = logging.getLogger(__name__)
@@ -20,8 +22,22 @@ log = logging.getLogger(__name__)
 METRIC_KEYS = ("rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage")
 
 
-def evaluate_model(model: Recommender, train: Interactions, test: Interactions, *, k: int = 10) -> dict[str, Any]:
-    """RMSE/MAE on test pairs; top-k metrics ranking every movie the user has not rated in train."""
+def evaluate_model(
+    model: Recommender,
+    train: Interactions,
+    test: Interactions,
+    *,
+    k: int = 10,
+    explore: ExplorePolicy | None = None,
+    top_n: int | None = None,
+) -> dict[str, Any]:
+    """RMSE/MAE on test pairs; top-k metrics ranking every movie the user has not rated in train.
+
+    With an active ``explore`` policy the top-k metrics are those of each test user's list of
+    max(k, ``top_n``) movies with its last ``explore.slots`` explored, cut at k: the published lists
+    when ``top_n`` is k (the default). ``out["explore"]`` then also holds the policy and the
+    metrics of the model's own ranking, so the cost of exploring is visible.
+    """
     out: dict[str, Any] = {key: None for key in METRIC_KEYS}
     out["k"] = k
     if model.predicts_ratings and len(test):
@@ -30,13 +46,27 @@ def evaluate_model(model: Recommender, train: Interactions, test: Interactions, 
     if model.ranks and len(test):
         users = np.unique(test.user_idx)
         seen = train.to_csr()
+        exploring = explore is not None and explore.active
+        if exploring:  # lists of the longer of k and top_n: exactly the published lists when they are equal
+            length = max(k, top_n or k)
+            explore = replace(explore, depth=max(explore.depth, length + 1))
+        depth = explore.candidates(length) if exploring else k
         shared = model.shared_ranking()
         if shared is not None:  # one order for everyone (popularity, biases): no users x movies scores
-            top = shared_order_top_n(shared, seen, k, users)
+            top = shared_order_top_n(shared, seen, depth, users)
         else:
-            top = recommend_top_n(model, seen, k, user_idx=users)
-        out.update(ranking_metrics(top.movie_idx, users, test.to_csr(), k))
-        out["coverage"] = catalogue_coverage(top.movie_idx, train.n_movies)
+            top = recommend_top_n(model, seen, depth, user_idx=users)
+        relevant = test.to_csr()
+        if exploring:
+            ranked = top.movie_idx[:, :k]
+            out["explore"] = {
+                **explore.summary(),
+                "ndcg_at_k_ranked": ranking_metrics(ranked, users, relevant, k)["ndcg_at_k"],
+                "coverage_ranked": catalogue_coverage(ranked, train.n_movies),
+            }
+            top = explore_top_n(top, length, explore)
+        out.update(ranking_metrics(top.movie_idx[:, :k], users, relevant, k))
+        out["coverage"] = catalogue_coverage(top.movie_idx[:, :k], train.n_movies)
     return out
 
 

@@ -113,7 +113,10 @@ def build_manifest(
         "rows": staged.rows,
         "users": staged.users,
         "generated_at": run.started_at.isoformat(),
-        "metrics": {key: metrics.get(key) for key in (*METRIC_KEYS, "k")},
+        "metrics": {
+            **{key: metrics.get(key) for key in (*METRIC_KEYS, "k")},
+            **({"explore": metrics["explore"]} if metrics.get("explore") else {}),
+        },
         "split": evaluation["split"],
         "baselines": {n: {m: b.get(m) for m in METRIC_KEYS} for n, b in evaluation["baselines"].items()},
         "schema_version": RECOMMENDATIONS_SCHEMA_VERSION,

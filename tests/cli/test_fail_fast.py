@@ -28,6 +28,9 @@ BAD_OPTIONS = [
     (["--source", "  "], ["--source", "is empty"]),
     (["--source", "no/such/archive.zip"], ["--source", "does not exist"]),
     (["--refit-mode", "later"], ["--refit-mode", "RECSYS_REFIT_MODE", "'warm'"]),
+    (["--explore-slots", "10"], ["--explore-slots 10", "between 0 and --top-n - 1 (9)"]),
+    (["--explore-slots", "-1"], ["--explore-slots", "greater than or equal to 0"]),
+    (["--explore-slots", "2", "--explore-depth", "10"], ["--explore-depth 10", "above --top-n 10"]),
 ]
 
 
