@@ -66,6 +66,7 @@ def nightly_recommendations(
     retrain: bool = False,
     explore_slots: int = 0,
     explore_depth: int = 100,
+    explore_coverage: float | None = None,
 ) -> dict[str, Any]:
     """One night's run; returns the manifest of the published table.
 

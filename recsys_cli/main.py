@@ -73,6 +73,14 @@ ExploreDepthOpt = Annotated[
     int | None,
     typer.Option("--explore-depth", help="How deep in each user's ranking explored movies may come from (default 100)"),
 ]
+ExploreCoverageOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--explore-coverage",
+        help="Stop exploring once the lists cover this share of the catalogue, e.g. 0.15 (default: fill every "
+        "explore slot)",
+    ),
+]
 AsOfOpt = Annotated[
     str | None,
     typer.Option("--as-of", help="The night, YYYY-MM-DD (UTC): use ratings before its 00:00 UTC (default: today)"),
@@ -311,6 +319,7 @@ def run(
     retrain: RetrainOpt = False,
     explore_slots: ExploreSlotsOpt = None,
     explore_depth: ExploreDepthOpt = None,
+    explore_coverage: ExploreCoverageOpt = None,
 ) -> None:
     """Run the nightly flow once, now, for one night (default today, UTC), and publish its table."""
     cfg = _config(
@@ -334,6 +343,7 @@ def run(
         refit_mode=refit_mode,
         explore_slots=explore_slots,
         explore_depth=explore_depth,
+        explore_coverage=explore_coverage,
     )
     _start_flow_command(cfg.model)
     from flows.nightly import nightly_recommendations
@@ -395,6 +405,7 @@ def backfill(
     retrain: RetrainOpt = False,
     explore_slots: ExploreSlotsOpt = None,
     explore_depth: ExploreDepthOpt = None,
+    explore_coverage: ExploreCoverageOpt = None,
 ) -> None:
     """Run the nightly flow for each night from --from to --to, oldest first (resumable)."""
     from recsys_core.errors import ConfigError
@@ -430,6 +441,7 @@ def backfill(
         refit_mode=refit_mode,
         explore_slots=explore_slots,
         explore_depth=explore_depth,
+        explore_coverage=explore_coverage,
     )
     _start_flow_command(cfg.model)
     from flows.backfill import backfill_recommendations

@@ -54,6 +54,7 @@ OPTION_NAMES: dict[str, str] = {
     "retrain": "--retrain",
     "explore_slots": "--explore-slots",
     "explore_depth": "--explore-depth",
+    "explore_coverage": "--explore-coverage",
 }
 
 # Fields that change what a night publishes (a backfill skips a night whose table was built with
@@ -74,6 +75,7 @@ TABLE_FIELDS = (
     "gate_margin",
     "explore_slots",
     "explore_depth",
+    "explore_coverage",
 )
 
 
@@ -120,6 +122,10 @@ class NightlyConfig(BaseModel):
         "top --explore-depth (0: lists as the model ranks them; recsys_core/serving/explore.py).",
     )
     explore_depth: int = Field(100, ge=2, description="How deep in each user's ranking explored movies may come from.")
+    explore_coverage: float | None = Field(
+        None,
+        description="Stop exploring once the lists cover this share of the catalogue (default: fill every slot).",
+    )
     as_of: date | None = Field(
         None,
         description="The night (UTC date): only ratings before its 00:00 UTC are used. "
@@ -201,7 +207,7 @@ class NightlyConfig(BaseModel):
     @property
     def explore(self) -> ExplorePolicy:
         """The published lists' exploration (``--explore-slots``), seeded with ``--seed``."""
-        return ExplorePolicy(self.explore_slots, self.explore_depth, self.seed)
+        return ExplorePolicy(self.explore_slots, self.explore_depth, self.seed, self.explore_coverage)
 
     def _fits_a_log(self) -> NightlyConfig:
         """``--dataset log`` reads a folder named by ``--source``; a log ships no predefined folds."""
@@ -270,6 +276,7 @@ class Settings(BaseSettings):
     refit_mode: str | None = None
     explore_slots: str | None = None
     explore_depth: str | None = None
+    explore_coverage: str | None = None
 
 
 def absolute(path: Path, base: Path) -> Path:

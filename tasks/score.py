@@ -51,12 +51,13 @@ def explore_lists(tops: list[TopN], top_n: int, policy: ExplorePolicy, n_movies:
     movies no other list shows yet. Exposure counts across all shards, so this runs once, after
     them; the result keeps the shards' boundaries (one table part per shard)."""
     candidates = concat_top_n(tops)
-    explored = explore_top_n(candidates, top_n, policy)
+    explored = explore_top_n(candidates, top_n, policy, n_movies)
     logger().info(
-        "exploration: %s of %s slots from each user's top %s; catalogue coverage %.4f -> %.4f",
+        "exploration: up to %s of %s slots from each user's top %s (coverage goal %s); catalogue coverage %.4f -> %.4f",
         policy.slots,
         top_n,
         policy.depth,
+        policy.coverage,
         catalogue_coverage(candidates.movie_idx[:, :top_n], n_movies),
         catalogue_coverage(explored.movie_idx, n_movies),
     )

@@ -64,7 +64,7 @@ def evaluate_model(
                 "ndcg_at_k_ranked": ranking_metrics(ranked, users, relevant, k)["ndcg_at_k"],
                 "coverage_ranked": catalogue_coverage(ranked, train.n_movies),
             }
-            top = explore_top_n(top, length, explore)
+            top = explore_top_n(top, length, explore, train.n_movies)
         out.update(ranking_metrics(top.movie_idx[:, :k], users, relevant, k))
         out["coverage"] = catalogue_coverage(top.movie_idx[:, :k], train.n_movies)
     return out

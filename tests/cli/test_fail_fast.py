@@ -31,6 +31,7 @@ BAD_OPTIONS = [
     (["--explore-slots", "10"], ["--explore-slots 10", "between 0 and --top-n - 1 (9)"]),
     (["--explore-slots", "-1"], ["--explore-slots", "greater than or equal to 0"]),
     (["--explore-slots", "2", "--explore-depth", "10"], ["--explore-depth 10", "above --top-n 10"]),
+    (["--explore-slots", "2", "--explore-coverage", "1.5"], ["--explore-coverage 1.5", "(0, 1]"]),
 ]
 
 

@@ -102,3 +102,22 @@ def test_bias_baseline_ranks_by_movie_bias_like_the_scorer():
     got = shared_order_top_n(model.shared_ranking(), seen, 10, asked)
     want = recommend_top_n(model, seen, 10, user_idx=asked)
     np.testing.assert_array_equal(got.movie_idx, want.movie_idx)
+
+
+def test_exploration_is_evaluated_as_published_and_its_cost_recorded():
+    from recsys_core.serving.explore import ExplorePolicy
+
+    ratings = synth_ratings(n_users=60, n_movies=80, per_user=12, seed=3)
+    vocab = fit_vocabulary(ratings)
+    split = make_split(ratings, "stratified", seed=0)
+    train, test = to_interactions(split.train, vocab), to_interactions(split.test, vocab)
+    model = create_model("popularity").fit(train)
+    plain = evaluate_model(model, train, test, k=5)
+    explored = evaluate_model(model, train, test, k=5, explore=ExplorePolicy(2, 30, seed=0))
+    assert "explore" not in plain
+    record = explored["explore"]
+    assert record["slots"] == 2 and record["depth"] == 30
+    assert record["ndcg_at_k_ranked"] == pytest.approx(plain["ndcg_at_k"])
+    assert record["coverage_ranked"] == pytest.approx(plain["coverage"])
+    # popularity shows everyone the same five movies; two explored slots spread the lists out
+    assert explored["coverage"] > 2 * plain["coverage"]

@@ -84,3 +84,35 @@ def test_the_same_seed_gives_the_same_lists_and_another_seed_may_not():
 def test_settings_that_cannot_work_name_the_option(policy, needle):
     with pytest.raises(ConfigError, match=needle):
         explore_top_n(ranked(), 10, policy)
+
+
+def test_a_coverage_goal_explores_only_until_the_lists_reach_it():
+    top = ranked()
+    n_movies = 300
+    full = explore_top_n(top, 10, ExplorePolicy(3, 40), n_movies)
+    plain_cov = np.unique(top.movie_idx[:, :10]).size / n_movies
+    full_cov = np.unique(full.movie_idx).size / n_movies
+    goal = (plain_cov + full_cov) / 2
+    part = explore_top_n(top, 10, ExplorePolicy(3, 40, coverage=goal), n_movies)
+    part_cov = np.unique(part.movie_idx).size / n_movies
+    assert goal <= part_cov < full_cov
+    changed = (part.movie_idx != top.movie_idx[:, :10]).any(axis=1).sum()
+    assert 0 < changed < (full.movie_idx != top.movie_idx[:, :10]).any(axis=1).sum()
+
+
+def test_a_goal_the_ranking_already_meets_changes_nothing():
+    top = ranked()
+    plain_cov = np.unique(top.movie_idx[:, :10]).size / 300
+    out = explore_top_n(top, 10, ExplorePolicy(3, 40, coverage=plain_cov), 300)
+    np.testing.assert_array_equal(out.movie_idx, top.movie_idx[:, :10])
+
+
+def test_unshown_movies_go_to_the_user_who_ranks_them_highest():
+    # lists of 3, one explored slot; movie 9 is user 1's 4th choice and user 0's 5th, and every
+    # movie the two rank above it is in the other's head (already shown)
+    movies = np.array([[0, 1, 2, 3, 9], [2, 3, 0, 9, 4]], np.int32)
+    scores = np.tile(-np.arange(5, dtype=np.float32), (2, 1))
+    for seed in range(8):  # whatever order the users are visited in
+        out = explore_top_n(TopN(np.arange(2, dtype=np.int32), movies, scores), 3, ExplorePolicy(1, 5, seed))
+        assert out.movie_idx[1].tolist() == [2, 3, 9], out.movie_idx
+        assert out.movie_idx[0].tolist() == [0, 1, 2], "no unshown movie left: the ranking's next one"

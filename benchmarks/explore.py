@@ -1,0 +1,131 @@
+"""Exploration slots: catalogue coverage against NDCG@10, per setting, on the quality slices.
+
+For each slice and seed the model is trained once, as ``benchmarks.quality`` trains it (the
+pipeline's ``train``: 95% of the slice's training part, choices on the other 5%), and its
+test users' lists are then evaluated with each exploration setting by ``evaluate_model``, the
+code the nightly evaluation runs. Nothing is chosen on the test part: exploration has no
+learned parameter, and a coverage goal is a property of the lists themselves (it stops as soon
+as they cover that share of the catalogue), not of the test ratings.
+
+    python -m benchmarks.explore [--model combined] [--slices mls,mlt,ua] [--seeds 0,1,2]
+        [--output FILE] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.quality import DEFAULT_DATASETS, SLICES, load_slice
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "explore.md"
+# (slots, depth, coverage goal); (0, ...) is the model's own ranking
+SETTINGS: tuple[tuple[int, int, float | None], ...] = (
+    (0, 100, None),
+    *((s, d, None) for d in (100, 200) for s in (1, 2, 3, 5)),
+    *((s, d, 0.15) for s, d in ((3, 100), (3, 200), (5, 200), (9, 200))),
+)
+
+
+def label(setting: tuple[int, int, float | None]) -> str:
+    slots, depth, goal = setting
+    if slots == 0:
+        return "none (the model's ranking)"
+    text = f"{slots} slots, depth {depth}"
+    return text + (f", stop at coverage {goal:g}" if goal is not None else "")
+
+
+def run(model: str, slices: list[str], seeds: list[int], datasets: Path) -> list[dict[str, Any]]:
+    """One row per (slice, setting): NDCG@10 and coverage per seed."""
+    from recsys_core import pipeline
+    from recsys_core.evaluation.evaluate import evaluate_model
+    from recsys_core.prep.interactions import to_interactions
+    from recsys_core.serving.explore import ExplorePolicy
+
+    cache: dict[str, Any] = {}
+    rows: dict[tuple[str, tuple], dict[str, Any]] = {}
+    for slice_name in slices:
+        for seed in seeds:
+            fold = load_slice(datasets, slice_name, seed, cache)
+            options = {"spec": fold.spec, "scale": fold.scale, "movies": fold.movies, "seed": seed}
+            trained = pipeline.train(model, fold.split.train, fold.vocab, **options)
+            train, test = (to_interactions(df, fold.vocab) for df in (fold.split.train, fold.split.test))
+            for setting in SETTINGS:
+                slots, depth, goal = setting
+                started = time.perf_counter()
+                policy = ExplorePolicy(slots, depth, seed, goal)
+                metrics = evaluate_model(trained.model, train, test, k=10, explore=policy)
+                row = rows.setdefault((slice_name, setting), {"slice": slice_name, "setting": label(setting)})
+                row.setdefault("ndcg", []).append(metrics["ndcg_at_k"])
+                row.setdefault("coverage", []).append(metrics["coverage"])
+                row.setdefault("seconds", []).append(time.perf_counter() - started)
+                print(
+                    f"{slice_name} seed {seed} {label(setting)}: NDCG@10 {metrics['ndcg_at_k']:.4f} "
+                    f"coverage {metrics['coverage']:.4f}",
+                    flush=True,
+                )
+    return list(rows.values())
+
+
+def render(rows: list[dict[str, Any]], model: str, seeds: list[int], command: str, run_s: float) -> str:
+    lines = [
+        "# Exploration slots: coverage against NDCG@10",
+        "",
+        f"Machine: 2-core CPU ({platform.machine()}), no GPU. Python {platform.python_version()}. "
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {run_s:.0f} s by `{command}`.",
+        "",
+        f"Model `{model}`, trained once per slice and seed ({', '.join(map(str, seeds))}) as in `quality.md`; "
+        "each setting re-ranks the same model's lists (`recsys_core/serving/explore.py`) and is scored by "
+        "`evaluate_model`, the nightly evaluation. Slices as in `quality.md` (`mls`: ml-latest-small, "
+        "stratified 20%; `mlt`: its per-user temporal split; `ua`: ml-100k). Mean ± standard deviation "
+        "over the seeds; seconds are the re-ranking and evaluation of one setting (not the training).",
+        "",
+        "| slice | exploration | NDCG@10 | coverage | ΔNDCG@10 | coverage x | s |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    base = {r["slice"]: r for r in rows if r["setting"].startswith("none")}
+    for r in rows:
+        ref = base[r["slice"]]
+        delta = np.mean(r["ndcg"]) - np.mean(ref["ndcg"])
+        ratio = np.mean(r["coverage"]) / np.mean(ref["coverage"])
+        lines.append(
+            f"| {r['slice']} | {r['setting']} | {np.mean(r['ndcg']):.4f} ± {np.std(r['ndcg']):.4f} | "
+            f"{np.mean(r['coverage']):.3f} ± {np.std(r['coverage']):.3f} | {delta:+.4f} | {ratio:.2f} | "
+            f"{np.median(r['seconds']):.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="combined")
+    parser.add_argument("--slices", default="mls,mlt,ua")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS)
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    slices = [s.strip() for s in args.slices.split(",") if s.strip()]
+    bad = [s for s in slices if s not in SLICES or not SLICES[s][4]]
+    if bad:
+        parser.error(f"not ranking slices: {bad}; choose from {[s for s in SLICES if SLICES[s][4]]}")
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    started = time.perf_counter()
+    rows = run(args.model, slices, seeds, args.datasets)
+    command = "python -m benchmarks.explore " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    text = render(rows, args.model, seeds, command.strip(), time.perf_counter() - started)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=1))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
