@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,21 @@ SETTINGS: tuple[tuple[int, int, float | None], ...] = (
 )
 
 
+def default_setting(top_n: int = 10) -> tuple[int, int, float | None]:
+    """The nightly default's exploration (``NightlyConfig``'s defaults) for lists of ``top_n``."""
+    from recsys_core.config import NightlyConfig
+
+    policy = NightlyConfig(top_n=top_n).explore
+    return policy.slots, policy.depth, policy.coverage
+
+
 def label(setting: tuple[int, int, float | None]) -> str:
     slots, depth, goal = setting
     if slots == 0:
         return "none (the model's ranking)"
     text = f"{slots} slots, depth {depth}"
-    return text + (f", stop at coverage {goal:g}" if goal is not None else "")
+    text += f", stop at coverage {goal:g}" if goal is not None else ""
+    return text + (" **(the default)**" if setting == default_setting() else "")
 
 
 def run(model: str, slices: list[str], seeds: list[int], datasets: Path) -> list[dict[str, Any]]:
@@ -64,7 +74,9 @@ def run(model: str, slices: list[str], seeds: list[int], datasets: Path) -> list
                 metrics = evaluate_model(trained.model, train, test, k=10, explore=policy)
                 seconds = time.perf_counter() - started
                 val_ndcg, val_coverage = validation_metrics(held, policy, train.n_movies)
-                row = rows.setdefault((slice_name, setting), {"slice": slice_name, "setting": label(setting)})
+                row = rows.setdefault(
+                    (slice_name, setting), {"slice": slice_name, "setting": label(setting), "key": list(setting)}
+                )
                 for key, value in (
                     ("ndcg", metrics["ndcg_at_k"]),
                     ("coverage", metrics["coverage"]),
@@ -153,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--from-json", type=Path, default=None, help="re-render an earlier run's rows (no training)")
     args = parser.parse_args(argv)
     slices = [s.strip() for s in args.slices.split(",") if s.strip()]
     bad = [s for s in slices if s not in SLICES or not SLICES[s][4]]
@@ -160,13 +173,20 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"not ranking slices: {bad}; choose from {[s for s in SLICES if SLICES[s][4]]}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     started = time.perf_counter()
-    rows = run(args.model, slices, seeds, args.datasets)
-    command = "python -m benchmarks.explore " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
-    text = render(rows, args.model, seeds, command.strip(), time.perf_counter() - started)
+    command = "python -m benchmarks.explore " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.from_json is not None:
+        saved = json.loads(args.from_json.read_text())
+        rows, command, run_s = saved["rows"], saved["command"], saved["run_s"]
+        for row in rows:  # labels as this code writes them (the default's mark)
+            row["setting"] = label(tuple(row["key"]))
+    else:
+        rows = run(args.model, slices, seeds, args.datasets)
+        run_s = time.perf_counter() - started
+    text = render(rows, args.model, seeds, command.strip(), run_s)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     if args.json is not None:
-        args.json.write_text(json.dumps(rows, indent=1))
+        args.json.write_text(json.dumps({"command": command.strip(), "run_s": run_s, "rows": rows}, indent=1))
     print(text)
 
 

@@ -64,9 +64,9 @@ def nightly_recommendations(
     scale: str = "auto",
     as_of: date | None = None,
     retrain: bool = False,
-    explore_slots: int = 0,
-    explore_depth: int = 100,
-    explore_coverage: float | None = None,
+    explore_slots: int | None = None,
+    explore_depth: int | None = None,
+    explore_coverage: float = 0.15,
 ) -> dict[str, Any]:
     """One night's run; returns the manifest of the published table.
 
@@ -142,7 +142,7 @@ def nightly_recommendations(
     tops = score_in_shards.with_options(task_runner=score_task_runner(cfg.dask_address, cfg.shards))(
         scorer,
         seen,
-        cfg.explore.candidates(cfg.top_n),
+        min(cfg.explore.candidates(cfg.top_n), max(cfg.top_n, vocab.n_movies)),
         cfg.shards,
         cfg.memory_budget_mb,
         threads_per_shard(cfg.shards, cfg.dask_address),

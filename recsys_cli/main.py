@@ -65,20 +65,22 @@ ExploreSlotsOpt = Annotated[
     int | None,
     typer.Option(
         "--explore-slots",
-        help="Last positions of each list given to movies no other list shows, from the user's own top "
-        "--explore-depth (default 0: none) [env RECSYS_EXPLORE_SLOTS]",
+        help="At most this many positions at the end of each list may go to movies no other list shows "
+        "(default: all but the first; 0: lists exactly as the model ranks them) [env RECSYS_EXPLORE_SLOTS]",
     ),
 ]
 ExploreDepthOpt = Annotated[
     int | None,
-    typer.Option("--explore-depth", help="How deep in each user's ranking explored movies may come from (default 100)"),
+    typer.Option(
+        "--explore-depth", help="How deep in each user's ranking explored movies may come from (default 20 x --top-n)"
+    ),
 ]
 ExploreCoverageOpt = Annotated[
     float | None,
     typer.Option(
         "--explore-coverage",
-        help="Stop exploring once the lists cover this share of the catalogue, e.g. 0.15 (default: fill every "
-        "explore slot)",
+        help="Explore only until the lists cover this share of the catalogue (default 0.15; 1: fill every "
+        "explore slot) [env RECSYS_EXPLORE_COVERAGE]",
     ),
 ]
 AsOfOpt = Annotated[

@@ -115,16 +115,20 @@ class NightlyConfig(BaseModel):
         "auto", description="Scale profile: auto (from the data's shape), small or large (recsys_core/scale.py)."
     )
     retrain: bool = Field(False, description="Train even when tonight's input equals a published night's.")
-    explore_slots: int = Field(
-        0,
-        ge=0,
-        description="Last positions of each list given to movies no other list shows, from the user's own "
-        "top --explore-depth (0: lists as the model ranks them; recsys_core/serving/explore.py).",
-    )
-    explore_depth: int = Field(100, ge=2, description="How deep in each user's ranking explored movies may come from.")
-    explore_coverage: float | None = Field(
+    explore_slots: int | None = Field(
         None,
-        description="Stop exploring once the lists cover this share of the catalogue (default: fill every slot).",
+        ge=0,
+        description="At most this many positions at the end of each list may go to movies no other list shows "
+        "(default: all but the first, top_n - 1; 0 turns exploration off; recsys_core/serving/explore.py).",
+    )
+    explore_depth: int | None = Field(
+        None, ge=2, description="How deep in each user's ranking explored movies may come from (default 20 x top_n)."
+    )
+    explore_coverage: float = Field(
+        0.15,
+        gt=0,
+        le=1,
+        description="Explore only until the lists cover this share of the catalogue (1: fill every explore slot).",
     )
     as_of: date | None = Field(
         None,
@@ -206,8 +210,10 @@ class NightlyConfig(BaseModel):
 
     @property
     def explore(self) -> ExplorePolicy:
-        """The published lists' exploration (``--explore-slots``), seeded with ``--seed``."""
-        return ExplorePolicy(self.explore_slots, self.explore_depth, self.seed, self.explore_coverage)
+        """The published lists' exploration, defaults resolved against ``top_n``, seeded with ``--seed``."""
+        slots = self.top_n - 1 if self.explore_slots is None else self.explore_slots
+        depth = 20 * self.top_n if self.explore_depth is None else self.explore_depth
+        return ExplorePolicy(slots, depth, self.seed, None if self.explore_coverage >= 1 else self.explore_coverage)
 
     def _fits_a_log(self) -> NightlyConfig:
         """``--dataset log`` reads a folder named by ``--source``; a log ships no predefined folds."""

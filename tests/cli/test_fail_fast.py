@@ -31,7 +31,8 @@ BAD_OPTIONS = [
     (["--explore-slots", "10"], ["--explore-slots 10", "between 0 and --top-n - 1 (9)"]),
     (["--explore-slots", "-1"], ["--explore-slots", "greater than or equal to 0"]),
     (["--explore-slots", "2", "--explore-depth", "10"], ["--explore-depth 10", "above --top-n 10"]),
-    (["--explore-slots", "2", "--explore-coverage", "1.5"], ["--explore-coverage 1.5", "(0, 1]"]),
+    (["--explore-coverage", "1.5"], ["--explore-coverage / RECSYS_EXPLORE_COVERAGE", "less than or equal to 1"]),
+    (["--explore-coverage", "0"], ["--explore-coverage", "greater than 0"]),
 ]
 
 

@@ -90,6 +90,7 @@ def test_exploration_counts_exposure_across_shards(tiny_ml100k, tmp_path):
         "quality_gate": False,
         "explore_slots": 2,
         "explore_depth": 20,
+        "explore_coverage": 1.0,  # no goal: fill both slots (these lists already cover 15%)
     }
     nightly_recommendations(data_dir=str(tmp_path / "one"), n_shards=1, **common)
     manifest, one = read_latest(tmp_path / "one")
@@ -105,4 +106,30 @@ def test_exploration_counts_exposure_across_shards(tiny_ml100k, tmp_path):
     pd.testing.assert_frame_equal(head, plain_head)  # the first two positions stay as the model ranks them
     metrics = manifest["metrics"]
     assert metrics["explore"]["slots"] == 2 and metrics["explore"]["depth"] == 20
+    assert metrics["explore"]["coverage_goal"] is None
     assert metrics["coverage"] > metrics["explore"]["coverage_ranked"]
+
+
+def test_lists_below_the_coverage_goal_are_explored_up_to_it_and_others_left_alone(tiny_ml100k, tmp_path):
+    common = {"source": str(tiny_ml100k), "top_n": 4, "split": "random", "model": "bias", "quality_gate": False}
+    # the default goal (15%): these lists already cover more, so they are published as ranked
+    default = nightly_recommendations(data_dir=str(tmp_path / "default"), **common)
+    _, as_default = read_latest(tmp_path / "default")
+    nightly_recommendations(data_dir=str(tmp_path / "off"), explore_slots=0, **common)
+    _, as_ranked = read_latest(tmp_path / "off")
+    pd.testing.assert_frame_equal(as_default[CONTENT], as_ranked[CONTENT])
+    ranked_coverage = default["metrics"]["explore"]["coverage_ranked"]
+    assert default["metrics"]["coverage"] == ranked_coverage > 0.15
+    # a goal above what the ranking covers: explored until the lists reach it
+    goal = round(ranked_coverage + 0.2, 2)
+    manifest = nightly_recommendations(data_dir=str(tmp_path / "goal"), explore_coverage=goal, **common)
+    _, explored = read_latest(tmp_path / "goal")
+    metrics = manifest["metrics"]
+    assert metrics["explore"] == {**metrics["explore"], "slots": 3, "depth": 80, "coverage_goal": goal}
+    assert metrics["explore"]["coverage_ranked"] == ranked_coverage < goal <= metrics["coverage"]
+    assert explored["movie_id"].nunique() > as_ranked["movie_id"].nunique()
+    first = ["user_id", "movie_id"]
+    pd.testing.assert_frame_equal(  # the first movie of every list stays the model's
+        explored.loc[explored["rank"] == 1, first].reset_index(drop=True),
+        as_ranked.loc[as_ranked["rank"] == 1, first].reset_index(drop=True),
+    )
