@@ -52,15 +52,25 @@ def explore_lists(tops: list[TopN], top_n: int, policy: ExplorePolicy, n_movies:
     them; the result keeps the shards' boundaries (one table part per shard)."""
     candidates = concat_top_n(tops)
     explored = explore_top_n(candidates, top_n, policy, n_movies)
+    before, after = (catalogue_coverage(t, n_movies) for t in (candidates.movie_idx[:, :top_n], explored.movie_idx))
     logger().info(
         "exploration: up to %s of %s slots from each user's top %s (coverage goal %s); catalogue coverage %.4f -> %.4f",
         policy.slots,
         top_n,
         policy.depth,
         policy.coverage,
-        catalogue_coverage(candidates.movie_idx[:, :top_n], n_movies),
-        catalogue_coverage(explored.movie_idx, n_movies),
+        before,
+        after,
     )
+    if policy.coverage is not None and after < policy.coverage:
+        logger().warning(
+            "exploration stopped at coverage %.4f, below its goal %s: the users' top %s hold no more movies that "
+            "no list shows. A larger --explore-depth reaches further (at more scoring time and memory); "
+            "--explore-coverage sets the goal.",
+            after,
+            policy.coverage,
+            policy.depth,
+        )
     bounds = np.cumsum([0] + [len(t.user_idx) for t in tops])
     return [
         TopN(explored.user_idx[a:b], explored.movie_idx[a:b], explored.scores[a:b])

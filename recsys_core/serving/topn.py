@@ -38,6 +38,7 @@ DEFAULT_BUDGET = 2 * 1024**3  # bytes of score buffers, all threads together
 BYTES_PER_CELL = 16  # generic path: model output + our float32 copy + temporaries
 TILE_USERS = 32  # users per thread tile (7.5 MB at 59k movies; each slice's product 59 KB);
 # ml-25m shapes, 2 threads, loaded machine: 32 took 0.76-0.87x the time of 64, 16 and 48 between, 128 1.05-1.1x
+MERGE_ROWS = 8192  # rows per block when merging two top-n lists (bounds the sort's temporaries)
 COVERED_TILE_USERS = 1024  # covered path (a sparse product per tile): EASE's 5,000 head movies at
 # ml-25m size, 2 threads: 1024 users took 0.45x the time of 32 (per-call overhead of the product), 2048 1.1x of 1024
 
@@ -245,14 +246,21 @@ def merge_top_n(
     a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], n: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The n best per row of two (rows, n) lists over disjoint movies, by (score desc, movie
-    asc); -1 / -inf padding sorts last and stays padding."""
-    idx = np.hstack([a[0], b[0]])
-    val = np.hstack([a[1], b[1]])
-    missing = idx < 0
-    movie_key = np.where(missing, np.iinfo(np.int32).max, idx)
-    order = np.lexsort((movie_key, -val), axis=-1)[:, :n]
-    idx, val = np.take_along_axis(idx, order, axis=1), np.take_along_axis(val, order, axis=1)
-    return np.where(val > -np.inf, idx, -1).astype(np.int32), val.astype(np.float32)
+    asc); -1 / -inf padding sorts last and stays padding.
+
+    Merged in blocks of ``MERGE_ROWS`` rows: the sort's temporaries are ~20 bytes per cell of the
+    two lists together, 2 GB for every ml-25m user at n = 200 (exploration's depth) in one piece."""
+    rows = len(a[0])
+    out_idx, out_val = np.empty((rows, n), np.int32), np.empty((rows, n), np.float32)
+    for start in range(0, rows, MERGE_ROWS):
+        block = slice(start, start + MERGE_ROWS)
+        idx = np.hstack([a[0][block], b[0][block]])
+        val = np.hstack([a[1][block], b[1][block]])
+        movie_key = np.where(idx < 0, np.iinfo(np.int32).max, idx)
+        order = np.lexsort((movie_key, -val), axis=-1)[:, :n]
+        idx, val = np.take_along_axis(idx, order, axis=1), np.take_along_axis(val, order, axis=1)
+        out_idx[block], out_val[block] = np.where(val > -np.inf, idx, -1), val
+    return out_idx, out_val
 
 
 def _covered_top_n(

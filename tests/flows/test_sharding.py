@@ -133,3 +133,13 @@ def test_lists_below_the_coverage_goal_are_explored_up_to_it_and_others_left_alo
         explored.loc[explored["rank"] == 1, first].reset_index(drop=True),
         as_ranked.loc[as_ranked["rank"] == 1, first].reset_index(drop=True),
     )
+
+
+def test_a_goal_out_of_reach_is_said_in_the_log(tiny_ml100k, tmp_path, caplog):
+    common = {"source": str(tiny_ml100k), "top_n": 4, "split": "random", "model": "bias", "quality_gate": False}
+    manifest = nightly_recommendations(
+        data_dir=str(tmp_path), explore_coverage=0.99, explore_depth=8, explore_slots=1, **common
+    )
+    assert manifest["metrics"]["coverage"] < 0.99
+    warnings = [r.getMessage() for r in caplog.records if "below its goal 0.99" in r.getMessage()]
+    assert warnings and "--explore-depth" in warnings[0], warnings
