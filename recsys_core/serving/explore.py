@@ -124,10 +124,12 @@ def explore_top_n(candidates: TopN, top_n: int, policy: ExplorePolicy, n_movies:
         free[users] -= 1
     # slots nothing unshown filled keep the user's best-ranked remaining movies, as without exploring
     spare = (pool >= 0) & ~taken
-    taken |= spare & (np.cumsum(spare, axis=1) <= free[:, None])
-    # the taken columns in the model's order (first the taken ones, each row's left to right)
-    picked = np.argsort(~taken, axis=1, kind="stable")[:, : policy.slots]
-    picked = np.where(np.take_along_axis(taken, picked, axis=1), picked, np.iinfo(np.int64).max)
+    taken |= spare & (np.cumsum(spare, axis=1, dtype=np.int32) <= free[:, None])
+    # each row's taken columns, left to right (the model's order); at most ``slots`` per row
+    rows, columns = np.nonzero(taken)
+    first = np.searchsorted(rows, np.arange(len(pool)))
+    picked = np.full((len(pool), policy.slots), np.iinfo(np.int64).max, np.int64)
+    picked[rows, np.arange(len(rows)) - first[rows]] = columns
     valid = picked < pool.shape[1]
     safe = np.where(valid, picked, 0)
     tail_movies = np.where(valid, np.take_along_axis(pool, safe, axis=1), -1)

@@ -229,7 +229,8 @@ def _head_and_tail_top_n(
         )
         tail_idx[need] = np.where(top.movie_idx >= 0, columns[np.maximum(top.movie_idx, 0)], -1)
         tail_val[need] = top.scores
-    return TopN(users, *merge_top_n((head_idx, head_val), (tail_idx, tail_val), n))
+    merge_top_n((head_idx, head_val), (tail_idx, tail_val), n, out=(head_idx, head_val))  # in place
+    return TopN(users, head_idx, head_val)
 
 
 def tail_bound(user_vecs: np.ndarray, movie_vecs: np.ndarray) -> np.ndarray:
@@ -243,15 +244,20 @@ def tail_bound(user_vecs: np.ndarray, movie_vecs: np.ndarray) -> np.ndarray:
 
 
 def merge_top_n(
-    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], n: int
+    a: tuple[np.ndarray, np.ndarray],
+    b: tuple[np.ndarray, np.ndarray],
+    n: int,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The n best per row of two (rows, n) lists over disjoint movies, by (score desc, movie
     asc); -1 / -inf padding sorts last and stays padding.
 
     Merged in blocks of ``MERGE_ROWS`` rows: the sort's temporaries are ~20 bytes per cell of the
-    two lists together, 2 GB for every ml-25m user at n = 200 (exploration's depth) in one piece."""
+    two lists together, 2 GB for every ml-25m user at n = 200 (exploration's depth) in one piece.
+    ``out`` (two (rows, n) arrays, which may be ``a``'s own: a block is copied before it is
+    written) receives the result instead of new arrays."""
     rows = len(a[0])
-    out_idx, out_val = np.empty((rows, n), np.int32), np.empty((rows, n), np.float32)
+    out_idx, out_val = out if out is not None else (np.empty((rows, n), np.int32), np.empty((rows, n), np.float32))
     for start in range(0, rows, MERGE_ROWS):
         block = slice(start, start + MERGE_ROWS)
         idx = np.hstack([a[0][block], b[0][block]])
