@@ -65,14 +65,16 @@ ExploreSlotsOpt = Annotated[
     int | None,
     typer.Option(
         "--explore-slots",
-        help="At most this many positions at the end of each list may go to movies no other list shows "
+        help="At most this many positions at the end of each list may go to movies no list shows yet "
         "(default: all but the first; 0: lists exactly as the model ranks them) [env RECSYS_EXPLORE_SLOTS]",
     ),
 ]
 ExploreDepthOpt = Annotated[
     int | None,
     typer.Option(
-        "--explore-depth", help="How deep in each user's ranking explored movies may come from (default 20 x --top-n)"
+        "--explore-depth",
+        help="How deep in each user's ranking explored movies may come from (default 20 x --top-n, at most "
+        "max(200, 2 x --top-n)) [env RECSYS_EXPLORE_DEPTH]",
     ),
 ]
 ExploreCoverageOpt = Annotated[

@@ -118,11 +118,14 @@ class NightlyConfig(BaseModel):
     explore_slots: int | None = Field(
         None,
         ge=0,
-        description="At most this many positions at the end of each list may go to movies no other list shows "
+        description="At most this many positions at the end of each list may go to movies no list shows yet "
         "(default: all but the first, top_n - 1; 0 turns exploration off; recsys_core/serving/explore.py).",
     )
     explore_depth: int | None = Field(
-        None, ge=2, description="How deep in each user's ranking explored movies may come from (default 20 x top_n)."
+        None,
+        ge=1,
+        description="How deep in each user's ranking explored movies may come from (default 20 x top_n, at most "
+        "max(200, 2 x top_n): scoring keeps this many candidates per user).",
     )
     explore_coverage: float = Field(
         0.15,
@@ -212,7 +215,7 @@ class NightlyConfig(BaseModel):
     def explore(self) -> ExplorePolicy:
         """The published lists' exploration, defaults resolved against ``top_n``, seeded with ``--seed``."""
         slots = self.top_n - 1 if self.explore_slots is None else self.explore_slots
-        depth = 20 * self.top_n if self.explore_depth is None else self.explore_depth
+        depth = default_explore_depth(self.top_n) if self.explore_depth is None else self.explore_depth
         return ExplorePolicy(slots, depth, self.seed, None if self.explore_coverage >= 1 else self.explore_coverage)
 
     def _fits_a_log(self) -> NightlyConfig:
@@ -250,8 +253,17 @@ class NightlyConfig(BaseModel):
         """sha256 of the settings that shape the published table (``TABLE_FIELDS``) and the code's version."""
         from recsys_core import __version__
 
-        fields = {name: self.summary()[name] for name in TABLE_FIELDS} | {"version": __version__}
+        summary = self.summary()
+        # exploration by its resolved policy: equal lists (e.g. slots unset or top_n - 1) hash alike
+        fields = {name: summary[name] for name in TABLE_FIELDS if not name.startswith("explore_")}
+        fields |= {"explore": self.explore.shape(), "version": __version__}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def default_explore_depth(top_n: int) -> int:
+    """20 x top_n candidates per user, capped at max(200, 2 x top_n): scoring holds users x depth of
+    them at once (~13 GB for ml-25m's users at depth 10,000), so a long list explores less deep."""
+    return min(20 * top_n, max(200, 2 * top_n))
 
 
 def spec_folds_all() -> set[str]:

@@ -15,7 +15,7 @@ from recsys_core.evaluation.metrics import catalogue_coverage
 from recsys_core.models.base import Recommender
 from recsys_core.prep.encoding import IdVocabulary
 from recsys_core.prep.interactions import to_interactions
-from recsys_core.serving.explore import ExplorePolicy, explore_top_n
+from recsys_core.serving.explore import ExplorePolicy, explore_top_n, goal_movies
 from recsys_core.serving.scorers import to_portable_scorer
 from recsys_core.serving.topn import TopN, concat_top_n, recommend_top_n
 from tasks.artifacts import logger
@@ -48,7 +48,7 @@ def prepare_scoring(model: Recommender, ratings: pd.DataFrame, vocab: IdVocabula
 @stage("explore-lists")
 def explore_lists(tops: list[TopN], top_n: int, policy: ExplorePolicy, n_movies: int) -> list[TopN]:
     """Every shard's ranked candidates cut to ``top_n``, the last ``policy.slots`` positions given to
-    movies no other list shows yet. Exposure counts across all shards, so this runs once, after
+    movies no list shows yet. Exposure counts across all shards, so this runs once, after
     them; the result keeps the shards' boundaries (one table part per shard)."""
     candidates = concat_top_n(tops)
     explored = explore_top_n(candidates, top_n, policy, n_movies)
@@ -62,7 +62,7 @@ def explore_lists(tops: list[TopN], top_n: int, policy: ExplorePolicy, n_movies:
         before,
         after,
     )
-    if policy.coverage is not None and after < policy.coverage:
+    if policy.coverage is not None and round(after * n_movies) < goal_movies(policy.coverage, n_movies):
         logger().warning(
             "exploration stopped at coverage %.4f, below its goal %s: the users' top %s hold no more movies that "
             "no list shows. A larger --explore-depth reaches further (at more scoring time and memory); "

@@ -34,9 +34,11 @@ def evaluate_model(
     """RMSE/MAE on test pairs; top-k metrics ranking every movie the user has not rated in train.
 
     With an active ``explore`` policy the top-k metrics are those of each test user's list of
-    max(k, ``top_n``) movies with its last ``explore.slots`` explored, cut at k: the published lists
-    when ``top_n`` is k (the default). ``out["explore"]`` then also holds the policy and the
-    metrics of the model's own ranking, so the cost of exploring is visible.
+    max(k, ``top_n``) movies explored as the night explores the published lists, cut at k. Exposure
+    and the coverage goal count the test users' lists only (the candidate's, seen = train), so
+    these are the night's exploration measured on the test users, not the published rows.
+    ``out["explore"]`` then also holds the policy and the metrics of the model's own ranking, so
+    the cost of exploring is visible.
     """
     out: dict[str, Any] = {key: None for key in METRIC_KEYS}
     out["k"] = k
@@ -47,7 +49,7 @@ def evaluate_model(
         users = np.unique(test.user_idx)
         seen = train.to_csr()
         exploring = explore is not None and explore.active
-        if exploring:  # lists of the longer of k and top_n: exactly the published lists when they are equal
+        if exploring:  # lists of the longer of k and top_n, explored like the published ones
             length = max(k, top_n or k)
             explore = replace(explore, depth=max(explore.depth, length + 1))
         depth = explore.candidates(length) if exploring else k

@@ -27,10 +27,15 @@ def decide_publish(
     above. A champion that is not comparable tonight is noted and the baselines decide."""
     reasons: list[str] = []
     notes: list[str] = []
-    ndcg = metrics.get("ndcg_at_k")
+    # the model's own ranking against popularity's: exploration (metrics["explore"]) re-ranks only the
+    # model's lists, so comparing its explored lists with popularity's ranking would be unequal
+    ndcg = (metrics.get("explore") or {}).get("ndcg_at_k_ranked", metrics.get("ndcg_at_k"))
     pop = (baselines.get("popularity") or {}).get("ndcg_at_k")
     if require_beat_popularity and ndcg is not None and pop is not None and ndcg <= pop:
-        reasons.append(f"NDCG@{metrics.get('k')} {ndcg:.4f} does not beat the popularity baseline's {pop:.4f}")
+        reasons.append(
+            f"NDCG@{metrics.get('k')} {ndcg:.4f} of the model's ranking does not beat the popularity "
+            f"baseline's {pop:.4f}"
+        )
     if comparison is None:
         notes.append("no published champion for this dataset and split: compared with the baselines only")
     elif not comparison.get("comparable"):

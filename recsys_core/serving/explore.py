@@ -1,4 +1,4 @@
-"""Exploration: the ends of the lists go to movies no other list shows, up to a coverage goal.
+"""Exploration: the ends of the lists go to movies no list shows yet, up to a coverage goal.
 
 A ranker's all-user top-N repeats the same few hundred movies: on ml-latest-small the default's
 lists cover ~5% of the catalogue, because every user's best scores sit on the same popular,
@@ -18,8 +18,9 @@ to ``depth``. So an unshown movie goes to a user who ranks it as high as anyone 
 matters: a first version that visited users one by one in a random order, each taking their
 best-ranked unshown movies, reached 15.0% coverage on ml-latest-small at NDCG@10 0.3669, where
 this one reaches 15.3% at 0.3726 (2 slots, depth 200, seed 0; ``benchmarks/results/explore.md``).
-No unshown movie is handed out twice. Slots left empty when a user's top ``depth`` has no unshown movie keep the
-user's best-ranked remaining movies, as without exploration. Each list's explored movies are put
+No unshown movie is handed out twice. Slots left empty when a user's top ``depth`` has no unshown
+movie keep the user's best-ranked remaining movies, as without exploration: those may be movies
+other lists show, handed out or not. Each list's explored movies are put
 back in the model's order, so scores never increase with rank (the published table's contract).
 """
 
@@ -72,11 +73,20 @@ class ExplorePolicy:
         if self.active and self.depth <= top_n:
             raise ConfigError(
                 f"--explore-depth {self.depth} must be above --top-n {top_n}: explored movies come from the "
-                "user's own ranking beyond the list, e.g. 20 x --top-n (the default)."
+                "user's own ranking beyond the list, e.g. 20 x --top-n (the default, at most max(200, 2 x --top-n))."
             )
 
     def summary(self) -> dict[str, Any]:
         return {"slots": self.slots, "depth": self.depth, "seed": self.seed, "coverage_goal": self.coverage}
+
+    def shape(self) -> dict[str, Any]:
+        """What the published lists depend on: nothing but "off" when inactive (for fingerprints)."""
+        return self.summary() if self.active else {"slots": 0}
+
+
+def goal_movies(coverage: float, n_movies: int) -> int:
+    """How many distinct movies a coverage goal asks for; the tolerance keeps 0.07 x 100 at 7, not 8."""
+    return int(np.ceil(coverage * n_movies - 1e-9))
 
 
 def explore_top_n(candidates: TopN, top_n: int, policy: ExplorePolicy, n_movies: int | None = None) -> TopN:
@@ -96,7 +106,8 @@ def explore_top_n(candidates: TopN, top_n: int, policy: ExplorePolicy, n_movies:
         return TopN(candidates.user_idx, movies[:, :top_n].copy(), scores[:, :top_n].copy())
     n_movies = max(int(movies.max()) + 1 if movies.size else 0, n_movies or 0)
     plain = movies[:, :top_n]
-    if policy.coverage is not None and np.unique(plain[plain >= 0]).size >= policy.coverage * n_movies:
+    goal = n_movies if policy.coverage is None else goal_movies(policy.coverage, n_movies)
+    if np.unique(plain[plain >= 0]).size >= goal:
         return TopN(candidates.user_idx, plain.copy(), scores[:, :top_n].copy())  # the goal needs nothing
     keep = top_n - policy.slots
     head = movies[:, :keep]
@@ -107,7 +118,6 @@ def explore_top_n(candidates: TopN, top_n: int, policy: ExplorePolicy, n_movies:
     free = np.full(len(movies), policy.slots)
     rng = np.random.default_rng(policy.seed)
     # the goal counts movies in the head or handed out: the lists' final coverage is at least that
-    goal = n_movies if policy.coverage is None else int(np.ceil(policy.coverage * n_movies))
     for column in range(pool.shape[1]):  # rank by rank: a movie goes to a user who ranks it highest
         users = rng.permutation(np.flatnonzero(free > 0))
         needed = goal - int(shown.sum())

@@ -39,3 +39,11 @@ def test_incomparable_champion_is_noted_and_baselines_decide():
     d = decide_publish({"ndcg_at_k": 0.25, "k": 10}, BASE, skipped)
     assert d.passed and "only 3 test users" in d.notes[0]
     assert not decide_publish({"ndcg_at_k": 0.1, "k": 10}, BASE, skipped).passed
+
+
+def test_popularity_is_compared_with_the_model_ranking_not_its_explored_lists() -> None:
+    explored = {"ndcg_at_k": 0.15, "k": 10, "explore": {"ndcg_at_k_ranked": 0.25}}
+    assert decide_publish(explored, BASE, None).passed, "exploration's cost alone must not fail the gate"
+    weak = {"ndcg_at_k": 0.25, "k": 10, "explore": {"ndcg_at_k_ranked": 0.15}}
+    d = decide_publish(weak, BASE, None)
+    assert not d.passed and "0.1500" in d.reasons[0]

@@ -62,6 +62,27 @@ def test_merge_of_two_lists_ranks_by_score_then_movie() -> None:
     np.testing.assert_array_equal(idx, [[3, 1, -1]])
 
 
+def test_merge_in_row_blocks_and_in_place_equals_one_piece(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recsys_core.serving import topn
+
+    rng = np.random.default_rng(3)
+    rows, n = 11, 4
+    a_idx = np.argsort(rng.random((rows, 20)), axis=1)[:, :n].astype(np.int32)
+    b_idx = (20 + np.argsort(rng.random((rows, 20)), axis=1)[:, :n]).astype(np.int32)
+    a_val = -np.sort(-rng.integers(0, 4, (rows, n)).astype(np.float32), axis=1)  # ties across the lists
+    b_val = -np.sort(-rng.integers(0, 4, (rows, n)).astype(np.float32), axis=1)
+    b_idx[2:5, 2:] = -1  # padding in some rows
+    b_val[2:5, 2:] = -np.inf
+    whole = merge_top_n((a_idx, a_val), (b_idx, b_val), n)
+    monkeypatch.setattr(topn, "MERGE_ROWS", 3)  # blocks of 3, 3, 3, 2 rows
+    np.testing.assert_array_equal(merge_top_n((a_idx, a_val), (b_idx, b_val), n)[0], whole[0])
+    into = (a_idx.copy(), a_val.copy())
+    merged = merge_top_n(into, (b_idx, b_val), n, out=into)  # written over the first list itself
+    assert merged[0] is into[0]
+    np.testing.assert_array_equal(merged[0], whole[0])
+    np.testing.assert_array_equal(merged[1], whole[1])
+
+
 @pytest.fixture(scope="module")
 def fitted_pair() -> tuple[Recommender, Recommender, sp.csr_matrix]:
     """EASE with a 15-movie head and tail factors, scored densely (small profile) and by the

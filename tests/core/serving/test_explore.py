@@ -116,3 +116,14 @@ def test_unshown_movies_go_to_the_user_who_ranks_them_highest():
         out = explore_top_n(TopN(np.arange(2, dtype=np.int32), movies, scores), 3, ExplorePolicy(1, 5, seed))
         assert out.movie_idx[1].tolist() == [2, 3, 9], out.movie_idx
         assert out.movie_idx[0].tolist() == [0, 1, 2], "no unshown movie left: the ranking's next one"
+
+
+def test_a_goal_met_exactly_leaves_the_lists_alone_despite_float_rounding():
+    # 0.07 x 100 is 7.000000000000001 in floating point: the goal is still 7 movies, not 8
+    assert 0.07 * 100 > 7
+    movies = np.array([[u % 7, (u + 1) % 7, 50 + u] for u in range(20)], np.int32)
+    scores = np.tile(np.array([3.0, 2.0, 1.0], np.float32), (20, 1))
+    top = TopN(np.arange(20, dtype=np.int32), movies, scores)
+    assert np.unique(movies[:, :2]).size == 7, "the ranked lists cover exactly 7 of 100 movies"
+    out = explore_top_n(top, 2, ExplorePolicy(1, 3, coverage=0.07), n_movies=100)
+    np.testing.assert_array_equal(out.movie_idx, movies[:, :2])
