@@ -62,18 +62,20 @@ class ExplorePolicy:
         """Refuse settings that cannot work, naming the option."""
         if self.slots < 0 or self.slots >= top_n:
             raise ConfigError(
-                f"--explore-slots {self.slots} must be between 0 and --top-n - 1 ({top_n - 1}): at least the "
-                "first movie of each list stays as the model ranks it. Use 0 to turn exploration off."
+                f"--explore-slots {self.slots} (the option or RECSYS_EXPLORE_SLOTS) must be between 0 and --top-n - 1 "
+                f"({top_n - 1}): at least the first movie of each list stays as the model ranks it. Use 0 to turn "
+                "exploration off."
             )
         if self.coverage is not None and not 0 < self.coverage <= 1:
             raise ConfigError(
-                f"--explore-coverage {self.coverage} must be a share of the catalogue in (0, 1], e.g. 0.15; "
-                "1 fills every explore slot."
+                f"--explore-coverage {self.coverage} (the option or RECSYS_EXPLORE_COVERAGE) must be a share of the "
+                "catalogue in (0, 1], e.g. 0.15; 1 fills every explore slot."
             )
         if self.active and self.depth <= top_n:
             raise ConfigError(
-                f"--explore-depth {self.depth} must be above --top-n {top_n}: explored movies come from the "
-                "user's own ranking beyond the list, e.g. 20 x --top-n (the default, at most max(200, 2 x --top-n))."
+                f"--explore-depth {self.depth} (the option or RECSYS_EXPLORE_DEPTH) must be above --top-n "
+                f"{top_n}: explored movies come from the user's own ranking beyond the list, e.g. 20 x --top-n "
+                "(the default, at most max(200, 2 x --top-n))."
             )
 
     def summary(self) -> dict[str, Any]:
