@@ -26,7 +26,7 @@ from recsys_core.errors import ConfigError
 from recsys_core.model_names import DEFAULT_MODEL, MODEL_NAMES
 from recsys_core.nights.calendar import future_night_problem, parse_as_of
 from recsys_core.prep.splitting import SPLITS
-from recsys_core.serving.explore import ExplorePolicy
+from recsys_core.serving.explore import ExplorePolicy, default_depth
 
 # How each field is spelled on the command line and in the environment, for error messages.
 OPTION_NAMES: dict[str, str] = {
@@ -215,7 +215,7 @@ class NightlyConfig(BaseModel):
     def explore(self) -> ExplorePolicy:
         """The published lists' exploration, defaults resolved against ``top_n``, seeded with ``--seed``."""
         slots = self.top_n - 1 if self.explore_slots is None else self.explore_slots
-        depth = default_explore_depth(self.top_n) if self.explore_depth is None else self.explore_depth
+        depth = default_depth(self.top_n) if self.explore_depth is None else self.explore_depth
         return ExplorePolicy(slots, depth, self.seed, None if self.explore_coverage >= 1 else self.explore_coverage)
 
     def _fits_a_log(self) -> NightlyConfig:
@@ -258,12 +258,6 @@ class NightlyConfig(BaseModel):
         fields = {name: summary[name] for name in TABLE_FIELDS if not name.startswith("explore_")}
         fields |= {"explore": self.explore.shape(), "version": __version__}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-
-
-def default_explore_depth(top_n: int) -> int:
-    """20 x top_n candidates per user, capped at max(200, 2 x top_n): scoring holds users x depth of
-    them at once (~13 GB for ml-25m's users at depth 10,000), so a long list explores less deep."""
-    return min(20 * top_n, max(200, 2 * top_n))
 
 
 def spec_folds_all() -> set[str]:
