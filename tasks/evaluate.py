@@ -33,7 +33,8 @@ def evaluate_run(
     explore: ExplorePolicy | None = None,
     top_n: int | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the model (its lists as published) and the baselines on the same split; write metrics.json."""
+    """Evaluate the model (its lists explored as the night explores) and the baselines on one split;
+    write metrics.json."""
     result = pipeline.evaluate(trained, split, vocab, as_spec(dataset), k=k, explore=explore, top_n=top_n)
     model, metrics, baselines = trained.model, result["metrics"], result["baselines"]
     if metrics.get("explore"):

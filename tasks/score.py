@@ -53,16 +53,25 @@ def explore_lists(tops: list[TopN], top_n: int, policy: ExplorePolicy, n_movies:
     candidates = concat_top_n(tops)
     explored = explore_top_n(candidates, top_n, policy, n_movies)
     before, after = (catalogue_coverage(t, n_movies) for t in (candidates.movie_idx[:, :top_n], explored.movie_idx))
-    logger().info(
-        "exploration: up to %s of %s slots from each user's top %s (coverage goal %s); catalogue coverage %.4f -> %.4f",
-        policy.slots,
-        top_n,
-        policy.depth,
-        policy.coverage,
-        before,
-        after,
-    )
-    if policy.coverage is not None and round(after * n_movies) < goal_movies(policy.coverage, n_movies):
+    goal = None if policy.coverage is None else goal_movies(policy.coverage, n_movies)
+    if goal is not None and round(before * n_movies) >= goal:
+        logger().info(
+            "exploration: the lists already cover %.4f of the catalogue (goal %s): published as the model ranks them",
+            before,
+            policy.coverage,
+        )
+    else:
+        logger().info(
+            "exploration: up to %s of %s slots from each user's top %s (coverage goal %s); catalogue coverage "
+            "%.4f -> %.4f",
+            policy.slots,
+            top_n,
+            policy.depth,
+            policy.coverage,
+            before,
+            after,
+        )
+    if goal is not None and round(after * n_movies) < goal:
         logger().warning(
             "exploration stopped at coverage %.4f, below its goal %s: the users' top %s hold no more movies that "
             "no list shows. A larger --explore-depth reaches further (at more scoring time and memory); "

@@ -111,7 +111,7 @@ def test_exploration_counts_exposure_across_shards(tiny_ml100k, tmp_path):
     assert metrics["coverage"] > metrics["explore"]["coverage_ranked"]
 
 
-def test_lists_below_the_coverage_goal_are_explored_up_to_it_and_others_left_alone(tiny_ml100k, tmp_path):
+def test_lists_below_the_coverage_goal_are_explored_up_to_it_and_others_left_alone(tiny_ml100k, tmp_path, caplog):
     common = {"source": str(tiny_ml100k), "top_n": 4, "split": "random", "model": "bias", "quality_gate": False}
     # the default goal (15%): these lists already cover more, so they are published as ranked
     default = nightly_recommendations(data_dir=str(tmp_path / "default"), **common)
@@ -119,6 +119,8 @@ def test_lists_below_the_coverage_goal_are_explored_up_to_it_and_others_left_alo
     nightly_recommendations(data_dir=str(tmp_path / "off"), explore_slots=0, **common)
     _, as_ranked = read_latest(tmp_path / "off")
     pd.testing.assert_frame_equal(as_default[CONTENT], as_ranked[CONTENT])
+    said = [r.getMessage() for r in caplog.records if "exploration:" in r.getMessage()]
+    assert any("already cover" in m and "published as the model ranks them" in m for m in said), said
     ranked_coverage = default["metrics"]["explore"]["coverage_ranked"]
     assert default["metrics"]["coverage"] == ranked_coverage > 0.15
     # a goal above what the ranking covers: explored until the lists reach it
