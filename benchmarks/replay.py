@@ -79,15 +79,19 @@ def night_lists(
     top_n: int,
     seed: int,
     work_dir: Path,
+    trend: bool = True,
 ) -> dict[str, Any]:
-    """Train on everything before ``night`` and score every user's top-N: the night's lists."""
+    """Train on everything before ``night`` and score every user's top-N: the night's lists, with the
+    night's trend (``serving/trend.py``) chosen on the week before it, as the flow does (``trend``)."""
     from recsys_core import pipeline
     from recsys_core.nights.calendar import cutoff_seconds
     from recsys_core.nights.cutoff import before_cutoff
     from recsys_core.prep.encoding import fit_vocabulary
     from recsys_core.prep.interactions import to_interactions
+    from recsys_core.serving.explore import default_depth
     from recsys_core.serving.scorers import to_portable_scorer
-    from recsys_core.serving.topn import recommend_top_n
+    from recsys_core.serving.topn import TopN, recommend_top_n
+    from recsys_core.serving.trend import TrendChoice
 
     start = time.perf_counter()
     seen_ratings = before_cutoff(ratings, cutoff_seconds(night))
@@ -97,7 +101,28 @@ def night_lists(
         model, seen_ratings, vocab, spec=spec, scale=scale, movies=movies, seed=seed, work_dir=work_dir
     )
     seen = to_interactions(seen_ratings, vocab).to_csr()
-    top = recommend_top_n(to_portable_scorer(trained.model), seen, top_n)
+    cutoff = cutoff_seconds(night)
+    depth = min(default_depth(top_n), vocab.n_movies)
+    choice = (
+        pipeline.choose_night_trend(
+            trained.model,
+            seen_ratings,
+            vocab,
+            spec=spec,
+            scale=scale,
+            cutoff=cutoff,
+            depth=depth,
+            k=top_n,
+            movies=movies,
+            seed=seed,
+            work_dir=work_dir,
+        )
+        if trend
+        else TrendChoice(reason="off")
+    )
+    top = recommend_top_n(to_portable_scorer(trained.model), seen, depth if choice.active else top_n)
+    top = pipeline.apply_trend(top, choice, seen_ratings, vocab, seen, cutoff)
+    top = TopN(top.user_idx, top.movie_idx[:, :top_n], top.scores[:, :top_n])
     valid = top.valid()
     rows, cols = np.nonzero(valid)
     lists = pd.DataFrame(
@@ -112,6 +137,7 @@ def night_lists(
         "lists": lists,
         "label": trained.model.label,
         "settings": settings() if callable(settings) else None,
+        "trend": {key: value for key, value in choice.summary().items() if key != "trials"},
         "scale": scale.name,
         "train_ratings": len(seen_ratings),
         "train_users": vocab.n_users,
@@ -145,6 +171,19 @@ def score_night(
     }
 
 
+def _trend_choice(trend: dict[str, Any] | None) -> str:
+    if not trend or trend.get("reason"):
+        return "off"
+    return f"{trend['days']} d x {trend['beta']:g}" if trend["active"] else "0"
+
+
+def _trend_week(trend: dict[str, Any] | None) -> str:
+    """The week before the night: the ranking's NDCG@k, and the chosen weight's."""
+    if not trend or trend.get("ndcg_ranked") is None:
+        return "-"
+    return f"{trend['ndcg_ranked']:.3f} -> {trend['ndcg_trend']:.3f}"
+
+
 def night_row(
     dataset: str, night: date, made: dict[str, Any], scored: dict[str, Any], total_s: float
 ) -> dict[str, Any]:
@@ -163,6 +202,9 @@ def night_row(
         "train_s": round(made["train_s"], 2),
         "total_s": round(total_s, 2),
         "model_settings": made.get("settings"),
+        "trend": made.get("trend"),
+        "trend_choice": _trend_choice(made.get("trend")),
+        "trend_week": _trend_week(made.get("trend")),
     }
     for role in ROLES:
         metrics = scored[role] or {}
@@ -205,6 +247,7 @@ def replay_dataset(
     limit_nights: int | None = None,
     sink: list[dict[str, Any]] | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    trend: bool = True,
 ) -> dict[str, Any]:
     """Every night of the release's last ``weeks`` weeks (the last ``limit_nights`` of them when set).
 
@@ -234,14 +277,30 @@ def replay_dataset(
         sink.append(info)
     with tempfile.TemporaryDirectory(prefix="replay-") as tmp:
         made = night_lists(
-            ratings, data["movies"], data["spec"], warmup, model=model, top_n=top_n, seed=seed, work_dir=Path(tmp)
+            ratings,
+            data["movies"],
+            data["spec"],
+            warmup,
+            model=model,
+            top_n=top_n,
+            seed=seed,
+            work_dir=Path(tmp),
+            trend=trend,
         )
         info["warmup_train_s"] = round(made["train_s"], 2)
         previous = made["lists"]
         for night in nights:
             start = time.perf_counter()
             made = night_lists(
-                ratings, data["movies"], data["spec"], night, model=model, top_n=top_n, seed=seed, work_dir=Path(tmp)
+                ratings,
+                data["movies"],
+                data["spec"],
+                night,
+                model=model,
+                top_n=top_n,
+                seed=seed,
+                work_dir=Path(tmp),
+                trend=trend,
             )
             scored = score_night(made["lists"], previous, ratings, night, top_n)
             row = night_row(name, night, made, scored, time.perf_counter() - start)
@@ -298,6 +357,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["mean_total_s"] = _mean([r["total_s"] for r in rows])
     out["median_total_s"] = float(np.median([r["total_s"] for r in rows])) if rows else None
     out["mean_users_scored"] = _mean([r.get("users_scored") for r in rows])
+    trends = [r.get("trend") or {} for r in rows]
+    out["trend_nights"] = sum(bool(t.get("active")) for t in trends)
+    out["mean_trend_fit_s"] = _mean([t.get("fit_seconds") for t in trends])
     out["mean_window_users"] = _mean([r.get("window_users") for r in rows])
     both = [(r["model_ndcg_at_k"], r["popularity_ndcg_at_k"]) for r in rows]
     both = [(m, p) for m, p in both if m is not None and p is not None]
@@ -315,7 +377,11 @@ PROTOCOL = (
     " before t 00:00 UTC are seen (`nights.cutoff.before_cutoff`): the vocabulary and scale profile are "
     "fitted on them, the model is trained on all of them with `pipeline.train` (as the nightly refit "
     "does: its 5% early-stopping slice is cut from them), and every user's top-N unseen movies are scored"
-    " with `recommend_top_n`. `nights.online.online_metrics` scores the lists against the ratings of [t, "
+    " with `recommend_top_n`; the night's trend (`serving/trend.py`, as the flow does it) is then chosen"
+    " on the week before t (the model's ranking part refitted on the ratings before that week, its "
+    "settings fixed; `trend days x weight`, 0 when the ranking alone did best on that week, `week before`"
+    " the NDCG@k there of the ranking and of the chosen weight) and applied to each user's top 200. "
+    "`nights.online.online_metrics` scores the lists against the ratings of [t, "
     "t + 7 days): every movie a user rated in the window is relevant (binary gains); `window users` rated"
     " in the window; `users scored` are those of them with a list (users first seen in the window have "
     "none, `of scored users` counts their window ratings); hit = at least one of the top-k rated in the "
@@ -323,7 +389,7 @@ PROTOCOL = (
     "night t - 7 days' lists, unchanged, on night t's window (users new in between have no stale list; "
     "movies rated in between are not removed from it): what a week-old table costs. One extra night "
     "before the first is trained only for its lists, so the first night has a stale figure. `train s` is "
-    "the fit alone; `night s` is cut + vocabulary + fit + scoring + online metrics."
+    "the fit alone; `night s` is cut + vocabulary + fit + trend choice + scoring + online metrics."
 )
 
 
@@ -372,6 +438,8 @@ ROW_COLUMNS = (
     ("stale_ndcg_at_k", "stale NDCG@k", "{:.4f}"),
     ("stale_hit_rate_at_k", "stale hit", "{:.3f}"),
     ("stale_users", "stale users", "{:,}"),
+    ("trend_choice", "trend days x weight", "{}"),
+    ("trend_week", "week before: ranked -> trend", "{}"),
     ("train_s", "train s", "{:.1f}"),
     ("total_s", "night s", "{:.1f}"),
 )
@@ -400,7 +468,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         + (" (**partial: the run was still going when this was written**)" if report.get("partial") else "")
         + ".",
         f"Model `{report['model']}` (the nightly default is `{report['default_model']}`); top-N {k}, metrics at "
-        f"k={k}; seed {report['seed']}; weeks {report['weeks']}"
+        f"k={k}; seed {report['seed']}; weeks {report['weeks']}; trend {'on' if report.get('trend', True) else 'off'}"
         + (f"; only the last {report['limit_nights']} night(s) per release" if report.get("limit_nights") else "")
         + ".",
         "",
@@ -457,6 +525,9 @@ def render_dataset(info: dict[str, Any], k: int) -> list[str]:
         f"- Stale over fresh (ratio of mean NDCG@{k}, nights with both): {_f(s['stale_ratio_of_means'], '{:.3f}')}.",
         f"- Seconds per night: mean {_f(s['mean_total_s'], '{:.1f}')} (median {_f(s['median_total_s'], '{:.1f}')}),"
         f" of which fit mean {_f(s['mean_train_s'], '{:.1f}')}.",
+        f"- Trend: a weight above 0 on {s['trend_nights']} of {s['nights']} nights"
+        + (f"; its ranker refit took {_f(s['mean_trend_fit_s'], '{:.1f}')} s a night" if s["trend_nights"] else "")
+        + ".",
         "",
     ]
     return lines
@@ -497,6 +568,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=42, help="training seed (the nightly default is 42)")
     parser.add_argument("--limit-nights", type=int, default=None, help="replay only each release's last K nights")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="markdown file; the JSON goes beside it")
+    parser.add_argument(
+        "--no-trend", dest="trend", action="store_false", help="publish the ranking alone (the flow's --no-trend)"
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     unknown = sorted(set(names) - set(DATASETS))
@@ -526,6 +600,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "seed": args.seed,
         "weeks": weeks,
         "limit_nights": args.limit_nights,
+        "trend": args.trend,
         "load_start": _load(),
         "load_end": None,
         "datasets": [],
@@ -558,6 +633,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             limit_nights=args.limit_nights,
             sink=report["datasets"],
             on_row=on_row,
+            trend=args.trend,
         )
     report["partial"] = False
     report["run_s"] = round(time.perf_counter() - started, 1)

@@ -1,7 +1,7 @@
 """The nightly flow: check config -> download -> load -> cut at the night -> validate -> merge/average ->
 score the previous night's lists -> encode -> split -> choose scale -> train -> evaluate -> re-score the
-champion -> quality gate -> (refit on all data) -> score -> publish -> retention -> report. Only wiring:
-each stage is a task in `tasks/` over `recsys_core.pipeline`."""
+champion -> quality gate -> (refit on all data) -> choose the trend -> score -> (trend) -> (explore) ->
+publish -> retention -> report. Only wiring: each stage is a task in `tasks/` over `recsys_core.pipeline`."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from tasks.report import summarise_run_inputs, write_run_report
 from tasks.retention import prune_published_runs
 from tasks.reuse import find_reusable_model, fingerprint_input, reuse_published_model
 from tasks.run import check_config, open_run, read_champions
-from tasks.score import explore_lists, prepare_scoring
+from tasks.score import choose_trend, explore_lists, prepare_scoring, trend_depth, trend_lists
 from tasks.split import split_ratings
 from tasks.train import DEFAULT_MODEL, choose_scale_profile, refit_model, train_model
 from tasks.validate import validate_release
@@ -67,6 +67,7 @@ def nightly_recommendations(
     explore_slots: int | None = None,
     explore_depth: int | None = None,
     explore_coverage: float = 0.15,
+    trend: bool = True,
 ) -> dict[str, Any]:
     """One night's run; returns the manifest of the published table.
 
@@ -138,15 +139,19 @@ def nightly_recommendations(
             else None
         )
         final = (refit or candidate).model
+    trending = choose_trend(final, ratings, vocab, movies, spec, profile, cfg, night.cutoff, run.folder)
     scorer, seen = prepare_scoring(final, ratings, vocab)
+    kept = min(cfg.explore.candidates(cfg.top_n), max(cfg.top_n, vocab.n_movies))  # what exploration reads
     tops = score_in_shards.with_options(task_runner=score_task_runner(cfg.dask_address, cfg.shards))(
         scorer,
         seen,
-        min(cfg.explore.candidates(cfg.top_n), max(cfg.top_n, vocab.n_movies)),
+        max(kept, trend_depth(cfg.top_n, vocab.n_movies)) if trending.active else kept,
         cfg.shards,
         cfg.memory_budget_mb,
         threads_per_shard(cfg.shards, cfg.dask_address),
     )
+    if trending.active:
+        tops = trend_lists(tops, trending, ratings, vocab, seen, night.cutoff, kept)
     if cfg.explore.active:
         tops = explore_lists(tops, cfg.top_n, cfg.explore, vocab.n_movies)
     with transaction():  # a failed check or commit rolls the staged table back
@@ -165,7 +170,7 @@ def nightly_recommendations(
             evaluation,
             archive,
             profile,
-            night_fields(night, previous, gate, cfg, archive, fingerprint, reusable, refit),
+            night_fields(night, previous, gate, cfg, archive, fingerprint, reusable, refit, trending),
         )
     prune_published_runs(cfg.data_dir, cfg.retention)
     write_run_report(run, spec.name, inputs, movies, final, evaluation, manifest)

@@ -85,6 +85,14 @@ ExploreCoverageOpt = Annotated[
         "explore slot) [env RECSYS_EXPLORE_COVERAGE]",
     ),
 ]
+TrendOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--trend/--no-trend",
+        help="Lean each night's lists towards the movies rated most in the days before it, by a weight chosen "
+        "on the week before the night (default on; it stays off when that week has no ratings) [env RECSYS_TREND]",
+    ),
+]
 AsOfOpt = Annotated[
     str | None,
     typer.Option("--as-of", help="The night, YYYY-MM-DD (UTC): use ratings before its 00:00 UTC (default: today)"),
@@ -324,6 +332,7 @@ def run(
     explore_slots: ExploreSlotsOpt = None,
     explore_depth: ExploreDepthOpt = None,
     explore_coverage: ExploreCoverageOpt = None,
+    trend: TrendOpt = None,
 ) -> None:
     """Run the nightly flow once, now, for one night (default today, UTC), and publish its table."""
     cfg = _config(
@@ -348,6 +357,7 @@ def run(
         explore_slots=explore_slots,
         explore_depth=explore_depth,
         explore_coverage=explore_coverage,
+        trend=trend,
     )
     _start_flow_command(cfg.model)
     from flows.nightly import nightly_recommendations
@@ -410,6 +420,7 @@ def backfill(
     explore_slots: ExploreSlotsOpt = None,
     explore_depth: ExploreDepthOpt = None,
     explore_coverage: ExploreCoverageOpt = None,
+    trend: TrendOpt = None,
 ) -> None:
     """Run the nightly flow for each night from --from to --to, oldest first (resumable)."""
     from recsys_core.errors import ConfigError
@@ -446,6 +457,7 @@ def backfill(
         explore_slots=explore_slots,
         explore_depth=explore_depth,
         explore_coverage=explore_coverage,
+        trend=trend,
     )
     _start_flow_command(cfg.model)
     from flows.backfill import backfill_recommendations

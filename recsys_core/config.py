@@ -55,6 +55,7 @@ OPTION_NAMES: dict[str, str] = {
     "explore_slots": "--explore-slots",
     "explore_depth": "--explore-depth",
     "explore_coverage": "--explore-coverage",
+    "trend": "--trend/--no-trend",
 }
 
 # Fields that change what a night publishes (a backfill skips a night whose table was built with
@@ -76,6 +77,7 @@ TABLE_FIELDS = (
     "explore_slots",
     "explore_depth",
     "explore_coverage",
+    "trend",
 )
 
 
@@ -132,6 +134,11 @@ class NightlyConfig(BaseModel):
         gt=0,
         le=1,
         description="Explore only until the lists cover this share of the catalogue (1: fill every explore slot).",
+    )
+    trend: bool = Field(
+        True,
+        description="Lean each night's lists towards the movies rated most in the days before it, by a weight "
+        "chosen on the week before the night (0 when that does not help; recsys_core/serving/trend.py).",
     )
     as_of: date | None = Field(
         None,
@@ -289,6 +296,7 @@ class Settings(BaseSettings):
     explore_slots: str | None = None
     explore_depth: str | None = None
     explore_coverage: str | None = None
+    trend: str | None = None
 
 
 def absolute(path: Path, base: Path) -> Path:

@@ -35,6 +35,7 @@ from recsys_core.prep.interactions import to_interactions
 from recsys_core.prep.splitting import Split, holdout_validation, make_split
 from recsys_core.scale import ScaleProfile, choose_scale, model_params
 from recsys_core.serving.explore import ExplorePolicy
+from recsys_core.serving.trend import TrendChoice, boost_top_n, choose_trend, recent_counts, trend_prior
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,76 @@ def refit(
         warm_epoch_scale=warm_epoch_scale,
     )
     return Trained(trained.model, trained.seconds, trained.n_ratings, mode)
+
+
+def ranking_part(model: Recommender) -> Recommender:
+    """The part of ``model`` that orders the lists: ``combined``'s ranker, else the model itself."""
+    from recsys_core.models.combined import Combined
+
+    return model.ranker if isinstance(model, Combined) else model
+
+
+def choose_night_trend(
+    model: Recommender,
+    ratings: pd.DataFrame,
+    vocab: IdVocabulary,
+    *,
+    spec: DatasetSpec,
+    scale: ScaleProfile,
+    cutoff: int,
+    depth: int,
+    k: int = 10,
+    movies: pd.DataFrame | None = None,
+    seed: int = 0,
+    work_dir: Path | None = None,
+) -> TrendChoice:
+    """The night's trend weight (``serving/trend.py``), chosen on the week before ``cutoff``.
+
+    ``model`` is the night's fitted model; only its ranking part is fitted again, on the ratings
+    before that week, with its choices fixed (searched again on a holdout if it cannot fix them).
+    """
+    data = to_interactions(ratings, vocab)
+    if data.timestamp is None:
+        return TrendChoice(reason="the ratings carry no timestamps")
+    part = ranking_part(model)
+    settings = part.fixed_settings()
+
+    def fit_before_week(mask: Any) -> Recommender:
+        return train(
+            part.name,
+            ratings[mask],
+            vocab,
+            spec=spec,
+            scale=scale,
+            movies=movies,
+            seed=seed,
+            validation_fraction=0.0 if settings is not None else 0.05,
+            params=settings,
+            work_dir=work_dir,
+        ).model
+
+    return choose_trend(
+        fit_before_week,
+        data.user_idx,
+        data.movie_idx,
+        data.timestamp,
+        vocab.n_users,
+        vocab.n_movies,
+        cutoff,
+        depth=depth,
+        k=k,
+    )
+
+
+def apply_trend(
+    candidates: Any, choice: TrendChoice, ratings: pd.DataFrame, vocab: IdVocabulary, seen: Any, cutoff: int
+) -> Any:
+    """``candidates`` (a ranked ``TopN``) re-ranked with the night's trend; unchanged when it is off."""
+    if not choice.active:
+        return candidates
+    data = to_interactions(ratings, vocab)
+    prior = trend_prior(recent_counts(data.movie_idx, data.timestamp, vocab.n_movies, cutoff, choice.days))
+    return boost_top_n(candidates, seen, prior, choice.beta)
 
 
 def evaluate(

@@ -28,6 +28,7 @@ from recsys_core.scale import ScaleProfile
 from recsys_core.serving.catalog import write_catalog
 from recsys_core.serving.similarity import write_movie_embedding
 from recsys_core.serving.topn import TopN
+from recsys_core.serving.trend import TrendChoice
 from tasks.artifacts import logger, publish_markdown
 from tasks.stage import stage
 
@@ -89,6 +90,7 @@ def night_fields(
     training_fingerprint: str | None = None,
     reused: dict[str, Any] | None = None,
     refit: Trained | None = None,
+    trend: TrendChoice | None = None,
 ) -> dict[str, Any]:
     """The night's manifest fields; the input fingerprint is the archive's sha256 (the night's data
     is that archive cut at ``as_of``), or, for a log, the fingerprint taken when it was read.
@@ -105,6 +107,7 @@ def night_fields(
         refit=(reused or {}).get("refit")
         if refit is None
         else {"mode": refit.refit_mode, "seconds": round(refit.seconds, 2)},
+        trend=None if trend is None else trend.summary(),
     )
 
 

@@ -5,19 +5,25 @@ The sub-flow that maps shards over a task runner is ``flows/scoring.py``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys_core import pipeline
+from recsys_core.config import NightlyConfig
+from recsys_core.data.datasets import DatasetSpec
 from recsys_core.evaluation.metrics import catalogue_coverage
 from recsys_core.models.base import Recommender
 from recsys_core.prep.encoding import IdVocabulary
 from recsys_core.prep.interactions import to_interactions
-from recsys_core.serving.explore import ExplorePolicy, explore_top_n, goal_movies
+from recsys_core.scale import ScaleProfile
+from recsys_core.serving.explore import ExplorePolicy, default_depth, explore_top_n, goal_movies
 from recsys_core.serving.scorers import to_portable_scorer
 from recsys_core.serving.topn import TopN, concat_top_n, recommend_top_n
+from recsys_core.serving.trend import TrendChoice
 from tasks.artifacts import logger
 from tasks.stage import stage
 
@@ -85,3 +91,82 @@ def explore_lists(tops: list[TopN], top_n: int, policy: ExplorePolicy, n_movies:
         TopN(explored.user_idx[a:b], explored.movie_idx[a:b], explored.scores[a:b])
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]
+
+
+@stage("choose-trend")
+def choose_trend(
+    model: Recommender,
+    ratings: pd.DataFrame,
+    vocab: IdVocabulary,
+    movies: pd.DataFrame,
+    spec: DatasetSpec,
+    profile: ScaleProfile,
+    cfg: NightlyConfig,
+    cutoff: int,
+    work_dir: Path,
+) -> TrendChoice:
+    """The night's trend weight, chosen on the week before the night (``serving/trend.py``); the
+    ranker is fitted once more, on the ratings before that week, when the week has any."""
+    if not cfg.trend:
+        choice = TrendChoice(reason="turned off (--no-trend)")
+    else:
+        choice = pipeline.choose_night_trend(
+            model,
+            ratings,
+            vocab,
+            spec=spec,
+            scale=profile,
+            cutoff=cutoff,
+            depth=trend_depth(cfg.top_n, vocab.n_movies),
+            k=cfg.k,
+            movies=movies,
+            seed=cfg.seed,
+            work_dir=work_dir,
+        )
+    if choice.reason is not None:
+        logger().info("trend: off, %s; the lists are the model's ranking", choice.reason)
+    elif not choice.active:
+        logger().info(
+            "trend: off; on the week before the night (%s returning users) the ranking alone scored NDCG@%s %.4f "
+            "and no weight did better (ranker refitted in %.1f s)",
+            f"{choice.users:,}",
+            cfg.k,
+            choice.ndcg_ranked,
+            choice.fit_seconds,
+        )
+    else:
+        logger().info(
+            "trend: weight %s on the last %s days' ratings; on the week before the night (%s returning users) "
+            "NDCG@%s %.4f -> %.4f (ranker refitted in %.1f s)",
+            choice.beta,
+            choice.days,
+            f"{choice.users:,}",
+            cfg.k,
+            choice.ndcg_ranked,
+            choice.ndcg_trend,
+            choice.fit_seconds,
+        )
+    return choice
+
+
+def trend_depth(top_n: int, n_movies: int) -> int:
+    """Candidates per user the trend re-ranks: as deep as exploration looks by default."""
+    return min(max(default_depth(top_n), top_n), max(n_movies, top_n))
+
+
+@stage("trend-lists")
+def trend_lists(
+    tops: list[TopN],
+    choice: TrendChoice,
+    ratings: pd.DataFrame,
+    vocab: IdVocabulary,
+    seen: sp.csr_matrix,
+    cutoff: int,
+    keep: int,
+) -> list[TopN]:
+    """Every shard's candidates re-ranked with the night's trend, cut to ``keep`` per user."""
+    out = []
+    for top in tops:
+        boosted = pipeline.apply_trend(top, choice, ratings, vocab, seen, cutoff)
+        out.append(TopN(boosted.user_idx, boosted.movie_idx[:, :keep], boosted.scores[:, :keep]))
+    return out

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 GENRES_100K = 19
+T0_TREND = 1_578_268_800  # 2020-01-06 00:00 UTC, a Monday
+WEEK = 7 * 86_400
 
 
 def synth_ratings(
@@ -29,6 +31,20 @@ def synth_ratings(
                 r = max(r, 0.5)
             rows.append((u, int(m), float(r), 880_000_000 + int(rng.integers(0, 10_000_000))))
     return pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "timestamp"])
+
+
+def trending_ratings(seed: int = 0) -> pd.DataFrame:
+    """Each week 20 of 40 users rate 3 of movies 1-15 and the fortnight's hot movie (16, 17, 18)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for w in range(6):
+        for u in rng.choice(np.arange(1, 41), size=20, replace=False):
+            for m in [*rng.choice(np.arange(1, 16), size=3, replace=False), 16 + w // 2]:
+                rows.append(
+                    (int(u), int(m), float(rng.integers(1, 6)), T0_TREND + w * WEEK + int(rng.integers(0, WEEK)))
+                )
+    frame = pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "timestamp"])
+    return frame.drop_duplicates(["user_id", "movie_id"]).reset_index(drop=True)
 
 
 def ml100k_item_lines(n_movies: int) -> list[str]:

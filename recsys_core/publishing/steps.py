@@ -138,9 +138,11 @@ def night_fields(
     training_fingerprint: str | None = None,
     reused_from: str | None = None,
     refit: dict[str, Any] | None = None,
+    trend: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The night's part of the manifest: its cutoff, what is new, how the last lists did, the gate,
-    and how the published model was trained (``refit``: mode and seconds; None without a refit)."""
+    how the published model was trained (``refit``: mode and seconds; None without a refit) and the
+    night's trend choice (``serving/trend.py``: weight, window, validation NDCG with and without)."""
     summary = night.summary()
     return {
         "cutoff": summary["cutoff"],
@@ -155,6 +157,7 @@ def night_fields(
         "training_fingerprint": training_fingerprint,
         "model_reused_from": reused_from,
         "refit": refit,
+        "trend": trend,
     }
 
 

@@ -75,12 +75,14 @@ def test_training_sees_only_ratings_before_each_cutoff(release, tmp_path, monkey
     nights = replay.replay_nights(int(ratings["timestamp"].max()), 3)
     assert info["nights"] == [n.isoformat() for n in nights]
     trained_nights = [nights[0] - replay.WEEK, *nights]  # the warm-up night first
-    assert len(calls) == len(trained_nights)
-    for seen, night in zip(calls, trained_nights, strict=True):
+    # each night trains its model, then refits its ranker on the ratings before the week before it (the trend)
+    assert len(calls) == 2 * len(trained_nights)
+    for (seen, before_week), night in zip(zip(calls[::2], calls[1::2], strict=True), trained_nights, strict=True):
         cutoff = cutoff_seconds(night)
         assert (ratings["timestamp"] >= cutoff).any()  # there was something to leak
         assert seen["timestamp"].max() < cutoff
         assert len(seen) == int((ratings["timestamp"] < cutoff).sum())  # and nothing before it is missing
+        assert len(before_week) == int((ratings["timestamp"] < cutoff - replay.WEEK_SECONDS).sum())
 
 
 def test_stale_lists_are_the_previous_nights(release, tmp_path, monkeypatch):

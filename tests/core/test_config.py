@@ -1,4 +1,4 @@
-"""The configuration's resolved exploration policy and the table fingerprint built from it."""
+"""The configuration: the resolved exploration policy, the trend switch, and the table fingerprint."""
 
 from __future__ import annotations
 
@@ -26,3 +26,22 @@ def test_table_fingerprint_follows_the_resolved_exploration() -> None:
 
 def test_top_one_lists_take_any_depth() -> None:
     assert not NightlyConfig(top_n=1, explore_depth=1).explore.active
+
+
+def test_the_trend_is_on_by_default_and_shapes_the_table(monkeypatch) -> None:
+    from recsys_core.config import load_config
+    from recsys_core.errors import ConfigError
+
+    assert NightlyConfig().trend
+    assert NightlyConfig(trend=False).table_fingerprint() != NightlyConfig().table_fingerprint()
+    assert load_config(check_paths=False, trend=False).trend is False  # the --no-trend flag
+    monkeypatch.setenv("RECSYS_TREND", "0")
+    assert load_config(check_paths=False).trend is False
+    assert load_config(check_paths=False, trend=True).trend is True  # a flag beats the environment
+    monkeypatch.setenv("RECSYS_TREND", "maybe")
+    try:
+        load_config(check_paths=False)
+    except ConfigError as exc:
+        assert "RECSYS_TREND" in str(exc) and "--trend/--no-trend" in str(exc)
+    else:  # pragma: no cover - the assertion below names the failure
+        raise AssertionError("RECSYS_TREND=maybe was accepted")

@@ -3,7 +3,7 @@ and the backfill flow (resume, stop on the first failed night)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +15,7 @@ from recsys_core.nights.calendar import cutoff_seconds
 from recsys_core.prep.encoding import IdVocabulary
 from recsys_core.publishing.nights import list_nights, read_night
 from recsys_core.publishing.table import read_latest, read_manifest, read_table
-from tests.builders import build_ml100k_zip, synth_ratings
+from tests.builders import T0_TREND, WEEK, build_ml100k_zip, synth_ratings, trending_ratings
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -271,3 +271,29 @@ def test_unchanged_input_reuses_the_published_model_and_still_publishes(archive,
     (Path(third["run_folder"]) / "model" / "model.json").write_text("{broken")
     fourth = nightly_recommendations(as_of=date(1998, 4, 4), **params)
     assert fourth["model_reused_from"] is None and len(calls) > before
+
+
+def test_a_live_night_leans_its_lists_towards_what_trends_and_says_so(tmp_path, caplog):
+    """A hot movie everyone rates this fortnight: the night chooses a trend weight on the week before
+    it, the published lists of users who have not rated the movie start with it, and --no-trend
+    publishes the ranking alone."""
+    ratings = trending_ratings()
+    NIGHT = T0_TREND + 6 * WEEK  # noqa: N806 - the night's cutoff, as in tests/core/test_pipeline_trend.py
+    zip_path = build_ml100k_zip(tmp_path / "ml-100k.zip", ratings, n_movies=18, folds=False)
+    night = datetime.fromtimestamp(NIGHT, UTC).date()
+    params = {**FAST, "model": "ease", "source": str(zip_path), "as_of": night}
+    on = nightly_recommendations(data_dir=str(tmp_path / "on"), **params)
+    trend = on["trend"]
+    assert trend["active"] and trend["window_end"] == NIGHT and trend["ndcg_trend"] > trend["ndcg_ranked"]
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("trend:")]
+    assert said and "on the week before the night" in said[-1] and "->" in said[-1]
+    table = read_table(Path(on["path"]))
+    rated_hot = set(ratings.loc[ratings.movie_id == 18, "user_id"])
+    firsts = table[table["rank"] == 1].set_index("user_id")["movie_id"]
+    assert all(firsts[u] == 18 for u in firsts.index if u not in rated_hot)
+    assert (table.sort_values(["user_id", "rank"]).groupby("user_id")["score"].diff().dropna() <= 0).all()
+    off = nightly_recommendations(data_dir=str(tmp_path / "off"), trend=False, **params)
+    assert not off["trend"]["active"] and off["trend"]["reason"] == "turned off (--no-trend)"
+    assert off["config_fingerprint"] != on["config_fingerprint"]
+    plain = read_table(Path(off["path"]))
+    assert not (plain[plain["rank"] == 1].set_index("user_id")["movie_id"] == 18).all()
