@@ -81,14 +81,17 @@ def night_lists(
     work_dir: Path,
     trend: bool = True,
 ) -> dict[str, Any]:
-    """Train on everything before ``night`` and score every user's top-N: the night's lists, with the
-    night's trend (``serving/trend.py``) chosen on the week before it, as the flow does (``trend``)."""
+    """Train on everything before ``night`` and score every user's top-N: the night's lists as the flow
+    publishes them, with the night's trend (``serving/trend.py``, chosen on the week before it; off
+    with ``trend=False``) and the default exploration to 15% catalogue coverage after it."""
     from recsys_core import pipeline
+    from recsys_core.config import NightlyConfig
+    from recsys_core.evaluation.metrics import catalogue_coverage
     from recsys_core.nights.calendar import cutoff_seconds
     from recsys_core.nights.cutoff import before_cutoff
     from recsys_core.prep.encoding import fit_vocabulary
     from recsys_core.prep.interactions import to_interactions
-    from recsys_core.serving.explore import default_depth
+    from recsys_core.serving.explore import default_depth, explore_top_n
     from recsys_core.serving.scorers import to_portable_scorer
     from recsys_core.serving.topn import TopN, recommend_top_n
     from recsys_core.serving.trend import TrendChoice
@@ -120,9 +123,14 @@ def night_lists(
         if trend
         else TrendChoice(reason="off")
     )
-    top = recommend_top_n(to_portable_scorer(trained.model), seen, depth if choice.active else top_n)
+    policy = NightlyConfig(top_n=top_n, seed=seed).explore  # the night's default exploration
+    kept = min(policy.candidates(top_n), max(top_n, vocab.n_movies))
+    top = recommend_top_n(to_portable_scorer(trained.model), seen, max(kept, depth) if choice.active else kept)
     top = pipeline.apply_trend(top, choice, seen_ratings, vocab, seen, cutoff)
+    before = catalogue_coverage(top.movie_idx[:, :top_n], vocab.n_movies)
+    top = explore_top_n(top, top_n, policy, vocab.n_movies) if policy.active else top
     top = TopN(top.user_idx, top.movie_idx[:, :top_n], top.scores[:, :top_n])
+    after = catalogue_coverage(top.movie_idx, vocab.n_movies)
     valid = top.valid()
     rows, cols = np.nonzero(valid)
     lists = pd.DataFrame(
@@ -138,6 +146,7 @@ def night_lists(
         "label": trained.model.label,
         "settings": settings() if callable(settings) else None,
         "trend": {key: value for key, value in choice.summary().items() if key != "trials"},
+        "coverage": {"before_explore": round(before, 4), "published": round(after, 4)},
         "scale": scale.name,
         "train_ratings": len(seen_ratings),
         "train_users": vocab.n_users,
@@ -184,6 +193,13 @@ def _trend_week(trend: dict[str, Any] | None) -> str:
     return f"{trend['ndcg_ranked']:.3f} -> {trend['ndcg_trend']:.3f}"
 
 
+def _coverage(coverage: dict[str, float] | None) -> str:
+    """Catalogue coverage of the lists before exploration and as published."""
+    if not coverage:
+        return "-"
+    return f"{coverage['before_explore']:.3f} -> {coverage['published']:.3f}"
+
+
 def night_row(
     dataset: str, night: date, made: dict[str, Any], scored: dict[str, Any], total_s: float
 ) -> dict[str, Any]:
@@ -202,6 +218,7 @@ def night_row(
         "train_s": round(made["train_s"], 2),
         "total_s": round(total_s, 2),
         "model_settings": made.get("settings"),
+        "coverage": _coverage(made.get("coverage")),
         "trend": made.get("trend"),
         "trend_choice": _trend_choice(made.get("trend")),
         "trend_week": _trend_week(made.get("trend")),
@@ -380,7 +397,9 @@ PROTOCOL = (
     " with `recommend_top_n`; the night's trend (`serving/trend.py`, as the flow does it) is then chosen"
     " on the week before t (the model's ranking part refitted on the ratings before that week, its "
     "settings fixed; `trend days x weight`, 0 when the ranking alone did best on that week, `week before`"
-    " the NDCG@k there of the ranking and of the chosen weight) and applied to each user's top 200. "
+    " the NDCG@k there of the ranking and of the chosen weight) and applied to each user's top 200; the "
+    "default exploration (`serving/explore.py`, to 15% catalogue coverage) then runs as in the flow "
+    "(`coverage`: of the lists before it and as published). "
     "`nights.online.online_metrics` scores the lists against the ratings of [t, "
     "t + 7 days): every movie a user rated in the window is relevant (binary gains); `window users` rated"
     " in the window; `users scored` are those of them with a list (users first seen in the window have "
@@ -440,6 +459,7 @@ ROW_COLUMNS = (
     ("stale_users", "stale users", "{:,}"),
     ("trend_choice", "trend days x weight", "{}"),
     ("trend_week", "week before: ranked -> trend", "{}"),
+    ("coverage", "coverage: lists -> explored", "{}"),
     ("train_s", "train s", "{:.1f}"),
     ("total_s", "night s", "{:.1f}"),
 )
