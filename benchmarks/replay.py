@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -293,32 +294,14 @@ def replay_dataset(
     if sink is not None:
         sink.append(info)
     with tempfile.TemporaryDirectory(prefix="replay-") as tmp:
-        made = night_lists(
-            ratings,
-            data["movies"],
-            data["spec"],
-            warmup,
-            model=model,
-            top_n=top_n,
-            seed=seed,
-            work_dir=Path(tmp),
-            trend=trend,
-        )
+        options = {"model": model, "top_n": top_n, "seed": seed, "work_dir": Path(tmp), "trend": trend}
+        lists_for = partial(night_lists, ratings, data["movies"], data["spec"], **options)
+        made = lists_for(warmup)
         info["warmup_train_s"] = round(made["train_s"], 2)
         previous = made["lists"]
         for night in nights:
             start = time.perf_counter()
-            made = night_lists(
-                ratings,
-                data["movies"],
-                data["spec"],
-                night,
-                model=model,
-                top_n=top_n,
-                seed=seed,
-                work_dir=Path(tmp),
-                trend=trend,
-            )
+            made = lists_for(night)
             scored = score_night(made["lists"], previous, ratings, night, top_n)
             row = night_row(name, night, made, scored, time.perf_counter() - start)
             info["rows"].append(row)
