@@ -92,10 +92,10 @@ def night_lists(
     from recsys_core.nights.cutoff import before_cutoff
     from recsys_core.prep.encoding import fit_vocabulary
     from recsys_core.prep.interactions import to_interactions
-    from recsys_core.serving.explore import default_depth, explore_top_n
+    from recsys_core.serving.explore import explore_top_n
     from recsys_core.serving.scorers import to_portable_scorer
     from recsys_core.serving.topn import TopN, recommend_top_n
-    from recsys_core.serving.trend import TrendChoice
+    from recsys_core.serving.trend import TrendChoice, trend_depth
 
     start = time.perf_counter()
     seen_ratings = before_cutoff(ratings, cutoff_seconds(night))
@@ -106,7 +106,7 @@ def night_lists(
     )
     seen = to_interactions(seen_ratings, vocab).to_csr()
     cutoff = cutoff_seconds(night)
-    depth = min(default_depth(top_n), vocab.n_movies)
+    cfg = NightlyConfig(top_n=top_n, k=top_n, seed=seed, trend=trend)  # the night's defaults
     choice = (
         pipeline.choose_night_trend(
             trained.model,
@@ -115,7 +115,7 @@ def night_lists(
             spec=spec,
             scale=scale,
             cutoff=cutoff,
-            depth=depth,
+            depth=trend_depth(top_n, vocab.n_movies, pipeline.explore_candidates(cfg, vocab.n_movies)),
             k=top_n,
             movies=movies,
             seed=seed,
@@ -124,10 +124,9 @@ def night_lists(
         if trend
         else TrendChoice(reason="off")
     )
-    policy = NightlyConfig(top_n=top_n, seed=seed).explore  # the night's default exploration
-    kept = min(policy.candidates(top_n), max(top_n, vocab.n_movies))
-    top = recommend_top_n(to_portable_scorer(trained.model), seen, max(kept, depth) if choice.active else kept)
-    top = pipeline.apply_trend(top, choice, seen_ratings, vocab, seen, cutoff)
+    policy = cfg.explore
+    top = recommend_top_n(to_portable_scorer(trained.model), seen, pipeline.scoring_depth(cfg, vocab.n_movies, choice))
+    top = pipeline.apply_trend(top, choice, seen, pipeline.night_trend_prior(seen_ratings, vocab, cutoff, choice.days))
     before = catalogue_coverage(top.movie_idx[:, :top_n], vocab.n_movies)
     top = explore_top_n(top, top_n, policy, vocab.n_movies) if policy.active else top
     top = TopN(top.user_idx, top.movie_idx[:, :top_n], top.scores[:, :top_n])

@@ -12,6 +12,7 @@ from prefect import flow
 from prefect.transactions import transaction
 
 from flows.scoring import score_in_shards, score_task_runner
+from recsys_core import pipeline
 from recsys_core.data.sources import resolve_spec
 from recsys_core.serving.topn import threads_per_shard
 from tasks.clean import merge_and_average
@@ -26,7 +27,12 @@ from tasks.report import summarise_run_inputs, write_run_report
 from tasks.retention import prune_published_runs
 from tasks.reuse import find_reusable_model, fingerprint_input, reuse_published_model
 from tasks.run import check_config, open_run, read_champions
-from tasks.score import choose_trend, explore_lists, prepare_scoring, trend_depth, trend_lists
+from tasks.score import (
+    choose_trend,
+    explore_lists,
+    prepare_scoring,
+    trend_lists,
+)
 from tasks.split import split_ratings
 from tasks.train import DEFAULT_MODEL, choose_scale_profile, refit_model, train_model
 from tasks.validate import validate_release
@@ -141,17 +147,16 @@ def nightly_recommendations(
         final = (refit or candidate).model
     trending = choose_trend(final, ratings, vocab, movies, spec, profile, cfg, night.cutoff, run.folder)
     scorer, seen = prepare_scoring(final, ratings, vocab)
-    kept = min(cfg.explore.candidates(cfg.top_n), max(cfg.top_n, vocab.n_movies))  # what exploration reads
     tops = score_in_shards.with_options(task_runner=score_task_runner(cfg.dask_address, cfg.shards))(
         scorer,
         seen,
-        max(kept, trend_depth(cfg.top_n, vocab.n_movies)) if trending.active else kept,
+        pipeline.scoring_depth(cfg, vocab.n_movies, trending),
         cfg.shards,
         cfg.memory_budget_mb,
         threads_per_shard(cfg.shards, cfg.dask_address),
     )
     if trending.active:
-        tops = trend_lists(tops, trending, ratings, vocab, seen, night.cutoff, kept)
+        tops = trend_lists(tops, trending, ratings, vocab, seen, night.cutoff, cfg)
     if cfg.explore.active:
         tops = explore_lists(tops, cfg.top_n, cfg.explore, vocab.n_movies)
     with transaction():  # a failed check or commit rolls the staged table back

@@ -373,7 +373,12 @@ def run(
     if manifest.get("model_reused_from"):
         typer.echo(
             f"            reused from run {manifest['model_reused_from']}: same ratings, settings and code, so "
-            "nothing was trained (--retrain trains anyway)"
+            "the model was not trained again (--retrain trains anyway)"
+            + (
+                "; the trend refitted its ranker on the ratings before last week"
+                if (manifest.get("trend") or {}).get("fit_seconds")
+                else ""
+            )
         )
     typer.echo(
         "  metrics:  " + json.dumps({k: round(v, 4) for k, v in manifest["metrics"].items() if isinstance(v, float)})

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from recsys_core.data.datasets import DatasetSpec
@@ -35,7 +36,14 @@ from recsys_core.prep.interactions import to_interactions
 from recsys_core.prep.splitting import Split, holdout_validation, make_split
 from recsys_core.scale import ScaleProfile, choose_scale, model_params
 from recsys_core.serving.explore import ExplorePolicy
-from recsys_core.serving.trend import TrendChoice, boost_top_n, choose_trend, recent_counts, trend_prior
+from recsys_core.serving.trend import (
+    TrendChoice,
+    boost_top_n,
+    choose_trend,
+    recent_counts,
+    trend_depth,
+    trend_prior,
+)
 
 log = logging.getLogger(__name__)
 
@@ -295,14 +303,28 @@ def choose_night_trend(
     )
 
 
-def apply_trend(
-    candidates: Any, choice: TrendChoice, ratings: pd.DataFrame, vocab: IdVocabulary, seen: Any, cutoff: int
-) -> Any:
+def explore_candidates(cfg: Any, n_movies: int) -> int:
+    """Movies per user the scorer keeps for exploration (``top_n`` when it is off)."""
+    return min(cfg.explore.candidates(cfg.top_n), max(cfg.top_n, n_movies))
+
+
+def scoring_depth(cfg: Any, n_movies: int, choice: TrendChoice) -> int:
+    """Movies per user the scorer returns: exploration's candidates, or the trend's when it runs."""
+    kept = explore_candidates(cfg, n_movies)
+    return trend_depth(cfg.top_n, n_movies, kept) if choice.active else kept
+
+
+def night_trend_prior(ratings: pd.DataFrame, vocab: IdVocabulary, cutoff: int, days: int) -> Any:
+    """Each movie's ratings in the ``days`` before ``cutoff`` over the most any movie got (once a night)."""
+    movie_idx = vocab.encode_movies(ratings["movie_id"])
+    timestamps = ratings["timestamp"].to_numpy(np.int64)
+    return trend_prior(recent_counts(movie_idx, timestamps, vocab.n_movies, cutoff, days))
+
+
+def apply_trend(candidates: Any, choice: TrendChoice, seen: Any, prior: Any) -> Any:
     """``candidates`` (a ranked ``TopN``) re-ranked with the night's trend; unchanged when it is off."""
-    if not choice.active:
+    if not choice.active or prior is None:
         return candidates
-    data = to_interactions(ratings, vocab)
-    prior = trend_prior(recent_counts(data.movie_idx, data.timestamp, vocab.n_movies, cutoff, choice.days))
     return boost_top_n(candidates, seen, prior, choice.beta)
 
 

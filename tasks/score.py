@@ -20,10 +20,10 @@ from recsys_core.models.base import Recommender
 from recsys_core.prep.encoding import IdVocabulary
 from recsys_core.prep.interactions import to_interactions
 from recsys_core.scale import ScaleProfile
-from recsys_core.serving.explore import ExplorePolicy, default_depth, explore_top_n, goal_movies
+from recsys_core.serving.explore import ExplorePolicy, explore_top_n, goal_movies
 from recsys_core.serving.scorers import to_portable_scorer
 from recsys_core.serving.topn import TopN, concat_top_n, recommend_top_n
-from recsys_core.serving.trend import TrendChoice
+from recsys_core.serving.trend import TrendChoice, trend_depth
 from tasks.artifacts import logger
 from tasks.stage import stage
 
@@ -107,30 +107,41 @@ def choose_trend(
 ) -> TrendChoice:
     """The night's trend weight, chosen on the week before the night (``serving/trend.py``); the
     ranker is fitted once more, on the ratings before that week, when the week has any."""
+    k = min(cfg.k, cfg.top_n)  # judged on what the lists show
     if not cfg.trend:
         choice = TrendChoice(reason="turned off (--no-trend)")
     else:
-        choice = pipeline.choose_night_trend(
-            model,
-            ratings,
-            vocab,
-            spec=spec,
-            scale=profile,
-            cutoff=cutoff,
-            depth=trend_depth(cfg.top_n, vocab.n_movies),
-            k=cfg.k,
-            movies=movies,
-            seed=cfg.seed,
-            work_dir=work_dir,
-        )
+        try:
+            choice = pipeline.choose_night_trend(
+                model,
+                ratings,
+                vocab,
+                spec=spec,
+                scale=profile,
+                cutoff=cutoff,
+                depth=trend_depth(cfg.top_n, vocab.n_movies, pipeline.explore_candidates(cfg, vocab.n_movies)),
+                k=k,
+                movies=movies,
+                seed=cfg.seed,
+                work_dir=work_dir,
+            )
+        except Exception as exc:  # the trend is an extra: its failure must not cost the night its table
+            logger().warning(
+                "trend: off, choosing it failed (%s: %s); the lists are the model's ranking. --no-trend skips "
+                "this step.",
+                type(exc).__name__,
+                exc,
+            )
+            choice = TrendChoice(reason=f"choosing it failed: {type(exc).__name__}: {exc}")
     if choice.reason is not None:
-        logger().info("trend: off, %s; the lists are the model's ranking", choice.reason)
+        if not choice.reason.startswith("choosing it failed"):  # that one was said as a warning
+            logger().info("trend: off, %s; the lists are the model's ranking", choice.reason)
     elif not choice.active:
         logger().info(
             "trend: off; on the week before the night (%s returning users) the ranking alone scored NDCG@%s %.4f "
             "and no weight did better (ranker refitted in %.1f s)",
             f"{choice.users:,}",
-            cfg.k,
+            k,
             choice.ndcg_ranked,
             choice.fit_seconds,
         )
@@ -141,17 +152,12 @@ def choose_trend(
             choice.beta,
             choice.days,
             f"{choice.users:,}",
-            cfg.k,
+            k,
             choice.ndcg_ranked,
             choice.ndcg_trend,
             choice.fit_seconds,
         )
     return choice
-
-
-def trend_depth(top_n: int, n_movies: int) -> int:
-    """Candidates per user the trend re-ranks: as deep as exploration looks by default."""
-    return min(max(default_depth(top_n), top_n), max(n_movies, top_n))
 
 
 @stage("trend-lists")
@@ -162,11 +168,21 @@ def trend_lists(
     vocab: IdVocabulary,
     seen: sp.csr_matrix,
     cutoff: int,
-    keep: int,
+    cfg: NightlyConfig,
 ) -> list[TopN]:
-    """Every shard's candidates re-ranked with the night's trend, cut to ``keep`` per user."""
+    """Every shard's candidates re-ranked with the night's trend, cut to what exploration reads (or
+    ``top_n``). The recent counts are taken once for all shards; the cut is copied, so the
+    full-depth arrays are let go."""
+    keep = pipeline.explore_candidates(cfg, vocab.n_movies)
+    prior = pipeline.night_trend_prior(ratings, vocab, cutoff, choice.days)
     out = []
     for top in tops:
-        boosted = pipeline.apply_trend(top, choice, ratings, vocab, seen, cutoff)
-        out.append(TopN(boosted.user_idx, boosted.movie_idx[:, :keep], boosted.scores[:, :keep]))
+        boosted = pipeline.apply_trend(top, choice, seen, prior)
+        out.append(
+            TopN(
+                boosted.user_idx,
+                np.ascontiguousarray(boosted.movie_idx[:, :keep]),
+                np.ascontiguousarray(boosted.scores[:, :keep]),
+            )
+        )
     return out

@@ -23,6 +23,7 @@ unaffected.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-if TYPE_CHECKING:  # the configuration imports this module; scoring's imports stay out of its start-up
+from recsys_core.serving.explore import default_depth
+
+if TYPE_CHECKING:  # scoring's imports load only when a choice or a re-ranking runs
     from recsys_core.models.base import Recommender
     from recsys_core.serving.topn import TopN
 
@@ -38,6 +41,7 @@ DAY_SECONDS = 86_400
 WINDOW_DAYS = 7  # the validation week: the week before the night, as the night is judged on the week after it
 TREND_DAYS = (7, 14, 28)
 TREND_BETAS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # 0 first: the ranking alone wins every tie
+MIN_USERS = 20  # fewer returning users in the week than this: too few to judge a weight on, the trend stays off
 BLOCK_ROWS = 8192  # users per block when re-ranking (bounds the (users, 2 x depth) temporaries)
 
 
@@ -65,6 +69,12 @@ class TrendChoice:
         out = asdict(self)
         out["active"] = self.active
         return out
+
+
+def trend_depth(top_n: int, n_movies: int, candidates: int = 0) -> int:
+    """Candidates per user the trend is chosen and applied on: as deep as exploration looks by
+    default (200 for a top-10), or the scorer's ``candidates`` when it keeps more."""
+    return min(max(default_depth(top_n), top_n, candidates), max(n_movies, top_n))
 
 
 def recent_counts(movie_idx: np.ndarray, timestamps: np.ndarray, n_movies: int, cutoff: int, days: int) -> np.ndarray:
@@ -154,13 +164,15 @@ def choose_trend(
     k: int = 10,
     days_grid: tuple[int, ...] = TREND_DAYS,
     betas: tuple[float, ...] = TREND_BETAS,
+    min_users: int = MIN_USERS,
 ) -> TrendChoice:
     """(days, beta) for the night at ``cutoff``, chosen on the week before it.
 
     The arrays are every rating the night sees (encoded, all before ``cutoff``).
     ``fit_ranker(mask)`` fits the night's ranker, settings fixed, on the ratings where ``mask``
     is True (those before the week) and returns it. The week's returning users (rated before it
-    and in it) are scored: relevant is every movie they rated in the week.
+    and in it) are scored: relevant is every movie they rated in the week. With fewer than
+    ``min_users`` of them nothing is fitted and the trend stays off.
     """
     from recsys_core.evaluation.metrics import ranking_metrics
     from recsys_core.serving.topn import recommend_top_n
@@ -175,8 +187,12 @@ def choose_trend(
     if not week.any():
         choice.reason = f"no ratings in the {WINDOW_DAYS} days before the night"
         return choice
-    if not len(week_users):
-        choice.reason = f"no user rated both before and in the {WINDOW_DAYS} days before the night"
+    if len(week_users) < min_users:
+        choice.users = len(week_users)
+        choice.reason = (
+            f"{len(week_users)} users rated both before and in the {WINDOW_DAYS} days before the night, "
+            f"fewer than the {min_users} a weight is judged on"
+        )
         return choice
     seen = sp.csr_matrix(
         (np.ones(int(before.sum()), np.float32), (user_idx[before], movie_idx[before])), shape=(n_users, n_movies)
@@ -186,24 +202,21 @@ def choose_trend(
     )
     relevant = relevant - relevant.multiply(seen > 0)  # a movie rated before the week is not news
     relevant.eliminate_zeros()
-    import time
-
     clock = time.perf_counter()
     ranker = fit_ranker(before)
     choice.fit_seconds = round(time.perf_counter() - clock, 2)
     ranked = recommend_top_n(ranker, seen, min(depth, n_movies), user_idx=week_users)
-    best: tuple[float, int, float] | None = None
+    choice.ndcg_ranked = ranking_metrics(ranked.movie_idx, week_users, relevant, k)["ndcg_at_k"]
+    choice.trials.append({"days": None, "beta": 0.0, "ndcg": round(choice.ndcg_ranked, 6)})
+    best = (choice.ndcg_ranked, days_grid[0], 0.0)  # the ranking alone wins every tie
     for days in days_grid:
         prior = trend_prior(recent_counts(movie_idx[before], ts[before], n_movies, start, days))
-        for beta in betas:
+        for beta in (b for b in betas if b > 0):
             lists = boost_top_n(ranked, seen, prior, beta)
             ndcg = ranking_metrics(lists.movie_idx, week_users, relevant, k)["ndcg_at_k"]
             choice.trials.append({"days": days, "beta": beta, "ndcg": round(ndcg, 6)})
-            if beta == 0 and choice.ndcg_ranked is None:
-                choice.ndcg_ranked = ndcg
-            if best is None or ndcg > best[0] + 1e-12:
+            if ndcg > best[0] + 1e-12:
                 best = (ndcg, days, beta)
-    assert best is not None
     choice.ndcg_trend, choice.days, choice.beta = best
     choice.users = len(week_users)
     return choice

@@ -51,11 +51,11 @@ def test_the_trend_puts_the_hot_movie_on_the_lists_of_those_who_have_not_rated_i
     choice = pipeline.choose_night_trend(model, ratings, vocab, spec=SPEC, scale=scale, cutoff=NIGHT, depth=20, k=5)
     seen = to_interactions(ratings, vocab).to_csr()
     ranked = recommend_top_n(model, seen, 20)
-    lists = pipeline.apply_trend(ranked, choice, ratings, vocab, seen, NIGHT)
+    lists = pipeline.apply_trend(ranked, choice, seen, pipeline.night_trend_prior(ratings, vocab, NIGHT, choice.days))
     hot = vocab.encode_movies(pd.Series([18]))[0]
     missing = np.flatnonzero(seen[:, hot].toarray().ravel() == 0)
     assert len(missing) and all(lists.movie_idx[u, 0] == hot for u in missing)
-    off = pipeline.apply_trend(ranked, pipeline.TrendChoice(reason="off"), ratings, vocab, seen, NIGHT)
+    off = pipeline.apply_trend(ranked, pipeline.TrendChoice(reason="off"), seen, None)
     assert off is ranked
 
 

@@ -297,3 +297,33 @@ def test_a_live_night_leans_its_lists_towards_what_trends_and_says_so(tmp_path, 
     assert off["config_fingerprint"] != on["config_fingerprint"]
     plain = read_table(Path(off["path"]))
     assert not (plain[plain["rank"] == 1].set_index("user_id")["movie_id"] == 18).all()
+
+
+def test_a_night_with_no_week_before_it_publishes_the_ranking_as_no_trend_does(archive, tmp_path):
+    zip_path, _ = archive  # ratings end 1998-03-15: nothing in the week before 1998-04-01
+    params = {**FAST, "model": "ease", "source": str(zip_path), "as_of": date(1998, 4, 1)}
+    on = nightly_recommendations(data_dir=str(tmp_path / "on"), **params)
+    off = nightly_recommendations(data_dir=str(tmp_path / "off"), trend=False, **params)
+    assert on["trend"]["reason"].startswith("no ratings in the 7 days") and not on["trend"]["active"]
+    cols = ["user_id", "rank", "movie_id", "score"]
+    one, two = (read_table(Path(m["path"]))[cols].sort_values(cols).reset_index(drop=True) for m in (on, off))
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_a_failing_trend_choice_costs_the_night_nothing_but_the_trend(tmp_path, monkeypatch, caplog):
+    from recsys_core import pipeline
+
+    ratings = trending_ratings()
+    zip_path = build_ml100k_zip(tmp_path / "ml-100k.zip", ratings, n_movies=18, folds=False)
+    night = datetime.fromtimestamp(T0_TREND + 6 * WEEK, UTC).date()
+
+    def broken(*args, **kwargs):
+        raise MemoryError("no room for the ranker's second fit")
+
+    monkeypatch.setattr(pipeline, "choose_night_trend", broken)
+    manifest = nightly_recommendations(
+        data_dir=str(tmp_path / "d"), **{**FAST, "model": "ease", "source": str(zip_path), "as_of": night}
+    )
+    assert manifest["rows"] > 0 and not manifest["trend"]["active"]
+    assert manifest["trend"]["reason"] == "choosing it failed: MemoryError: no room for the ranker's second fit"
+    assert any("--no-trend skips this step" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")

@@ -119,18 +119,18 @@ def test_the_week_chooses_a_weight_when_the_newest_ratings_follow_what_trends():
         masks.append(mask.copy())
         return _Fixed(6, 10)
 
-    choice = choose_trend(fit, users, movies, ts, 6, 10, CUTOFF, depth=5, k=3)
+    choice = choose_trend(fit, users, movies, ts, 6, 10, CUTOFF, depth=5, k=3, min_users=1)
     assert choice.active and choice.reason is None
     assert choice.users == 4 and choice.window_end == CUTOFF and choice.window_start == CUTOFF - 7 * DAY_SECONDS
     assert choice.ndcg_trend > choice.ndcg_ranked
     # the ranker never saw the week: fitted once, on the ratings before it
     assert len(masks) == 1 and np.array_equal(masks[0], ts < CUTOFF - 7 * DAY_SECONDS)
-    assert len(choice.trials) == len(trend.TREND_DAYS) * len(trend.TREND_BETAS)
+    assert len(choice.trials) == 1 + len(trend.TREND_DAYS) * (len(trend.TREND_BETAS) - 1)  # beta 0 once
 
 
 def test_the_ranking_alone_wins_when_the_week_follows_it():
     users, movies, ts = _history([3])  # movie 3 is the ranker's best unseen movie; nothing trends towards it
-    choice = choose_trend(lambda mask: _Fixed(6, 10), users, movies, ts, 6, 10, CUTOFF, depth=5, k=3)
+    choice = choose_trend(lambda mask: _Fixed(6, 10), users, movies, ts, 6, 10, CUTOFF, depth=5, k=3, min_users=1)
     assert not choice.active and choice.beta == 0 and choice.ndcg_trend == choice.ndcg_ranked == pytest.approx(1.0)
 
 
@@ -143,7 +143,25 @@ def test_no_week_no_choice_and_no_fit():
     choice = choose_trend(fit, users, movies, ts, 6, 10, CUTOFF, depth=5)
     assert not choice.active and "no ratings" in choice.reason
     new_only = choose_trend(fit, np.array([0, 1]), np.array([0, 1]), np.array([0, CUTOFF - 1]), 2, 3, CUTOFF, depth=2)
-    assert not new_only.active and "no user rated both" in new_only.reason
+    assert not new_only.active and "0 users rated both" in new_only.reason
+
+
+def test_too_few_returning_users_leave_the_trend_off_without_a_fit():
+    users, movies, ts = _history([7])  # 4 returning users
+
+    def fit(mask):  # pragma: no cover - must not be called
+        raise AssertionError("no fit for 4 users")
+
+    choice = choose_trend(fit, users, movies, ts, 6, 10, CUTOFF, depth=5, min_users=5)
+    assert not choice.active and choice.users == 4 and "fewer than the 5" in choice.reason
+    assert trend.MIN_USERS == 20
+
+
+def test_trend_depth_follows_exploration_when_it_keeps_more():
+    assert trend.trend_depth(10, 1682) == 200
+    assert trend.trend_depth(10, 1682, 50) == 200  # a shallow exploration: the trend still looks 200 deep
+    assert trend.trend_depth(10, 1682, 1000) == 1000
+    assert trend.trend_depth(10, 40) == 40  # never deeper than the catalogue
 
 
 def test_summary_is_json_ready():
