@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -173,8 +174,9 @@ def run_once(
         "load_avg_end": [round(v, 2) for v in load_after],
         "rows": manifest["rows"] if manifest else None,
         "model": manifest["model"] if manifest else model,
-        "flow_params": flow_params or {},
+        "flow_params": {k: (v.isoformat() if isinstance(v, date) else v) for k, v in (flow_params or {}).items()},
         "metrics": manifest["metrics"] if manifest else None,
+        "trend": {k: v for k, v in (manifest.get("trend") or {}).items() if k != "trials"} if manifest else None,
     }
 
 
@@ -189,6 +191,17 @@ def read_result(path: Path) -> dict[str, Any]:
     text = Path(path).read_text()
     block = text.split("```json", 1)[1].split("```", 1)[0]
     return json.loads(block)
+
+
+def _trend(trend: dict[str, Any]) -> str:
+    """The night's trend choice in a few words (from the manifest)."""
+    if trend.get("reason"):
+        return f"off ({trend['reason']})"
+    return (
+        f"weight {trend['beta']:g} on {trend['days']} days, chosen on {trend['users']:,} returning users "
+        f"(week-before NDCG@10 {trend['ndcg_ranked']:.4f} -> {trend['ndcg_trend']:.4f}, ranker refit "
+        f"{trend['fit_seconds']:.1f} s)"
+    )
 
 
 def _mb(value: float | None) -> str:
@@ -213,7 +226,10 @@ def render_markdown(
         f"Machine: {MACHINE}; Python {platform.python_version()}. Command: `{command}`.",
         "",
         f"Run: {big['ratings']:,} ratings, {big['users']:,} users, {big['movies']:,} movies; model "
-        f"`{big['model']}`; flow state {big['state']}; {big['rows'] or 0:,} rows published.",
+        f"`{big['model']}`; flow state {big['state']}; {big['rows'] or 0:,} rows published"
+        + (f"; night {big['flow_params']['as_of']}" if big.get("flow_params", {}).get("as_of") else "")
+        + (f"; trend {_trend(big['trend'])}" if big.get("trend") else "")
+        + ".",
         f"Wall time of the flow: **{big['flow_s'] / 60:.1f} min** (synthesising the archive took "
         f"{big['synth_s']:.0f} s more); peak RSS of the process: **{big['peak_rss_mb'] / 1024:.1f} GB** "
         f"(RSS when the flow started: {_mb(big.get('rss_before_flow_mb'))} MB).",
@@ -271,6 +287,12 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="the flow's refit_max_ratings (default: the flow's); -1 always refits",
     )
+    parser.add_argument(
+        "--as-of",
+        default=None,
+        help="the night, YYYY-MM-DD (default: today, after the synthetic ratings end on 2019-11-21; "
+        "2019-11-22 is a live night, whose week before it has ratings, so the trend is chosen)",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not write the results file")
     parser.add_argument("--results", type=Path, default=RESULTS, help="results file (default: %(default)s)")
     parser.add_argument("--before", type=Path, default=None, help="an earlier results file: adds before-columns")
@@ -282,6 +304,8 @@ def main(argv: list[str] | None = None) -> None:
     flow_params: dict[str, Any] = {}
     if args.refit_max_ratings is not None:
         flow_params["refit_max_ratings"] = None if args.refit_max_ratings < 0 else args.refit_max_ratings
+    if args.as_of:
+        flow_params["as_of"] = date.fromisoformat(args.as_of)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="recsys-e2e-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
