@@ -126,7 +126,9 @@ def night_lists(
     )
     policy = cfg.explore
     top = recommend_top_n(to_portable_scorer(trained.model), seen, pipeline.scoring_depth(cfg, vocab.n_movies, choice))
-    top = pipeline.apply_trend(top, choice, seen, pipeline.night_trend_prior(seen_ratings, vocab, cutoff, choice.days))
+    top = pipeline.apply_trend(
+        top, choice, seen, pipeline.night_trend_prior(seen_ratings, vocab, cutoff, choice.days, choice.newness)
+    )
     before = catalogue_coverage(top.movie_idx[:, :top_n], vocab.n_movies)
     top = explore_top_n(top, top_n, policy, vocab.n_movies) if policy.active else top
     top = TopN(top.user_idx, top.movie_idx[:, :top_n], top.scores[:, :top_n])
@@ -183,7 +185,10 @@ def score_night(
 def _trend_choice(trend: dict[str, Any] | None) -> str:
     if not trend or trend.get("reason"):
         return "off"
-    return f"{trend['days']} d x {trend['beta']:g}" if trend["active"] else "0"
+    if not trend["active"]:
+        return "0"
+    newness = trend.get("newness") or 0.0  # a record from before newness existed has none
+    return f"{trend['days']} d x {trend['beta']:g}" + (f", newness {newness:g}" if newness else "")
 
 
 def _trend_week(trend: dict[str, Any] | None) -> str:
@@ -378,7 +383,8 @@ PROTOCOL = (
     "does: its 5% early-stopping slice is cut from them), and every user's top-N unseen movies are scored"
     " with `recommend_top_n`; the night's trend (`serving/trend.py`, as the flow does it) is then chosen"
     " on the week before t (the model's ranking part refitted on the ratings before that week, its "
-    "settings fixed; `trend days x weight`, 0 when the ranking alone did best on that week, `week before`"
+    "settings fixed; `trend days x weight`, with the newness exponent when above 0, 0 when the ranking "
+    "alone did best on that week, `week before`"
     " the NDCG@k there of the ranking and of the chosen weight) and applied to each user's top 200; the "
     "default exploration (`serving/explore.py`, to 15% catalogue coverage) then runs as in the flow "
     "(`coverage`: of the lists before it and as published). "

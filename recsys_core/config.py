@@ -259,11 +259,14 @@ class NightlyConfig(BaseModel):
     def table_fingerprint(self) -> str:
         """sha256 of the settings that shape the published table (``TABLE_FIELDS``) and the code's version."""
         from recsys_core import __version__
+        from recsys_core.serving.trend import trend_method
 
         summary = self.summary()
         # exploration by its resolved policy: equal lists (e.g. slots unset or top_n - 1) hash alike
         fields = {name: summary[name] for name in TABLE_FIELDS if not name.startswith("explore_")}
         fields |= {"explore": self.explore.shape(), "version": __version__}
+        if self.trend:  # the trend by what it chooses from: other grids make other lists
+            fields["trend"] = trend_method()
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 

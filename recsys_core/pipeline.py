@@ -41,6 +41,7 @@ from recsys_core.serving.trend import (
     boost_top_n,
     choose_trend,
     recent_counts,
+    total_counts,
     trend_depth,
     trend_prior,
 )
@@ -314,11 +315,13 @@ def scoring_depth(cfg: Any, n_movies: int, choice: TrendChoice) -> int:
     return trend_depth(cfg.top_n, n_movies, kept) if choice.active else kept
 
 
-def night_trend_prior(ratings: pd.DataFrame, vocab: IdVocabulary, cutoff: int, days: int) -> Any:
-    """Each movie's ratings in the ``days`` before ``cutoff`` over the most any movie got (once a night)."""
+def night_trend_prior(ratings: pd.DataFrame, vocab: IdVocabulary, cutoff: int, days: int, newness: float = 0.0) -> Any:
+    """Each movie's trend prior for the night (``serving.trend.trend_prior``), once a night."""
     movie_idx = vocab.encode_movies(ratings["movie_id"])
     timestamps = ratings["timestamp"].to_numpy(np.int64)
-    return trend_prior(recent_counts(movie_idx, timestamps, vocab.n_movies, cutoff, days))
+    counts = recent_counts(movie_idx, timestamps, vocab.n_movies, cutoff, days)
+    totals = total_counts(movie_idx, timestamps, vocab.n_movies, cutoff) if newness > 0 else None
+    return trend_prior(counts, totals, newness)
 
 
 def apply_trend(candidates: Any, choice: TrendChoice, seen: Any, prior: Any) -> Any:

@@ -147,10 +147,11 @@ def choose_trend(
         )
     else:
         logger().info(
-            "trend: weight %s on the last %s days' ratings; on the week before the night (%s returning users) "
-            "NDCG@%s %.4f -> %.4f (ranker refitted in %.1f s)",
+            "trend: weight %s on the last %s days' ratings, newness %s; on the week before the night "
+            "(%s returning users) NDCG@%s %.4f -> %.4f (ranker refitted in %.1f s)",
             choice.beta,
             choice.days,
+            choice.newness,
             f"{choice.users:,}",
             k,
             choice.ndcg_ranked,
@@ -174,7 +175,7 @@ def trend_lists(
     ``top_n``). The recent counts are taken once for all shards; the cut is copied, so the
     full-depth arrays are let go."""
     keep = pipeline.explore_candidates(cfg, vocab.n_movies)
-    prior = pipeline.night_trend_prior(ratings, vocab, cutoff, choice.days)
+    prior = pipeline.night_trend_prior(ratings, vocab, cutoff, choice.days, choice.newness)
     out = []
     for top in tops:
         boosted = pipeline.apply_trend(top, choice, seen, prior)

@@ -9,13 +9,18 @@ fifth of the NDCG on a random hold-out; a prior added at scoring time costs the 
 
 How: each user's ranked candidates (their top ``depth``) are scaled to [0, 1] (best 1, the
 ``depth``-th 0), the movies rated most in the ``days`` before the night that the user has not
-rated join them at 0, and every candidate gains ``beta`` x (its ratings in those days / the most
-any movie got). The list is the best ``top_n`` of that sum; the sum is the published score.
+rated join them at 0, and every candidate gains ``beta`` x its prior. The prior is the movie's
+ratings in those days, times the share of all its ratings that fell in them raised to
+``newness``, over the largest such value. With ``newness`` 0 it is what is rated most now; with 1
+it leans towards what is new: a movie first rated this week keeps its whole count, an old
+favourite still rated keeps a small part of it. The list is the best ``top_n`` of that sum; the sum
+is the published score.
 
-When: ``beta`` and ``days`` are chosen each night on the week before it (``choose_trend``): the
-night's ranker is fitted again on the ratings before that week (its settings fixed), each
-returning user's list is made for every (days, beta) of the grid, and the one with the best
-NDCG@10 on what they rated that week wins (beta 0, the ranking alone, on ties). A night with no
+When: ``beta``, ``days`` and ``newness`` are chosen each night on the week before it
+(``choose_trend``): the night's ranker is fitted again on the ratings before that week (its
+settings fixed), each returning user's list is made for every (days, newness, beta) of the grid,
+and the one with the best NDCG@10 on what they rated that week wins (beta 0, the ranking alone,
+on ties; then the smaller newness). A night with no
 ratings in that week (a release read long after its last rating) has nothing to lean on: its
 lists are the ranking's. A random hold-out has no night, so models evaluated on one are
 unaffected.
@@ -41,8 +46,21 @@ DAY_SECONDS = 86_400
 WINDOW_DAYS = 7  # the validation week: the week before the night, as the night is judged on the week after it
 TREND_DAYS = (7, 14, 28)
 TREND_BETAS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # 0 first: the ranking alone wins every tie
+TREND_NEWNESS = (0.0, 0.5, 1.0)  # 0 first: plain recent counts win a tie
 MIN_USERS = 20  # fewer returning users in the week than this: too few to judge a weight on, the trend stays off
 BLOCK_ROWS = 8192  # users per block when re-ranking (bounds the (users, 2 x depth) temporaries)
+
+
+def trend_method() -> dict[str, Any]:
+    """What the trend chooses from, for the table fingerprint: a night published with other grids
+    (an older release of this code) is not the same table, so a backfill builds it again."""
+    return {
+        "window_days": WINDOW_DAYS,
+        "days": list(TREND_DAYS),
+        "betas": list(TREND_BETAS),
+        "newness": list(TREND_NEWNESS),
+        "min_users": MIN_USERS,
+    }
 
 
 @dataclass
@@ -51,6 +69,7 @@ class TrendChoice:
 
     days: int = TREND_DAYS[0]
     beta: float = 0.0
+    newness: float = 0.0
     window_start: int | None = None
     window_end: int | None = None
     users: int = 0
@@ -84,10 +103,24 @@ def recent_counts(movie_idx: np.ndarray, timestamps: np.ndarray, n_movies: int, 
     return np.bincount(np.asarray(movie_idx)[keep], minlength=n_movies).astype(np.float64)
 
 
-def trend_prior(counts: np.ndarray) -> np.ndarray:
-    """Counts over the largest count, so beta means the same on any release; zeros stay zeros."""
-    top = float(counts.max()) if counts.size else 0.0
-    return counts / top if top > 0 else np.zeros_like(counts, dtype=np.float64)
+def total_counts(movie_idx: np.ndarray, timestamps: np.ndarray, n_movies: int, cutoff: int) -> np.ndarray:
+    """Ratings per movie before ``cutoff``: what a recent count is a share of."""
+    keep = np.asarray(timestamps) < cutoff
+    return np.bincount(np.asarray(movie_idx)[keep], minlength=n_movies).astype(np.float64)
+
+
+def trend_prior(counts: np.ndarray, totals: np.ndarray | None = None, newness: float = 0.0) -> np.ndarray:
+    """``counts`` x (``counts`` / ``totals``) ** ``newness``, over its largest value, so beta means
+    the same on any release; zeros stay zeros. ``totals`` (all ratings per movie, the recent ones
+    included) is needed only when ``newness`` is above 0."""
+    values = np.asarray(counts, dtype=np.float64)
+    if newness > 0:
+        if totals is None:
+            raise ValueError("trend_prior: newness above 0 needs each movie's total count")
+        share = np.divide(values, totals, out=np.zeros_like(values), where=np.asarray(totals) > 0)
+        values = values * np.minimum(share, 1.0) ** newness
+    top = float(values.max()) if values.size else 0.0
+    return values / top if top > 0 else np.zeros_like(values)
 
 
 def boost_top_n(candidates: TopN, seen: sp.csr_matrix, prior: np.ndarray, beta: float) -> TopN:
@@ -164,9 +197,10 @@ def choose_trend(
     k: int = 10,
     days_grid: tuple[int, ...] = TREND_DAYS,
     betas: tuple[float, ...] = TREND_BETAS,
+    newness_grid: tuple[float, ...] = TREND_NEWNESS,
     min_users: int = MIN_USERS,
 ) -> TrendChoice:
-    """(days, beta) for the night at ``cutoff``, chosen on the week before it.
+    """(days, newness, beta) for the night at ``cutoff``, chosen on the week before it.
 
     The arrays are every rating the night sees (encoded, all before ``cutoff``).
     ``fit_ranker(mask)`` fits the night's ranker, settings fixed, on the ratings where ``mask``
@@ -208,15 +242,18 @@ def choose_trend(
     ranked = recommend_top_n(ranker, seen, min(depth, n_movies), user_idx=week_users)
     choice.ndcg_ranked = ranking_metrics(ranked.movie_idx, week_users, relevant, k)["ndcg_at_k"]
     choice.trials.append({"days": None, "beta": 0.0, "ndcg": round(choice.ndcg_ranked, 6)})
-    best = (choice.ndcg_ranked, days_grid[0], 0.0)  # the ranking alone wins every tie
+    best = (choice.ndcg_ranked, days_grid[0], 0.0, 0.0)  # the ranking alone wins every tie
+    totals = total_counts(movie_idx[before], ts[before], n_movies, start)
     for days in days_grid:
-        prior = trend_prior(recent_counts(movie_idx[before], ts[before], n_movies, start, days))
-        for beta in (b for b in betas if b > 0):
-            lists = boost_top_n(ranked, seen, prior, beta)
-            ndcg = ranking_metrics(lists.movie_idx, week_users, relevant, k)["ndcg_at_k"]
-            choice.trials.append({"days": days, "beta": beta, "ndcg": round(ndcg, 6)})
-            if ndcg > best[0] + 1e-12:
-                best = (ndcg, days, beta)
-    choice.ndcg_trend, choice.days, choice.beta = best
+        counts = recent_counts(movie_idx[before], ts[before], n_movies, start, days)
+        for newness in newness_grid:
+            prior = trend_prior(counts, totals, newness)
+            for beta in (b for b in betas if b > 0):
+                lists = boost_top_n(ranked, seen, prior, beta)
+                ndcg = ranking_metrics(lists.movie_idx, week_users, relevant, k)["ndcg_at_k"]
+                choice.trials.append({"days": days, "newness": newness, "beta": beta, "ndcg": round(ndcg, 6)})
+                if ndcg > best[0] + 1e-12:
+                    best = (ndcg, days, beta, newness)
+    choice.ndcg_trend, choice.days, choice.beta, choice.newness = best
     choice.users = len(week_users)
     return choice

@@ -34,6 +34,7 @@ def test_the_trend_is_on_by_default_and_shapes_the_table(monkeypatch) -> None:
 
     assert NightlyConfig().trend
     assert NightlyConfig(trend=False).table_fingerprint() != NightlyConfig().table_fingerprint()
+
     assert load_config(check_paths=False, trend=False).trend is False  # the --no-trend flag
     monkeypatch.setenv("RECSYS_TREND", "0")
     assert load_config(check_paths=False).trend is False
@@ -45,3 +46,12 @@ def test_the_trend_is_on_by_default_and_shapes_the_table(monkeypatch) -> None:
         assert "RECSYS_TREND" in str(exc) and "--trend/--no-trend" in str(exc)
     else:  # pragma: no cover - the assertion below names the failure
         raise AssertionError("RECSYS_TREND=maybe was accepted")
+
+
+def test_table_fingerprint_follows_the_trends_grids(monkeypatch) -> None:
+    from recsys_core.serving import trend
+
+    on, off = NightlyConfig().table_fingerprint(), NightlyConfig(trend=False).table_fingerprint()
+    monkeypatch.setattr(trend, "TREND_NEWNESS", (0.0,))  # the grids of the release before newness
+    assert NightlyConfig().table_fingerprint() != on
+    assert NightlyConfig(trend=False).table_fingerprint() == off  # no trend: its grids change nothing

@@ -51,7 +51,9 @@ def test_the_trend_puts_the_hot_movie_on_the_lists_of_those_who_have_not_rated_i
     choice = pipeline.choose_night_trend(model, ratings, vocab, spec=SPEC, scale=scale, cutoff=NIGHT, depth=20, k=5)
     seen = to_interactions(ratings, vocab).to_csr()
     ranked = recommend_top_n(model, seen, 20)
-    lists = pipeline.apply_trend(ranked, choice, seen, pipeline.night_trend_prior(ratings, vocab, NIGHT, choice.days))
+    lists = pipeline.apply_trend(
+        ranked, choice, seen, pipeline.night_trend_prior(ratings, vocab, NIGHT, choice.days, choice.newness)
+    )
     hot = vocab.encode_movies(pd.Series([18]))[0]
     missing = np.flatnonzero(seen[:, hot].toarray().ravel() == 0)
     assert len(missing) and all(lists.movie_idx[u, 0] == hot for u in missing)
@@ -65,3 +67,18 @@ def test_no_timestamps_no_trend(night):
         model, ratings.drop(columns="timestamp"), vocab, spec=SPEC, scale=scale, cutoff=NIGHT, depth=20
     )
     assert not choice.active and "timestamps" in choice.reason
+
+
+def test_the_nights_prior_with_newness_counts_every_rating_before_the_night():
+    # movie 1: 4 ratings long ago and 2 in the last week; movie 2: new, 2 ratings in the last week;
+    # a rating at the night itself is tomorrow's and counts nowhere
+    day = 86_400
+    rows = [(u, 1, NIGHT - 60 * day) for u in range(4)] + [(u, 1, NIGHT - day) for u in (4, 5)]
+    rows += [(u, 2, NIGHT - 2 * day) for u in (6, 7)] + [(8, 2, NIGHT)]
+    ratings = pd.DataFrame(rows, columns=["user_id", "movie_id", "timestamp"]).assign(rating=4.0)
+    vocab = fit_vocabulary(ratings)
+    m1, m2 = vocab.encode_movies(pd.Series([1, 2]))
+    plain = pipeline.night_trend_prior(ratings, vocab, NIGHT, 7)
+    new = pipeline.night_trend_prior(ratings, vocab, NIGHT, 7, 1.0)
+    assert plain[m1] == plain[m2] == 1.0  # 2 recent ratings each
+    assert new[m2] == 1.0 and new[m1] == pytest.approx(1 / 3)  # 2 of movie 1's 6 ratings are recent

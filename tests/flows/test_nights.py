@@ -287,6 +287,7 @@ def test_a_live_night_leans_its_lists_towards_what_trends_and_says_so(tmp_path, 
     assert trend["active"] and trend["window_end"] == NIGHT and trend["ndcg_trend"] > trend["ndcg_ranked"]
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("trend:")]
     assert said and "on the week before the night" in said[-1] and "->" in said[-1]
+    assert trend["newness"] in (0.0, 0.5, 1.0) and f"newness {trend['newness']}" in said[-1]
     table = read_table(Path(on["path"]))
     rated_hot = set(ratings.loc[ratings.movie_id == 18, "user_id"])
     firsts = table[table["rank"] == 1].set_index("user_id")["movie_id"]

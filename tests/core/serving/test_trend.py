@@ -15,6 +15,7 @@ from recsys_core.serving.trend import (
     boost_top_n,
     choose_trend,
     recent_counts,
+    total_counts,
     trend_prior,
 )
 
@@ -31,6 +32,21 @@ def test_recent_counts_take_the_days_before_the_cutoff_only():
 def test_trend_prior_scales_by_the_top_count_and_keeps_zeros():
     assert trend_prior(np.array([2.0, 0.0, 1.0])).tolist() == [1.0, 0.0, 0.5]
     assert trend_prior(np.zeros(3)).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_newness_weighs_each_count_by_the_share_of_the_movies_ratings_that_are_recent():
+    counts, totals = np.array([4.0, 4.0, 0.0, 2.0]), np.array([4.0, 16.0, 9.0, 2.0])
+    # shares 1, 1/4, 0, 1: the new movie 0 keeps its count, the old favourite 1 a quarter of it
+    assert trend_prior(counts, totals, 1.0).tolist() == [1.0, 0.25, 0.0, 0.5]
+    assert trend_prior(counts, totals, 0.5).tolist() == pytest.approx([1.0, 0.5, 0.0, 0.5])
+    assert trend_prior(counts, totals, 0.0).tolist() == trend_prior(counts).tolist() == [1.0, 1.0, 0.0, 0.5]
+    with pytest.raises(ValueError, match="total count"):
+        trend_prior(counts, None, 1.0)
+
+
+def test_total_counts_stop_at_the_cutoff():
+    movies, ts = np.array([0, 0, 1, 1]), np.array([0, CUTOFF - 1, CUTOFF, 5])
+    assert total_counts(movies, ts, 3, CUTOFF).tolist() == [2, 1, 0]
 
 
 def _candidates(movies, scores):
@@ -125,7 +141,26 @@ def test_the_week_chooses_a_weight_when_the_newest_ratings_follow_what_trends():
     assert choice.ndcg_trend > choice.ndcg_ranked
     # the ranker never saw the week: fitted once, on the ratings before it
     assert len(masks) == 1 and np.array_equal(masks[0], ts < CUTOFF - 7 * DAY_SECONDS)
-    assert len(choice.trials) == 1 + len(trend.TREND_DAYS) * (len(trend.TREND_BETAS) - 1)  # beta 0 once
+    grid = len(trend.TREND_DAYS) * len(trend.TREND_NEWNESS) * (len(trend.TREND_BETAS) - 1)
+    assert len(choice.trials) == 1 + grid  # beta 0 once
+    assert choice.newness == 0.0  # movie 7 is both the most rated and the newest: the plain counts win the tie
+
+
+def test_the_week_chooses_newness_when_it_rates_the_new_movie_over_the_old_favourite():
+    # the ranker orders movies by id. Users 0-3 rated movies 0-2 long ago and, in the week, the new
+    # movie 8. Before the week the old favourite 6 (8 ratings) got 3 recent ones, movie 8 (new) 2:
+    # plain recent counts rank 6 above 8, newness (3/8 of 6's ratings are recent, all of 8's) 8 above 6
+    start = CUTOFF - 7 * DAY_SECONDS
+    rows = [(u, m, start - 40 * DAY_SECONDS) for u in range(4) for m in range(3)]
+    rows += [(u, 6, start - 40 * DAY_SECONDS) for u in range(7, 12)]
+    rows += [(u, 6, start - 3 * DAY_SECONDS) for u in (4, 5, 6)]
+    rows += [(u, 8, start - 2 * DAY_SECONDS) for u in (7, 8)]
+    rows += [(u, 8, CUTOFF - 2 * DAY_SECONDS) for u in range(4)]
+    users, movies, ts = (np.array(c) for c in zip(*rows, strict=True))
+    choice = choose_trend(lambda mask: _Fixed(12, 10), users, movies, ts, 12, 10, CUTOFF, depth=5, k=1, min_users=1)
+    assert choice.active and choice.newness > 0 and choice.ndcg_trend == pytest.approx(1.0)
+    plain = [t["ndcg"] for t in choice.trials if t["beta"] > 0 and t["newness"] == 0.0]
+    assert max(plain) == 0.0  # no weight on plain counts puts movie 8 first
 
 
 def test_the_ranking_alone_wins_when_the_week_follows_it():
@@ -167,5 +202,6 @@ def test_trend_depth_follows_exploration_when_it_keeps_more():
 def test_summary_is_json_ready():
     import json
 
-    summary = TrendChoice(days=14, beta=2.0, users=3, ndcg_ranked=0.1, ndcg_trend=0.2).summary()
+    summary = TrendChoice(days=14, beta=2.0, newness=1.0, users=3, ndcg_ranked=0.1, ndcg_trend=0.2).summary()
     assert json.loads(json.dumps(summary))["active"] is True
+    assert json.loads(json.dumps(summary))["newness"] == 1.0
