@@ -34,6 +34,7 @@ from tasks.score import (
     trend_lists,
 )
 from tasks.split import split_ratings
+from tasks.termination import arm_termination_record
 from tasks.train import DEFAULT_MODEL, choose_scale_profile, refit_model, train_model
 from tasks.validate import validate_release
 
@@ -86,6 +87,7 @@ def nightly_recommendations(
     """
     params = dict(locals())
     params["shards"] = params.pop("n_shards")
+    arm_termination_record()  # a SIGTERM that library code swallows still stops the night
     cfg = check_config(params)
     spec = resolve_spec(cfg.dataset, cfg.source)  # a release, or a ratings log's dataset.json
     run = open_run(cfg.data_dir, cfg.as_of)

@@ -202,18 +202,32 @@ def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
     from recsys_core.errors import RecsysError
 
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
     except RecsysError as exc:
+        if _signal_recorded():  # the error came after (and likely from) the signal
+            raise _interrupted(_Terminated("signal 15")) from None
         _fail(exc)
     except KeyboardInterrupt as exc:
         raise _interrupted(exc) from None
     except BaseException as exc:
         signal_exc = termination_in_chain(exc)
+        if signal_exc is None and _signal_recorded():
+            signal_exc = _Terminated("signal 15")  # library code turned the signal into another error
         if signal_exc is None:
             if isinstance(exc, Exception):
                 return _unexpected(exc)
             raise
         raise _interrupted(signal_exc) from None
+    if _signal_recorded():  # lost in a stage after the table was published: still a stopped run
+        raise _interrupted(_Terminated("signal 15"))
+    return result
+
+
+def _signal_recorded() -> bool:
+    """Whether a night in this process was sent SIGTERM (``tasks.termination``). Only a flow
+    command imports that module, so the light commands never pay for importing Prefect here."""
+    module = sys.modules.get("tasks.termination")
+    return bool(module is not None and module.termination_received())
 
 
 def termination_in_chain(exc: BaseException) -> BaseException | None:

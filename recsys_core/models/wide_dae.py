@@ -68,7 +68,11 @@ def zero_diagonal_layer(n_movies: int, l2: float, name: str) -> Any:
     """A bias-free movies x movies layer that leaves out its diagonal: ``x K - x * diag(K)``.
 
     Subtracting the diagonal's term (not multiplying K by a mask) needs no second movies^2
-    tensor; the diagonal then gets no gradient from the loss and stays at its initial 0."""
+    tensor. The output never depends on the diagonal. Its gradient from the loss is zero in exact
+    arithmetic (the two terms cancel), but in floating point the two sums can differ in the last
+    bits, and Adam (which divides each step by the gradient's own size) turns that residue into
+    small moves: the diagonal may drift from its initial 0 (by up to 0.003 in the unit tests, on
+    some CPUs). That changes no score; the published movie vectors zero it."""
     import keras
     from keras import layers, ops
 
@@ -125,7 +129,7 @@ class WideDAE(MultDAE):
         import keras
 
         w = np.array(self.net.get_layer("wide").kernel.numpy(), np.float32)
-        np.fill_diagonal(w, 0.0)  # already 0 (no gradient reaches it); the layer leaves it out anyway
+        np.fill_diagonal(w, 0.0)  # the layer leaves it out; rounding may have moved it from 0
         if self.params["hidden"]:
             deep = self.net.get_layer("logits")
             self._encoder = keras.Model(self.net.input, deep.input)

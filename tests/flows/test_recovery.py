@@ -169,3 +169,35 @@ def test_a_failure_after_publishing_keeps_the_published_runs_folder(tmp_path, ar
     assert not (folder / FAILURE_FILE).exists()
     failure = flow_artifacts(state.state_details.flow_run_id)["failure"]
     assert "already published" in failure and "`report`" in failure and "disk is full" in failure
+
+
+def test_a_signal_that_library_code_swallowed_still_stops_the_night(tmp_path, archive, monkeypatch):
+    """SIGTERM lost inside a stage (TensorFlow swallows it in C code): the next stage does not
+    start, the run ends Crashed and nothing is published (tasks/termination.py)."""
+    import signal
+
+    from prefect.exceptions import TerminationSignal
+
+    from recsys_core import pipeline
+    from tasks import termination
+
+    delivered = []  # Prefect re-sends the signal to the handler it replaced: this one, not pytest's default
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: delivered.append(signum))
+    real_train = pipeline.train
+
+    def train_then_lose_the_signal(*args, **kwargs):
+        trained = real_train(*args, **kwargs)
+        termination._received.set()  # what the wrapped handler records before Prefect's raises
+        return trained
+
+    monkeypatch.setattr(pipeline, "train", train_then_lose_the_signal)
+    try:
+        with pytest.raises(TerminationSignal):  # the run crashes, as on a signal Prefect itself raised
+            nightly_recommendations(source=str(archive), data_dir=str(tmp_path / "data"), **FAST)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        termination._received.clear()
+    assert delivered == [signal.SIGTERM]
+    assert not (tmp_path / "data" / "recommendations" / "_latest.json").exists()
+    [folder] = (tmp_path / "data" / "runs").iterdir()
+    assert json.loads((folder / FAILURE_FILE).read_text())["stage"] == "evaluate"
