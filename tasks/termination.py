@@ -25,12 +25,15 @@ from prefect.exceptions import TerminationSignal
 _received = threading.Event()
 
 
-def arm_termination_record() -> None:
+def arm_termination_record(fresh: bool = True) -> None:
     """Record SIGTERM before the handler in place (Prefect's, inside a flow) runs.
 
     Called at the start of each night, in the main thread (elsewhere signals cannot be handled,
-    and nothing is armed). The record starts empty: a night is stopped only by its own signal."""
-    _received.clear()
+    and nothing is armed). With ``fresh`` the record starts empty: a night is stopped only by its
+    own signal. A sub-flow (scoring) arms again with ``fresh=False``: Prefect puts its own handler
+    back for a sub-flow's duration, and the night's record must survive it."""
+    if fresh:
+        _received.clear()
     try:
         inner = signal.getsignal(signal.SIGTERM)
     except ValueError:  # pragma: no cover - getsignal works in any thread; kept for symmetry

@@ -34,10 +34,14 @@ def test_the_signal_is_recorded_then_handed_to_the_handler_in_place(armed):
         termination.raise_if_terminated()
 
 
-def test_arming_again_starts_a_new_record(armed):
+def test_arming_again_starts_a_new_record_unless_a_sub_flow_arms(armed):
     os.kill(os.getpid(), signal.SIGTERM)
+    termination.arm_termination_record(fresh=False)  # the scoring sub-flow, inside the same night
+    assert termination.termination_received()
     termination.arm_termination_record()  # the next night
     assert not termination.termination_received()
+    os.kill(os.getpid(), signal.SIGTERM)  # through both wrappers to the handler they wrap, once
+    assert termination.termination_received() and armed == [signal.SIGTERM, signal.SIGTERM]
 
 
 @stage("demo-stage")
