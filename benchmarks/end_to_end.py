@@ -198,7 +198,8 @@ def _trend(trend: dict[str, Any]) -> str:
     if trend.get("reason"):
         return f"off ({trend['reason']})"
     return (
-        f"weight {trend['beta']:g} on {trend['days']} days, chosen on {trend['users']:,} returning users "
+        f"weight {trend['beta']:g} on {trend['days']} days, newness {trend.get('newness') or 0:g}, chosen on "
+        f"{trend['users']:,} returning users "
         f"(week-before NDCG@10 {trend['ndcg_ranked']:.4f} -> {trend['ndcg_trend']:.4f}, ranker refit "
         f"{trend['fit_seconds']:.1f} s)"
     )

@@ -19,6 +19,7 @@ from recsys_core.nights.calendar import nights_between, parse_every
 from tasks.backfill import BackfillProgress, already_published, publish_backfill_summary
 from tasks.download import download_archive
 from tasks.run import check_config
+from tasks.termination import arm_termination_record, raise_if_terminated
 
 FLOW_NAME = "backfill-recommendations"
 
@@ -38,6 +39,7 @@ def backfill_recommendations(
 
     Returns one row per night: ``night``, ``status`` (published, skipped), ``run_id``.
     """
+    arm_termination_record()  # its nights reuse the bridge; a signal between them is recorded too
     params = dict(parameters or {})  # the nightly flow's parameter names
     params.pop("as_of", None)
     values = {**params, "as_of": start}
@@ -59,6 +61,7 @@ def backfill_recommendations(
     # older than every night already on disk)
     params["retention"] = cfg.retention + len(nights)
     for night in nights:
+        raise_if_terminated()  # a SIGTERM lost in the last night's final stage stops the backfill here
         began = time.perf_counter()
         done = already_published(cfg.data_dir, night, cfg, night_fingerprint(spec, archive, night))
         if done is not None:

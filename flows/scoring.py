@@ -16,7 +16,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from recsys_core.errors import RecsysError
 from recsys_core.serving.topn import TopN, shard_users
 from tasks.score import score_shard
-from tasks.termination import arm_termination_record
 
 
 @flow(name="score-users")
@@ -24,7 +23,6 @@ def score_in_shards(
     scorer: Any, seen: sp.csr_matrix, top_n: int, n_shards: int, memory_budget_mb: int, threads_per_shard: int | None
 ) -> list[TopN]:
     """Map ``score_shard`` over the shards and gather them in shard order."""
-    arm_termination_record(fresh=False)  # this sub-flow's own Prefect handler records too
     shards = shard_users(seen.shape[0], n_shards)
     progress_id = create_progress_artifact(
         progress=0.0, description=f"scoring {seen.shape[0]:,} users in {n_shards} shard(s)"

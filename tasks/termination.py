@@ -7,53 +7,62 @@ __import__> returned a result with an exception set") or come back as an unrelat
 ("ValueError: Could not pack sequence"). The night then went on and published after it was
 told to stop, or failed with an error that hid the signal.
 
-How: at the start of a night the flow wraps Prefect's handler so that the signal is first
-recorded (``arm_termination_record``). Every stage (``tasks.stage``) checks the record before it
-starts, and turns whatever it raises after a signal into a ``TerminationSignal``. So at worst
-the stage the signal was lost in finishes, the next one stops the run, the run ends Crashed and
-nothing more is published.
+How: Prefect's SIGTERM bridge (``prefect.utilities.engine._prefect_sigterm_handler``, prefect
+3.8.8 as pinned) is replaced by one that records the signal, then does what Prefect's does.
+It replaces the module's name too, not only the installed handler, because Prefect checks by
+identity that its bridge is installed before it acknowledges a runner's cancel request, and
+nested flows reuse the bridge by that same check. Every stage (``tasks.stage``) checks the
+record before it starts, and turns whatever it raises after a signal into a
+``TerminationSignal``. So at worst the stage the signal was lost in finishes, the next one stops
+the run, and the CLI exits 143. The record is never cleared in a process: once told to stop,
+no later night in it (a backfill's next one) starts either.
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from typing import Any
 
 from prefect.exceptions import TerminationSignal
 
+log = logging.getLogger(__name__)
 _received = threading.Event()
+_MARK = "_recsys_records_termination"
 
 
-def arm_termination_record(fresh: bool = True) -> None:
-    """Record SIGTERM before the handler in place (Prefect's, inside a flow) runs.
+def arm_termination_record() -> None:
+    """Make Prefect's SIGTERM bridge record the signal first (idempotent; call inside a flow).
 
-    Called at the start of each night, in the main thread (elsewhere signals cannot be handled,
-    and nothing is armed). With ``fresh`` the record starts empty: a night is stopped only by its
-    own signal. A sub-flow (scoring) arms again with ``fresh=False``: Prefect puts its own handler
-    back for a sub-flow's duration, and the night's record must survive it."""
-    if fresh:
-        _received.clear()
-    try:
-        inner = signal.getsignal(signal.SIGTERM)
-    except ValueError:  # pragma: no cover - getsignal works in any thread; kept for symmetry
-        return
+    Inside a flow Prefect has already installed its bridge: in the main thread it is swapped for
+    the recording one on the spot. A flow run outside the main thread cannot handle signals and
+    installs nothing, so nothing is swapped there."""
+    from prefect.utilities import engine
 
-    def record_then_handle(signum: int, frame: Any) -> None:
-        _received.set()
-        if callable(inner):
-            inner(signum, frame)
-        elif inner == signal.SIG_DFL:  # pragma: no cover - Prefect installs its own inside a flow
-            raise TerminationSignal(signum)
+    with engine._prefect_sigterm_bridge_lock:
+        bridge = getattr(engine, "_prefect_sigterm_handler", None)
+        if bridge is None:  # pragma: no cover - a Prefect other than the pinned one
+            log.warning("prefect has no _prefect_sigterm_handler: a SIGTERM swallowed by library code may be lost")
+            return
+        if not getattr(bridge, _MARK, False):
+            original = bridge
 
-    try:
-        signal.signal(signal.SIGTERM, record_then_handle)
-    except ValueError:  # not the main thread (a flow run in a worker thread): nothing to arm
-        return
+            def recording_bridge(sig_num: int, *args: object) -> Any:
+                _received.set()
+                return original(sig_num, *args)
+
+            setattr(recording_bridge, _MARK, True)
+            engine._prefect_sigterm_handler = recording_bridge
+            try:
+                if signal.getsignal(signal.SIGTERM) is original:
+                    signal.signal(signal.SIGTERM, recording_bridge)
+            except ValueError:  # not the main thread: no handler to swap
+                pass
 
 
 def termination_received() -> bool:
-    """Whether this night has been sent SIGTERM (since ``arm_termination_record``)."""
+    """Whether this process's night has been sent SIGTERM (through Prefect's bridge)."""
     return _received.is_set()
 
 

@@ -20,7 +20,8 @@ When: ``beta``, ``days`` and ``newness`` are chosen each night on the week befor
 (``choose_trend``): the night's ranker is fitted again on the ratings before that week (its
 settings fixed), each returning user's list is made for every (days, newness, beta) of the grid,
 and the one with the best NDCG@10 on what they rated that week wins (beta 0, the ranking alone,
-on ties; then the smaller newness). A night with no
+on ties; among other tied settings the first in grid order: the shorter window, then the
+smaller newness, then the smaller beta). A night with no
 ratings in that week (a release read long after its last rating) has nothing to lean on: its
 lists are the ranking's. A random hold-out has no night, so models evaluated on one are
 unaffected.
@@ -241,7 +242,7 @@ def choose_trend(
     choice.fit_seconds = round(time.perf_counter() - clock, 2)
     ranked = recommend_top_n(ranker, seen, min(depth, n_movies), user_idx=week_users)
     choice.ndcg_ranked = ranking_metrics(ranked.movie_idx, week_users, relevant, k)["ndcg_at_k"]
-    choice.trials.append({"days": None, "beta": 0.0, "ndcg": round(choice.ndcg_ranked, 6)})
+    choice.trials.append({"days": None, "newness": None, "beta": 0.0, "ndcg": round(choice.ndcg_ranked, 6)})
     best = (choice.ndcg_ranked, days_grid[0], 0.0, 0.0)  # the ranking alone wins every tie
     totals = total_counts(movie_idx[before], ts[before], n_movies, start)
     for days in days_grid:
