@@ -191,6 +191,8 @@ def test_a_signal_that_library_code_swallowed_still_stops_the_night(tmp_path, ar
         return trained
 
     monkeypatch.setattr(pipeline, "train", train_then_lose_the_signal)
+    evaluated = []
+    monkeypatch.setattr(pipeline, "evaluate", lambda *args, **kwargs: evaluated.append(args))
     try:
         with pytest.raises(TerminationSignal):  # the run crashes, as on a signal Prefect itself raised
             nightly_recommendations(source=str(archive), data_dir=str(tmp_path / "data"), **FAST)
@@ -200,4 +202,7 @@ def test_a_signal_that_library_code_swallowed_still_stops_the_night(tmp_path, ar
     assert delivered == [signal.SIGTERM]
     assert not (tmp_path / "data" / "recommendations" / "_latest.json").exists()
     [folder] = (tmp_path / "data" / "runs").iterdir()
-    assert json.loads((folder / FAILURE_FILE).read_text())["stage"] == "evaluate"
+    assert evaluated == []  # the stage after the lost signal never started
+    failure = json.loads((folder / FAILURE_FILE).read_text())
+    # the crashed stage's name comes from the API, which may not have it yet when the hook runs
+    assert failure["state"] == "Crashed" and failure["stage"] in ("evaluate", None)
