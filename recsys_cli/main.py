@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from recsys_cli.temporary_server import isolate_temporary_server, stop_temporary_servers
+
 app = typer.Typer(help="Nightly MovieLens recommendations.", no_args_is_help=True, add_completion=False)
 state: dict[str, bool] = {"debug": False}
 
@@ -255,7 +257,7 @@ def _unexpected(exc: Exception) -> Any:
 
 def _interrupted(exc: BaseException) -> typer.Exit:
     """Ctrl-C or SIGTERM: the flow run is already marked Crashed/Cancelled; stop the temporary server."""
-    _stop_temporary_servers()
+    stop_temporary_servers()
     typer.secho(
         "Stopped: the run was interrupted. A table is published only when the publish stage completes, "
         "so _latest.json still names the previous run unless this one had already published.",
@@ -263,43 +265,6 @@ def _interrupted(exc: BaseException) -> typer.Exit:
         err=True,
     )
     return typer.Exit(143 if isinstance(exc, _Terminated) or type(exc).__name__ == "TerminationSignal" else 130)
-
-
-def _stop_temporary_servers() -> None:
-    """Prefect stops its temporary server at interpreter exit; after a signal, stop it now.
-
-    The run's last logs are sent first, while the server still answers, and then no logger may
-    queue more for it: Prefect's log worker drains its queue at exit, and a queue aimed at a
-    stopped server costs ~70 s of connection retries before the process ends (a SIGTERM with
-    systemd's or Kubernetes' 30 s grace would end in SIGKILL)."""
-    try:
-        from prefect.logging.handlers import APILogHandler, APILogWorker
-        from prefect.server.api.server import SubprocessASGIServer
-    except ImportError:
-        return
-    try:
-        APILogWorker.drain_all(timeout=5)
-    except Exception:  # noqa: BLE001 - best effort while exiting
-        pass
-    detach_handlers(APILogHandler)
-    for server in list(getattr(SubprocessASGIServer, "_instances", {}).values()):
-        try:
-            server.stop()
-        except Exception:  # noqa: BLE001 - best effort while exiting
-            pass
-
-
-def detach_handlers(kind: type[logging.Handler]) -> int:
-    """Remove every ``kind`` handler from the root logger and every named logger; how many."""
-    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
-    removed = 0
-    for logger in loggers:
-        if not isinstance(logger, logging.Logger):  # a PlaceHolder for an unused parent name
-            continue
-        for handler in [h for h in logger.handlers if isinstance(h, kind)]:
-            logger.removeHandler(handler)
-            removed += 1
-    return removed
 
 
 class _Terminated(KeyboardInterrupt):
@@ -321,6 +286,7 @@ def _start_flow_command(model: str) -> None:
     temporary server starts, Prefect's log handlers without tracebacks."""
     _prepare_logging()
     _terminate_on_sigterm()
+    isolate_temporary_server()
     from prefect.logging.configuration import setup_logging
 
     from data_checks.runner import preload_in_background

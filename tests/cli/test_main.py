@@ -193,7 +193,7 @@ def test_a_sigterm_wrapped_by_library_code_still_ends_as_a_termination(monkeypat
     from recsys_cli.main import _guard, termination_in_chain
 
     stops: list[bool] = []  # the real one would stop this process's servers and API logging
-    monkeypatch.setattr(main, "_stop_temporary_servers", lambda: stops.append(True))
+    monkeypatch.setattr(main, "stop_temporary_servers", lambda: stops.append(True))
 
     exc = wrapped_signal()
     assert isinstance(termination_in_chain(exc), TerminationSignal)
@@ -208,27 +208,3 @@ def test_a_sigterm_wrapped_by_library_code_still_ends_as_a_termination(monkeypat
     with pytest.raises(typer.Exit) as failed:
         _guard(lambda: (_ for _ in ()).throw(ValueError("a real bug")))
     assert failed.value.exit_code == 1
-
-
-def test_after_a_signal_no_logger_can_queue_logs_for_the_stopped_server():
-    """``detach_handlers`` removes one kind of handler everywhere, and only that kind."""
-    import logging
-
-    from recsys_cli.main import detach_handlers
-
-    class Doomed(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            raise AssertionError("a detached handler was called")
-
-    kept = logging.NullHandler()
-    named, child = logging.getLogger("recsys_test_detach"), logging.getLogger("recsys_test_detach.child")
-    named.addHandler(Doomed())
-    child.addHandler(Doomed())
-    child.addHandler(kept)
-    try:
-        assert detach_handlers(Doomed) == 2
-        assert named.handlers == [] and child.handlers == [kept]
-        child.warning("goes to the kept handler only")
-        assert detach_handlers(Doomed) == 0
-    finally:
-        child.removeHandler(kept)

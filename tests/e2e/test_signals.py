@@ -1,4 +1,4 @@
-"""SIGTERM during `recsys run`: the flow run ends Crashed, the temporary Prefect server stops too."""
+"""SIGTERM or Ctrl-C during `recsys run`: the flow run ends Crashed, the temporary Prefect server stops too."""
 
 from __future__ import annotations
 
@@ -41,7 +41,10 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_sigterm_crashes_the_run_and_stops_the_temporary_server(tmp_path):
+def run_and_signal(tmp_path: Path, signum: int, whole_group: bool) -> tuple[int, str, set[int]]:
+    """`recsys run` on a tiny archive, sent ``signum`` mid-run; (exit status, output, its server pids).
+
+    ``whole_group`` signals the command's process group, as a terminal's Ctrl-C does."""
     archive = build_ml100k_zip(tmp_path / "ml-100k.zip")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
@@ -58,6 +61,7 @@ def test_sigterm_crashes_the_run_and_stops_the_temporary_server(tmp_path):
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=whole_group,
         )
         deadline = time.monotonic() + 180
         while "Task run 'reuse-model" not in log.read_text(errors="replace"):
@@ -66,11 +70,17 @@ def test_sigterm_crashes_the_run_and_stops_the_temporary_server(tmp_path):
             time.sleep(0.5)
         servers = descendants(proc.pid)
         assert servers, "the temporary Prefect server should run as a child process"
-        proc.send_signal(signal.SIGTERM)
+        if whole_group:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
         code = proc.wait(timeout=90)
-    text = log.read_text(errors="replace")
-    assert code == 143, text[-3000:]
-    assert "Crashed" in text and "Stopping temporary server" in text, text[-3000:]
+    return code, log.read_text(errors="replace"), servers
+
+
+def assert_stopped_cleanly(tmp_path: Path, text: str, servers: set[int]) -> None:
+    """Crashed (not left Running), told, nothing published, the server gone, no retried logs."""
+    assert "Finished in state Crashed" in text and "Stopping temporary server" in text, text[-3000:]
     assert "_latest.json still names the previous run" in text
     # The run's logs were sent before the server stopped and none was queued after: Prefect's log
     # worker retried a stopped server for ~70 s at exit before this (printing this line).
@@ -80,3 +90,17 @@ def test_sigterm_crashes_the_run_and_stops_the_temporary_server(tmp_path):
     assert not (tmp_path / "data" / "recommendations" / "_latest.json").exists()
     [folder] = (tmp_path / "data" / "runs").iterdir()
     assert (folder / "failure.json").is_file() and not (folder / "model").exists()
+
+
+def test_sigterm_crashes_the_run_and_stops_the_temporary_server(tmp_path):
+    code, text, servers = run_and_signal(tmp_path, signal.SIGTERM, whole_group=False)
+    assert code == 143, text[-3000:]
+    assert_stopped_cleanly(tmp_path, text, servers)
+
+
+def test_ctrl_c_to_the_whole_group_still_reports_the_crash_to_the_server(tmp_path):
+    """The temporary server has a session of its own, so the group's SIGINT cannot stop it
+    while the run reports its crash. Before, it exited 1 after ~70 s of retries, the run left Running."""
+    code, text, servers = run_and_signal(tmp_path, signal.SIGINT, whole_group=True)
+    assert code == 130, text[-3000:]
+    assert_stopped_cleanly(tmp_path, text, servers)
