@@ -264,29 +264,44 @@ def _interrupted(exc: BaseException) -> typer.Exit:
         fg=typer.colors.RED,
         err=True,
     )
-    return typer.Exit(143 if isinstance(exc, _Terminated) or type(exc).__name__ == "TerminationSignal" else 130)
+    if isinstance(exc, _Terminated):
+        return typer.Exit(128 + exc.signum)
+    return typer.Exit(143 if type(exc).__name__ == "TerminationSignal" else 130)
 
 
 class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C would be so the same cleanup runs; exit status 143."""
+    """SIGTERM (or SIGHUP, SIGQUIT), raised where Ctrl-C would be so the same cleanup runs;
+    exit status 128 + the signal's number."""
+
+    def __init__(self, message: str, signum: int = signal.SIGTERM) -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+
+
+# Signals that end a flow command like Ctrl-C. SIGHUP (the terminal or SSH session closed) and
+# SIGQUIT (Ctrl-\) matter because the temporary server has a session of its own: it no longer
+# dies with the command's process group, so the command must live long enough to stop it.
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 def _terminate_on_sigterm() -> None:
-    """SIGTERM outside the flow's own handler ends the command like Ctrl-C (cleanup runs)."""
+    """SIGTERM, SIGHUP or SIGQUIT outside the flow's own handler ends the command like Ctrl-C
+    (cleanup runs, the temporary server is stopped)."""
 
     def handler(signum: int, frame: Any) -> None:
-        raise _Terminated(f"signal {signum}")
+        raise _Terminated(f"signal {signum}", signum)
 
-    signal.signal(signal.SIGTERM, handler)
+    for signum in ENDING_SIGNALS:
+        signal.signal(signum, handler)
 
 
 def _start_flow_command(model: str) -> None:
-    """Before a flow runs in this process: logging, SIGTERM as Ctrl-C, Great Expectations (then
-    TensorFlow if ``model`` uses it, then matplotlib) imported in the background while Prefect's
-    temporary server starts, Prefect's log handlers without tracebacks."""
+    """Before a flow runs in this process: logging, SIGTERM (SIGHUP, SIGQUIT) as Ctrl-C, Great
+    Expectations (then TensorFlow if ``model`` uses it, then matplotlib) imported in the
+    background while Prefect's temporary server starts (in a session of its own), Prefect's log
+    handlers without tracebacks."""
     _prepare_logging()
     _terminate_on_sigterm()
-    isolate_temporary_server()
     from prefect.logging.configuration import setup_logging
 
     from data_checks.runner import preload_in_background
@@ -296,6 +311,7 @@ def _start_flow_command(model: str) -> None:
 
     tensorflow = [import_tensorflow] if model_class(model).needs_tensorflow else []
     preload_in_background(then=[*tensorflow, import_plotting])
+    isolate_temporary_server()
     setup_logging()
     _quiet_tracebacks()
 

@@ -30,10 +30,17 @@ class _IsolatedSubprocess:
 
 
 def isolate_temporary_server() -> None:
-    """Start any temporary server of this process in its own session (idempotent).
+    """Start any temporary server of this process in its own session (idempotent; nothing to do
+    when ``PREFECT_API_URL`` names a server, as no temporary one starts then).
 
     Prefect's server module starts uvicorn with ``subprocess.Popen`` and nothing else there
-    spawns processes; only that module's name for ``subprocess`` is replaced."""
+    spawns processes; only that module's name for ``subprocess`` is replaced. The command must
+    then stop the server itself on every signal that ends it (``recsys_cli.main.ENDING_SIGNALS``);
+    after SIGKILL, as before, the server is left behind."""
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return
     from prefect.server.api import server as prefect_server
 
     if not isinstance(prefect_server.subprocess, _IsolatedSubprocess):

@@ -77,6 +77,19 @@ def prefect_harness() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _temporary_server_module_restored() -> Iterator[None]:
+    """`recsys run` under CliRunner starts later temporary servers in their own session
+    (``recsys_cli.temporary_server``); no test leaves that to the next one."""
+    yield
+    import subprocess
+    import sys
+
+    module = sys.modules.get("prefect.server.api.server")
+    if module is not None and module.subprocess is not subprocess:
+        module.subprocess = subprocess
+
+
+@pytest.fixture(autouse=True)
 def _prefect_logging_on_a_live_stream() -> Iterator[None]:
     """`recsys run` under CliRunner configures Prefect's console handler on the runner's captured
     stream, which closes when the invocation ends; later flow logs would then fail (and, inside a

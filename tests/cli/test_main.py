@@ -208,3 +208,19 @@ def test_a_sigterm_wrapped_by_library_code_still_ends_as_a_termination(monkeypat
     with pytest.raises(typer.Exit) as failed:
         _guard(lambda: (_ for _ in ()).throw(ValueError("a real bug")))
     assert failed.value.exit_code == 1
+
+
+def test_a_closed_terminal_ends_the_command_like_ctrl_c_with_its_own_status(monkeypatch):
+    """SIGHUP and SIGQUIT run the same cleanup (the temporary server no longer dies with the
+    process group) and exit 128 + the signal's number."""
+    import signal
+
+    from recsys_cli import main
+
+    stops: list[bool] = []
+    monkeypatch.setattr(main, "stop_temporary_servers", lambda: stops.append(True))
+    assert set(main.ENDING_SIGNALS) == {signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
+    for signum, status in ((signal.SIGHUP, 129), (signal.SIGQUIT, 131), (signal.SIGTERM, 143)):
+        assert main._interrupted(main._Terminated(f"signal {signum}", signum)).exit_code == status
+    assert main._interrupted(KeyboardInterrupt()).exit_code == 130
+    assert stops == [True] * 4

@@ -13,10 +13,15 @@ from recsys_cli.temporary_server import detach_handlers, isolate_temporary_serve
 def test_the_temporary_server_starts_in_a_session_of_its_own(monkeypatch):
     """A terminal's Ctrl-C reaches the command's process group; the server must not be in it."""
     from prefect.server.api import server as prefect_server
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     monkeypatch.setattr(prefect_server, "subprocess", prefect_server.subprocess)  # restored afterwards
-    isolate_temporary_server()
-    isolate_temporary_server()  # idempotent: one wrapper, not two
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        isolate_temporary_server()  # a named server: no temporary one will start
+    assert prefect_server.subprocess is subprocess
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        isolate_temporary_server()
+        isolate_temporary_server()  # idempotent: one wrapper, not two
     shim = prefect_server.subprocess
     assert shim is not subprocess and shim.TimeoutExpired is subprocess.TimeoutExpired  # stop() still works
     child = shim.Popen([sys.executable, "-c", "import os; print(os.getsid(0), os.getpgid(0))"], stdout=subprocess.PIPE)

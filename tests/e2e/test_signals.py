@@ -62,6 +62,8 @@ def run_and_signal(tmp_path: Path, signum: int, whole_group: bool) -> tuple[int,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=whole_group,
+            # a pytest started in the background inherits SIGINT ignored; the command must not
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         deadline = time.monotonic() + 180
         while "Task run 'reuse-model" not in log.read_text(errors="replace"):
