@@ -256,7 +256,8 @@ def _unexpected(exc: Exception) -> Any:
 
 
 def _interrupted(exc: BaseException) -> typer.Exit:
-    """Ctrl-C or SIGTERM: the flow run is already marked Crashed/Cancelled; stop the temporary server."""
+    """Ctrl-C or an ending signal (``ENDING_SIGNALS``): the flow run is already marked
+    Crashed/Cancelled; stop the temporary server, say what is published, exit 128 + the signal."""
     stop_temporary_servers()
     typer.secho(
         "Stopped: the run was interrupted. A table is published only when the publish stage completes, "
