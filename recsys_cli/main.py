@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -124,8 +125,21 @@ def _prepare_environment() -> None:
         os.environ.setdefault(key, value)
 
 
+# Third-party warnings that say nothing about the run, matched by their message's start.
+# requests probes urllib3's optional SOCKS support (PySocks) when it is first imported, by
+# Great Expectations or TensorFlow in the background preload. Whether the warning shows
+# depends on which thread imports first, so a fresh clone's first `make run` could print it.
+KNOWN_NOISE = (r"SOCKS support in urllib3 requires",)
+
+
+def _quiet_known_warnings() -> None:
+    for message in KNOWN_NOISE:
+        warnings.filterwarnings("ignore", message=message)
+
+
 def _prepare_logging() -> None:
     _prepare_environment()
+    _quiet_known_warnings()
     logging.getLogger("recsys_core").setLevel(logging.DEBUG if state["debug"] else logging.INFO)
     # Keras' tf.function retracing notices are advice for model authors, not for people running the flow.
     logging.getLogger("tensorflow").setLevel(logging.DEBUG if state["debug"] else logging.ERROR)

@@ -224,3 +224,22 @@ def test_a_closed_terminal_ends_the_command_like_ctrl_c_with_its_own_status(monk
         assert main._interrupted(main._Terminated(f"signal {signum}", signum)).exit_code == status
     assert main._interrupted(KeyboardInterrupt()).exit_code == 130
     assert stops == [True] * 4
+
+
+def test_the_socks_probe_of_requests_is_not_a_warning_on_the_terminal():
+    """A fresh clone's first `make run` printed urllib3's PySocks DependencyWarning (which thread
+    imports requests first decides it); flow commands ignore it, and only it."""
+    import importlib
+    import sys
+    import warnings
+
+    from recsys_cli.main import _quiet_known_warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _quiet_known_warnings()
+        sys.modules.pop("urllib3.contrib.socks", None)
+        with pytest.raises(ImportError):  # PySocks is not installed: the probe fails, as in a run
+            importlib.import_module("urllib3.contrib.socks")
+        warnings.warn("another warning still shows", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["another warning still shows"]
