@@ -109,6 +109,27 @@ def solve_ease_parts(
     return b.astype(np.float32), diag_p
 
 
+def solve_penalised_parts(gram: np.ndarray, lam: float, penalty: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(B, diag(P), 1 / Lambda) of DLAE's penalty (Steck 2020): dropout with probability ``penalty``
+    adds ``penalty / (1 - penalty) x diag(G)`` to lambda, so popular movies are held back harder.
+
+    ``B = I - P Lambda`` with ``P = (G + Lambda)^-1``; its diagonal only scores movies a user has
+    already rated, which are never recommended, so it is set to 0 as EASE's is. The third part is
+    the column scale ``inverse_from_ease`` needs to rebuild P for the tail factors. ``penalty`` 0
+    is ridge regression without EASE's zero-diagonal constraint, not EASE (``session_ease`` solves
+    EASE then). ``gram`` is not changed."""
+    if not 0.0 <= penalty < 1.0:
+        raise ModelError(f"EASE: the dropout penalty must be in [0, 1); got {penalty!r}.")
+    system = np.array(gram, dtype=np.float64)
+    diagonal = lam + penalty / (1.0 - penalty) * np.diag(system)
+    system[np.diag_indices_from(system)] += diagonal
+    p = invert_spd(system)
+    diag_p = np.diag(p).copy()
+    b = -p * diagonal[None, :]
+    np.fill_diagonal(b, 0.0)
+    return b.astype(np.float32), diag_p, (1.0 / diagonal)
+
+
 class EASE(Recommender):
     name = "ease"
     needs_tensorflow = False
@@ -143,6 +164,7 @@ class EASE(Recommender):
             else:
                 gram = gram_matrix(self._rows[:, self._active], blocked=blocked)
         self._gram = gram.astype(np.float32)  # integer counts < 2^24: exact; for a warm refit, not saved
+        self._column_scale: np.ndarray | None = None  # a penalised solve's (``solve_penalised_parts``)
         self._b, diag_p = self._solve_final(gram, train, validation)
         self._fit_tail(diag_p)
         if self._b_train is None:  # no grid search ran: the training rows' weights, once
@@ -167,7 +189,9 @@ class EASE(Recommender):
         rows = self._rows.tocsc()
         x_head, x_tail = rows[:, self._active].tocsr(), rows[:, self._tail].tocsr()
         del rows
-        self._tail_a, self._tail_v = fit_tail_factors(x_head, x_tail, self._b, diag_p, rank, self.seed)
+        self._tail_a, self._tail_v = fit_tail_factors(
+            x_head, x_tail, self._b, diag_p, rank, self.seed, column_scale=self._column_scale
+        )
 
     def _set_no_tail(self) -> None:
         """Plain EASE: every movie outside the head scores 0 (``tail_rank`` 0, or a model saved

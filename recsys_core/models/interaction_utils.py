@@ -88,3 +88,24 @@ def cut_per_user(data: Interactions, fraction: float, seed: int) -> tuple[Intera
     order = np.random.default_rng(seed).permutation(len(data))
     held = mask_holdout_per_user(data.user_idx, fraction, order)
     return select_rows(data, ~held), select_rows(data, held)
+
+
+MIN_ROW_WEIGHT = 0.05  # floor of a centred row weight: a rated movie never drops out of a user's row
+
+
+def centred_weights(ratings: np.ndarray, user_mean: np.ndarray, weight: float) -> np.ndarray:
+    """``1 + weight x (rating - the user's mean)``, floored at ``MIN_ROW_WEIGHT`` (float64).
+
+    A movie rated above the user's own mean counts a little more in their row, one below it a
+    little less; ``weight`` 0 gives the binary row. The floor keeps every rated movie in the row,
+    so the row's pattern (what is masked as seen) does not depend on ``weight``."""
+    values = 1.0 + weight * (np.asarray(ratings, np.float64) - np.asarray(user_mean, np.float64))
+    return np.maximum(values, MIN_ROW_WEIGHT)
+
+
+def weighted_rows(data: Interactions, weight: float) -> sp.csr_matrix:
+    """Users x movies rows of ``centred_weights`` (each user's mean over their own ratings here)."""
+    counts = np.bincount(data.user_idx, minlength=data.n_users)
+    means = np.bincount(data.user_idx, weights=data.rating, minlength=data.n_users) / np.maximum(counts, 1)
+    values = centred_weights(data.rating, means[data.user_idx], weight)
+    return sp.csr_matrix((values, (data.user_idx, data.movie_idx)), shape=(data.n_users, data.n_movies))

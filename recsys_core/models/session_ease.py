@@ -16,12 +16,23 @@ validation can always keep it. The local term is not a Gram matrix: a setting th
 definite on the training part can turn indefinite on all the ratings (or a refit's); the
 next-best setting is then solved, down to plain EASE, with a warning.
 
+Two optional stages follow, each kept only if it beats the best validation NDCG so far. Both are
+off by default: on ml-100k's ``ua`` they gain +0.004 NDCG@10 (``quality_candidates.md``, fifteenth
+round), and the night would pay 12 more solves on every release for it:
+- ``penalty_grid``, pairs [p, factor]: DLAE's dropout penalty (Steck 2020) adds p / (1 - p) x
+  diag(G) to lambda, which is scaled by ``factor`` (a penalty shifts the best lambda down).
+- ``rating_weights``, values c: each user's row holds 1 + c x (rating - the user's mean) instead of
+  1, in training and in scoring (``weighted_rows``; the API's fold-in weights a visitor's stars the
+  same way). A refit takes the chosen ``penalty`` and ``rating_weight`` as fixed values.
+  ``validation_scores`` scores the rows it is given: ``rank_blend`` passes binary ones.
+
 The local Gram needs timestamps. Without them (``Interactions.timestamp`` is None) ``fit``
 raises before any work and says so. Each (width, scale) costs ``width`` passes over the
 ratings, each accumulating a dense head x head matrix (~0.3 s at 5,000 movies), so this model is
 for the small scale profile (the ml-100k and ml-latest-small sizes: ~3 s and ~48 s a fit against
 EASE's ~1 s and ~19 s). A warm refit starts, as EASE's does, from the candidate's plain Gram
-plus the ratings it did not see; the local term is then rebuilt on all of them. model.json
+plus the ratings it did not see (not after a row weight: its Gram is not binary); the local term
+is then rebuilt on all of them. model.json
 records the chosen setting and the lambda actually solved with (``local_lambda``).
 """
 
@@ -32,10 +43,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from recsys_core.errors import ModelError
-from recsys_core.models.ease import EASE, gram_matrix, solve_ease, solve_ease_parts
-from recsys_core.models.interaction_utils import union_interactions
+from recsys_core.models.base import Recommender
+from recsys_core.models.ease import EASE, gram_matrix, solve_ease, solve_ease_parts, solve_penalised_parts
+from recsys_core.models.interaction_utils import union_interactions, weighted_rows
 from recsys_core.prep.interactions import Interactions
 
 log = logging.getLogger(__name__)
@@ -82,13 +95,28 @@ class SessionEASE(EASE):
     description = "EASE plus a time-local co-occurrence term (movies rated close together), chosen on validation."
 
     def fixed_settings(self) -> dict[str, Any]:
-        """The chosen lambda and local setting: a refit solves once."""
-        return {**super().fixed_settings(), "local_grid": [list(self.local)]}
+        """The chosen lambda, local setting, penalty and row weight: a refit solves once."""
+        return {
+            **super().fixed_settings(),
+            "local_grid": [list(self.local)],
+            "penalty_grid": [],
+            "rating_weights": [],
+            "penalty": [self.penalty, self.penalty_factor],
+            "rating_weight": self.rating_weight,
+        }
 
     def fit(self, train: Interactions, validation: Interactions | None = None) -> SessionEASE:
         self._grid = self._checked_grid(train)
+        self._extras = self._checked_extras()
         super().fit(train, validation)  # head and lambda as EASE chooses them; B through _solve_final
         return self
+
+    def start_from(self, other: Recommender, epoch_scale: float) -> bool:
+        """As EASE's, except after a candidate with weighted rows: its Gram is not of binary rows,
+        so the refit builds its own (one sparse product at this profile's sizes)."""
+        if getattr(other, "rating_weight", 0.0):
+            return False
+        return super().start_from(other, epoch_scale)
 
     def _solve_final(
         self, gram: np.ndarray, train: Interactions, validation: Interactions | None
@@ -102,10 +130,18 @@ class SessionEASE(EASE):
         ``local`` records the one used. A night never fails for it."""
         has_validation = validation is not None and len(validation) > 0
         self.history["local_val_ndcg"] = []
+        self.history["extra_val_ndcg"] = []
         ranked = self._search_local(train, validation, self._grid) if has_validation else list(self._grid)
+        penalty, factor, weight = self._extras["fixed"]
+        if has_validation and (self._extras["penalties"] or self._extras["weights"]):
+            penalty, factor, weight = self._search_extras(train, validation, ranked[0])
+        self.penalty, self.penalty_factor, self.rating_weight = penalty, factor, weight
         if all(alpha and width for width, _, alpha in ranked):  # the list must end in a definite setting
             ranked.append(PLAIN)
         everything = union_interactions(train, validation)
+        if weight:  # the rows scored from now on, and their Gram
+            self._rows = weighted_rows(everything, weight)
+            gram = gram_matrix(self._rows[:, self._active])
         local: dict[tuple[int, float], np.ndarray] = {}  # the last (width, scale)'s matrix, for its other alphas
         failed: dict[tuple[int, float], float] = {}  # the smallest alpha found indefinite per (width, scale)
         for rank, setting in enumerate(ranked):
@@ -117,8 +153,9 @@ class SessionEASE(EASE):
             if (width, scale) not in local:
                 local.clear()  # one dense head x head matrix at a time
             system, lam = self._local_system(gram, everything, setting, local)
+            lam *= factor
             try:
-                parts = solve_ease_parts(system, lam)
+                parts = self._solve_parts(system, lam)
             except ModelError as exc:
                 if not (alpha and width):  # plain EASE: lambda itself is unusable
                     raise ModelError(
@@ -139,6 +176,59 @@ class SessionEASE(EASE):
             return parts
         raise AssertionError("unreachable: plain EASE ends the list")  # pragma: no cover
 
+    def _solve_parts(self, system: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+        """(B, diag(P)) at ``lam`` with the chosen penalty; a penalised solve also leaves the tail
+        factors' column scale in ``_column_scale``."""
+        if not self.penalty:
+            return solve_ease_parts(system, lam)
+        b, diag_p, self._column_scale = solve_penalised_parts(system, lam, self.penalty)
+        return b, diag_p
+
+    def _search_extras(
+        self, train: Interactions, validation: Interactions, setting: tuple[int, float, float]
+    ) -> tuple[float, float, float]:
+        """(penalty, lambda factor, row weight) on validation, for the best local ``setting``:
+        first each [p, factor] of ``penalty_grid``, then each c of ``rating_weights`` with the
+        penalty kept; a stage is kept only if it beats the best validation NDCG so far (the
+        local search's best at the start). Weights fitted on ``train`` only."""
+        k = int(self.params.get("k", 10))
+        scores = [v for v in self.history["local_val_ndcg"] if np.isfinite(v)]
+        best = max(scores) if scores else -np.inf
+        penalty, factor, weight = 0.0, 1.0, 0.0
+        local: dict[tuple[int, float], np.ndarray] = {}  # the local term does not depend on row weights
+
+        def score(rows: sp.csr_matrix, gram: np.ndarray, p: float, f: float) -> tuple[float, np.ndarray | None]:
+            system, lam = self._local_system(gram, train, setting, local)
+            try:
+                b = solve_penalised_parts(system, lam * f, p)[0] if p else solve_ease_parts(system, lam * f)[0]
+            except ModelError:  # indefinite: not a candidate
+                self.history["extra_val_ndcg"].append(float("nan"))
+                return -np.inf, None
+            ndcg = self._validation_ndcg(rows, b, validation, k)
+            self.history["extra_val_ndcg"].append(ndcg)
+            return ndcg, b
+
+        binary = train.to_csr()
+        plain = gram_matrix(binary[:, self._active])
+        for p, f in self._extras["penalties"]:
+            ndcg, b = score(binary, plain, p, f)
+            if ndcg > best:
+                best, penalty, factor, self._b_train = ndcg, p, f, b
+        for c in self._extras["weights"]:
+            rows = weighted_rows(train, c)
+            ndcg, b = score(rows, gram_matrix(rows[:, self._active]), penalty, factor)
+            if ndcg > best:
+                best, weight, self._b_train = ndcg, c, b
+        log.info(
+            "session_ease: penalty %s (lambda x %s), row weight %s; validation NDCG@%d %.4f",
+            penalty,
+            factor,
+            weight,
+            k,
+            best,
+        )
+        return penalty, factor, weight
+
     def _local_system(
         self,
         gram: np.ndarray,
@@ -157,8 +247,15 @@ class SessionEASE(EASE):
         return gram + alpha * cache[(width, scale)], lam
 
     def _train_weights(self, train: Interactions, setting: tuple[int, float, float]) -> np.ndarray:
-        """B of ``setting`` fitted on the training part only (a fallback's ``validation_scores``)."""
-        return solve_ease(*self._local_system(gram_matrix(train.to_csr()[:, self._active]), train, setting, {}))
+        """B of ``setting`` (with the chosen penalty and row weight) fitted on the training part
+        only (a fallback's ``validation_scores``)."""
+        rows = weighted_rows(train, self.rating_weight) if self.rating_weight else train.to_csr()
+        system, lam = self._local_system(gram_matrix(rows[:, self._active]), train, setting, {})
+        column_scale = self._column_scale
+        try:
+            return self._solve_parts(system, lam * self.penalty_factor)[0]
+        finally:
+            self._column_scale = column_scale  # the final solve's, for the tail factors
 
     def _checked_grid(self, train: Interactions) -> list[tuple[int, float, float]]:
         """``params.local_grid`` as (width, scale, alpha) tuples; every refusal before any work."""
@@ -184,6 +281,32 @@ class SessionEASE(EASE):
                 "Use --model ease, or give the ratings a timestamp column."
             )
         return grid
+
+    def _checked_extras(self) -> dict[str, Any]:
+        """``penalty_grid``, ``rating_weights`` and the fixed ``penalty`` / ``rating_weight`` a refit
+        passes; every refusal before any work."""
+        raw_grid = self.params.get("penalty_grid", [])
+        raw_weights = self.params.get("rating_weights", [])
+        raw_fixed = self.params.get("penalty", [0.0, 1.0])
+        raw_weight = self.params.get("rating_weight", 0.0)
+        problem = (
+            "session_ease: params.penalty_grid must be a list of [p, factor] pairs (0 <= p < 1, factor > 0), "
+            "params.penalty one such pair, params.rating_weights a list of numbers in [0, 1] and "
+            f"params.rating_weight one; got {raw_grid!r}, {raw_fixed!r}, {raw_weights!r}, {raw_weight!r}."
+        )
+        try:
+            penalties = [(float(p), float(f)) for p, f in raw_grid]
+            weights = [float(c) for c in raw_weights]
+            fixed_p, fixed_f = (float(v) for v in raw_fixed)
+            fixed_c = float(raw_weight)
+        except (TypeError, ValueError):
+            raise ModelError(problem) from None
+        pairs = [*penalties, (fixed_p, fixed_f)]
+        if any(not (0.0 <= p < 1.0 and f > 0.0) for p, f in pairs) or any(
+            not 0.0 <= c <= 1.0 for c in [*weights, fixed_c]
+        ):  # NaN fails too
+            raise ModelError(problem)
+        return {"penalties": penalties, "weights": weights, "fixed": (fixed_p, fixed_f, fixed_c)}
 
     def _search_local(
         self, train: Interactions, validation: Interactions, grid: list[tuple[int, float, float]]
@@ -215,9 +338,19 @@ class SessionEASE(EASE):
         return [setting for _, _, setting in sorted(scored)]
 
     def _json_state(self) -> dict[str, Any]:
-        return {**super()._json_state(), "local": list(self.local), "local_lambda": self.local_lambda}
+        return {
+            **super()._json_state(),
+            "local": list(self.local),
+            "local_lambda": self.local_lambda,
+            "penalty": self.penalty,
+            "penalty_lambda_factor": self.penalty_factor,
+            "rating_weight": self.rating_weight,
+        }
 
     def _load_state(self, directory: Path, state: dict[str, Any]) -> None:
         super()._load_state(directory, state)
         self.local = tuple(state.get("local", PLAIN))
         self.local_lambda = float(state.get("local_lambda", self.lam))
+        self.penalty = float(state.get("penalty", 0.0))  # a model saved before the penalty: none
+        self.penalty_factor = float(state.get("penalty_lambda_factor", 1.0))
+        self.rating_weight = float(state.get("rating_weight", 0.0))

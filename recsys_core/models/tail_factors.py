@@ -24,13 +24,18 @@ OVERSAMPLE = 10  # extra random directions: the usual choice for a stable top-r 
 POWER_ITERATIONS = 2  # each sharpens the range where singular values decay slowly
 
 
-def inverse_from_ease(b: np.ndarray, diag_p: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """``Y -> P Y`` from EASE's weights: ``B = -P / diag(P)`` off the diagonal, so
-    ``P = (I - B) diag(P)``, and no second inverse is needed."""
+def inverse_from_ease(
+    b: np.ndarray, diag_p: np.ndarray, column_scale: np.ndarray | None = None
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``Y -> P Y`` from EASE's weights, without a second inverse.
+
+    Off the diagonal ``B = -P diag(s)``: ``s = 1 / diag(P)`` for EASE (the default) and
+    ``s = Lambda`` for DLAE's penalty (``solve_penalised_parts``). So
+    ``P = diag(P) - B diag(1 / s)``; ``column_scale`` is that ``1 / s`` (``diag(P)`` for EASE)."""
+    scale = diag_p if column_scale is None else column_scale
 
     def apply(y: np.ndarray) -> np.ndarray:
-        scaled = (diag_p[:, None] * y).astype(np.float32)
-        return scaled - b @ scaled
+        return (diag_p[:, None] * y).astype(np.float32) - b @ (scale[:, None] * y).astype(np.float32)
 
     return apply
 
@@ -43,18 +48,20 @@ def fit_tail_factors(
     rank: int,
     seed: int,
     power_iterations: int = POWER_ITERATIONS,
+    column_scale: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(A, V): head x r and tail x r float32 with ``A V^T`` the best rank-r approximation of
     ``W_t = P X_h^T X_t`` that the randomized range finder reaches.
 
     ``x_head`` / ``x_tail`` are the binary user rows restricted to the head / tail movies;
-    ``b`` and ``diag_p`` come from the same EASE solve (``solve_ease_parts``).
+    ``b`` and ``diag_p`` come from the same EASE solve (``solve_ease_parts``); a penalised solve
+    also gives ``column_scale`` (``inverse_from_ease``).
     """
     n_tail = x_tail.shape[1]
     width = min(rank + OVERSAMPLE, n_tail, x_head.shape[1])
     if n_tail == 0 or width == 0:
         return np.zeros((x_head.shape[1], 0), np.float32), np.zeros((n_tail, 0), np.float32)
-    p_apply = inverse_from_ease(b, diag_p)
+    p_apply = inverse_from_ease(b, diag_p, column_scale)
     x_head_t = x_head.T.tocsr()
     x_tail_t = x_tail.T.tocsr()
 

@@ -6,9 +6,11 @@ its own scores are built:
 - EASE (``ease``, ``session_ease``, ``ease_tail``, and ``combined`` whose ranker is one of them, as the
   default's is): a user's scores are their binary
   row times B, so the visitor's scores are the sum of B's rows of the rated movies that B
-  covers (which movies were rated counts, not the stars, as in training). EASE's tail movies
-  score through its tail factors, ``(sum of A's rows) V^T``, as for known users; movies neither
-  covers are not candidates. It can say which rated movies contributed most to each item.
+  covers (which movies were rated counts, not the stars, as in training). A ``session_ease`` that
+  chose a row weight c sums them weighted by 1 + c x (stars - the visitor's mean stars), as its
+  users' rows are. EASE's tail movies score through its tail factors, ``(sum of A's rows) V^T``,
+  as for known users; movies neither covers are not candidates. It can say which rated movies
+  contributed most to each item.
 - Factor models whose dot product is the rating (``biased_mf``, ``hybrid_mf``, ``mf``,
   ``autorec``) and ``dot_bias`` (dot product = logit of the scaled rating): a ridge solve of
   the visitor's vector against the rated movies' factor rows, shrunk towards the average user
@@ -28,8 +30,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_core.models.base import Recommender
+from recsys_core.models.interaction_utils import centred_weights
 
 RATING_SCALE_FACTOR_MODELS = frozenset({"biased_mf", "hybrid_mf", "mf", "autorec"})
+WEIGHTED_NOTE = (
+    "EASE fold-in: the visitor's rated movies, weighted by their stars around the visitor's mean, times B "
+    "(and the tail factors)."
+)
 RIDGE_STRENGTH = 1.0  # lambda in units of the mean squared norm of a movie vector
 
 
@@ -72,6 +79,7 @@ class EaseFoldIn:
     tail: np.ndarray | None = None  # EASE's tail movies (vocabulary idx), scored by tail_a @ tail_v.T
     tail_a: np.ndarray | None = None  # (inputs, r)
     tail_v: np.ndarray | None = None  # (tail, r)
+    rating_weight: float = 0.0  # c of session_ease's weighted rows (0: binary rows)
     position: np.ndarray = field(init=False, repr=False)
     column: np.ndarray = field(init=False, repr=False)
 
@@ -88,14 +96,17 @@ class EaseFoldIn:
 
     def fold_in(self, movie_idx: np.ndarray, ratings: np.ndarray) -> FoldInScores | None:
         """None when no rated movie is covered by B (nothing to fold in)."""
-        pos = self.position[np.asarray(movie_idx, np.int64)]
-        pos = pos[pos >= 0]
+        every = self.position[np.asarray(movie_idx, np.int64)]
+        keep = every >= 0
+        pos = every[keep]
         if not len(pos):
             return None
+        stars = np.asarray(ratings, np.float64)
+        weights = centred_weights(stars, np.full(len(stars), stars.mean()), self.rating_weight)[keep]
         scores = np.full(self.n_movies, -np.inf, np.float32)
-        scores[self.active] = self.b[pos].sum(axis=0)
+        scores[self.active] = weights @ self.b[pos]
         if self.tail is not None and self.tail_a is not None and self.tail_v is not None:
-            scores[self.tail] = self.tail_v @ self.tail_a[pos].sum(axis=0)
+            scores[self.tail] = self.tail_v @ (weights @ self.tail_a[pos])
         return FoldInScores(scores, None)
 
     def contributors(self, rated_idx: np.ndarray, target_idx: int, limit: int = 3) -> np.ndarray:
@@ -171,6 +182,8 @@ def build_foldin(model: Recommender) -> FoldIn:
             tail=np.asarray(model._tail, np.int64) if has_tail else None,
             tail_a=model._tail_a if has_tail else None,
             tail_v=model._tail_v if has_tail else None,
+            rating_weight=float(getattr(model, "rating_weight", 0.0)),
+            note=EaseFoldIn.note if not getattr(model, "rating_weight", 0.0) else WEIGHTED_NOTE,
         )
     if isinstance(model, EASETail):  # rows: the head movies; columns: the whole catalogue
         every = np.arange(model.n_movies, dtype=np.int64)
@@ -225,7 +238,8 @@ def load_foldin(model_dir: Path) -> tuple[Recommender, FoldIn]:
     ranker = load_model(Path(model_dir) / RANKER_DIR)
     foldin = build_foldin(ranker)
     if isinstance(foldin, EaseFoldIn):
-        foldin = replace(foldin, note="combined: ranked by its EASE part (rated movies times B); no predicted rating.")
+        rows = "rated movies, weighted by their stars," if foldin.rating_weight else "rated movies"
+        foldin = replace(foldin, note=f"combined: ranked by its EASE part ({rows} times B); no predicted rating.")
     elif isinstance(foldin, NoFoldIn):
         foldin = NoFoldIn(f"combined ranks with {ranker.name}, which has no fold-in; this is the popularity list.")
     return ranker, foldin

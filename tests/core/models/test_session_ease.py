@@ -217,3 +217,119 @@ def test_a_refit_whose_setting_turns_indefinite_solves_plain_ease_instead(caplog
         refit.fit(union_interactions(t, v))  # a refit: no validation, the candidate's setting only
     assert refit.local == (0, 1.0, 0.0) and "indefinite" in caplog.text
     assert refit.fixed_settings()["local_grid"] == [[0, 1.0, 0.0]]  # what the next refit would solve
+
+
+EXTRAS = {"penalty_grid": [[0.25, 1.0], [0.5, 0.5]], "rating_weights": [0.1, 0.2]}
+
+
+def test_weighted_rows_centre_each_users_stars_and_keep_every_rated_movie() -> None:
+    from recsys_core.models.interaction_utils import MIN_ROW_WEIGHT, weighted_rows
+    from recsys_core.prep.interactions import Interactions
+
+    data = Interactions(
+        np.array([0, 0, 0, 1]), np.array([0, 1, 2, 0]), np.array([5.0, 3.0, 1.0, 4.0], np.float32), 2, 3
+    )
+    rows = weighted_rows(data, 0.1).toarray()
+    np.testing.assert_allclose(rows[0], [1.2, 1.0, 0.8])  # user 0's mean is 3
+    np.testing.assert_allclose(rows[1], [1.0, 0.0, 0.0])  # one rating: its own mean
+    assert weighted_rows(data, 1.0).toarray()[0, 2] == MIN_ROW_WEIGHT  # 1 + (1 - 3) floored, not dropped
+    assert weighted_rows(data, 1.0).nnz == 4
+
+
+def test_a_fixed_penalty_and_row_weight_solve_dlae_on_the_weighted_rows(tmp_path: Path) -> None:
+    from recsys_core.models.ease import gram_matrix, solve_penalised_parts
+    from recsys_core.models.interaction_utils import union_interactions, weighted_rows
+
+    t, v, vocab = split()
+    params = {"lambdas": [50.0], "local_grid": [[6, 3.0, 0.5]], "penalty": [0.5, 0.5], "rating_weight": 0.2}
+    model = create_model("session_ease", seed=1, **params).fit(t, v)
+    everything = union_interactions(t, v)
+    rows = weighted_rows(everything, 0.2)
+    system = gram_matrix(rows[:, model._active]) + 0.5 * local_gram(everything, model._active, model.n_movies, 6, 3.0)
+    expected = solve_penalised_parts(system, 50.0 * (1 + 0.5 / 4) * 0.5, 0.5)[0]
+    np.testing.assert_allclose(model._b, expected, rtol=1e-5, atol=1e-6)
+    assert model.local_lambda == pytest.approx(28.125)
+    users = np.arange(vocab.n_users)
+    np.testing.assert_allclose(  # known users are scored with their weighted rows
+        model.score_users(users)[:, model._active], rows[:, model._active] @ expected, rtol=1e-4, atol=1e-5
+    )
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert (loaded.penalty, loaded.penalty_factor, loaded.rating_weight) == (0.5, 0.5, 0.2)
+    np.testing.assert_array_equal(loaded.score_users(users), model.score_users(users))
+
+
+def test_the_extra_stages_are_kept_only_when_validation_improves_and_refit_as_chosen() -> None:
+    t, v, vocab = split()
+    model = create_model("session_ease", seed=1, lambdas=[50.0], local_grid=GRID, **EXTRAS).fit(t, v)
+    local_best = np.nanmax(model.history["local_val_ndcg"])
+    extra = model.history["extra_val_ndcg"]
+    assert len(extra) == len(EXTRAS["penalty_grid"]) + len(EXTRAS["rating_weights"])
+    penalties = extra[: len(EXTRAS["penalty_grid"])]
+    if max(penalties) > local_best:
+        assert [model.penalty, model.penalty_factor] == EXTRAS["penalty_grid"][int(np.argmax(penalties))]
+    else:
+        assert (model.penalty, model.penalty_factor) == (0.0, 1.0)
+    weights = extra[len(EXTRAS["penalty_grid"]) :]
+    if max(weights) > max(local_best, *penalties):
+        assert model.rating_weight == EXTRAS["rating_weights"][int(np.argmax(weights))]
+    else:
+        assert model.rating_weight == 0.0
+    settings = model.fixed_settings()
+    assert settings["penalty_grid"] == [] and settings["rating_weights"] == []
+    refit = create_model("session_ease", seed=1, **settings).fit(t, v)  # same data: same weights
+    users = np.arange(vocab.n_users)
+    np.testing.assert_allclose(refit.score_users(users), model.score_users(users), rtol=1e-5, atol=1e-6)
+
+
+def test_a_candidate_with_weighted_rows_is_refit_from_its_own_gram() -> None:
+    from recsys_core.models.interaction_utils import union_interactions
+
+    t, v, vocab = split()
+    params = {"lambdas": [50.0], "local_grid": [[6, 3.0, 0.5]], "penalty": [0.25, 1.0], "rating_weight": 0.1}
+    candidate = create_model("session_ease", seed=1, **params).fit(t, v)
+    refit = create_model("session_ease", seed=1, **candidate.fixed_settings())
+    assert not refit.start_from(candidate, 0.25)
+    everything = union_interactions(t, v)
+    refit.fit(everything)
+    np.testing.assert_allclose(
+        refit.score_users(np.arange(vocab.n_users)),
+        candidate.score_users(np.arange(vocab.n_users)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_the_fold_in_weights_a_visitors_stars_as_a_known_users_row() -> None:
+    from recsys_core.serving.foldin import build_foldin
+
+    t, v, _ = split()
+    params = {"lambdas": [50.0], "local_grid": [[6, 3.0, 0.5]], "penalty": [0.5, 1.0], "rating_weight": 0.2}
+    model = create_model("session_ease", seed=1, max_movies=20, **params).fit(t, v)  # a head and a tail
+    assert len(model._tail)
+    fold = build_foldin(model)
+    assert fold.rating_weight == 0.2 and "weighted by their stars" in fold.note
+    row = model._rows[0]
+    mine = np.concatenate([t.rating[t.user_idx == 0], v.rating[v.user_idx == 0]])
+    movies = np.concatenate([t.movie_idx[t.user_idx == 0], v.movie_idx[v.user_idx == 0]])
+    assert set(movies) == set(row.indices)
+    folded = fold.fold_in(movies, mine).scores
+    np.testing.assert_allclose(folded, model.score_users(np.array([0]))[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"penalty_grid": [[1.0, 1.0]]},
+        {"penalty_grid": [[0.5, 0.0]]},
+        {"penalty_grid": [0.5]},
+        {"penalty": [0.5]},
+        {"rating_weights": [1.5]},
+        {"rating_weight": "a"},
+        {"rating_weights": [float("nan")]},
+    ],
+)
+def test_bad_extra_settings_name_the_options(params) -> None:
+    t, v, _ = split()
+    with pytest.raises(ModelError, match="params.penalty_grid.*params.rating_weights"):
+        create_model("session_ease", lambdas=[50.0], local_grid=GRID, **params).fit(t, v)

@@ -212,3 +212,30 @@ def test_two_part_top_n_is_exact_whether_or_not_a_user_can_skip_the_tail() -> No
     assert np.isin(top.movie_idx[1::3], model.tail).any() and not np.isin(top.movie_idx[::3], model.tail).any()
     some = np.array([50, 4, 7, 1])
     np.testing.assert_array_equal(recommend_top_n(model, seen, 8, user_idx=some).movie_idx, want[some])
+
+
+def test_a_penalised_solve_is_dlae_and_its_tail_is_the_ridge_with_that_penalty() -> None:
+    from recsys_core.models.ease import solve_penalised_parts
+
+    rows = binary_rows(80, 30, seed=2)
+    head, tail = np.arange(12), np.arange(12, 30)
+    x_head, x_tail = rows[:, head].tocsr(), rows[:, tail].tocsr()
+    xh, xt = x_head.toarray().astype(np.float64), x_tail.toarray().astype(np.float64)
+    gram = xh.T @ xh
+    b, diag_p, scale = solve_penalised_parts(gram, 4.0, 0.5)
+    penalty = 4.0 + np.diag(gram)  # lambda + p / (1 - p) diag(G) at p 0.5
+    inverse = np.linalg.inv(gram + np.diag(penalty))
+    expected = np.eye(12) - inverse * penalty[None, :]  # DLAE: B = I - P Lambda
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(b, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(diag_p, np.diag(inverse), rtol=1e-10)
+    a, v = fit_tail_factors(x_head, x_tail, b, diag_p, rank=12, seed=0, column_scale=scale)
+    np.testing.assert_allclose(a @ v.T, inverse @ xh.T @ xt, rtol=1e-3, atol=1e-4)
+
+
+def test_a_penalty_outside_its_range_is_refused() -> None:
+    from recsys_core.errors import ModelError
+    from recsys_core.models.ease import solve_penalised_parts
+
+    with pytest.raises(ModelError, match="dropout penalty"):
+        solve_penalised_parts(np.eye(3), 1.0, 1.0)
