@@ -20,8 +20,11 @@ part with ``pipeline.refit`` (the nightly default mode is ``warm``). ``fixed`` a
 nothing more (``search``, and a model that cannot fix its choices, searches again on a hold-out);
 the test part is still unseen, and the train seconds are the candidate's plus the refit's.
 
+``--params JSON`` overrides a model's parameters, e.g. ``'{"session_ease": {"rating_weights": [0.1]}}'``
+(its rows say so): settings a model has but the night does not use yet.
+
     python -m benchmarks.quality [--models a,b] [--seeds 0,1,2] [--all-seeds-for a,b]
-        [--slices u1,ua,mls,mlt] [--refit warm|fixed|search] [--datasets DIR] [--output FILE]
+        [--slices u1,ua,mls,mlt] [--refit warm|fixed|search] [--params JSON] [--datasets DIR] [--output FILE]
 """
 
 from __future__ import annotations
@@ -114,8 +117,10 @@ def benchmark(
     all_seeds_for: set[str],
     slices: list[str],
     refit_mode: str | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per model: per slice and seed its metrics and train seconds, then mean and std."""
+    """One row per model: per slice and seed its metrics and train seconds, then mean and std.
+    ``params`` maps a model name to parameters that override its own."""
     from recsys_core.models import MODELS
 
     cache: dict[str, Any] = {}
@@ -131,7 +136,7 @@ def benchmark(
                 continue
             for seed in model_seeds:
                 fold = load_slice(datasets, slice_name, seed, cache)
-                metrics, seconds = run_model(name, fold, seed, refit_mode=refit_mode)
+                metrics, seconds = run_model(name, fold, seed, (params or {}).get(name), refit_mode=refit_mode)
                 if refit_mode is not None:
                     used_modes.add(metrics["refit_mode"])
                 runs.setdefault(f"{slice_name}_seconds", []).append(seconds)
@@ -144,6 +149,8 @@ def benchmark(
         row: dict[str, Any] = {"model": name, "kind": _kind(cls), "seeds": model_seeds, "runs": runs}
         if used_modes:
             row["refit_mode"] = "/".join(sorted(used_modes))
+        if (params or {}).get(name):
+            row["params"] = params[name]
         for key, values in runs.items():
             row[key], row[f"{key}_std"] = float(np.mean(values)), float(np.std(values))
         print(_format_row(row), flush=True)
@@ -196,6 +203,8 @@ def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
 
 def _format_row(row: dict[str, Any]) -> str:
     label = row["model"] + (f" *(published: {row['refit_mode']} refit)*" if row.get("refit_mode") else "")
+    if row.get("params"):
+        label += f" *(params {json.dumps(row['params'], separators=(',', ':'))})*"
     cells = [label, row["kind"], str(len(row["seeds"]))]
     cells += [_cell(row, key, fmt) for key, _, fmt in COLUMNS]
     return "| " + " | ".join(cells) + " |"
@@ -253,11 +262,20 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="score the published model: the candidate refit on the whole training part in this mode",
     )
+    parser.add_argument("--params", default="{}", help="JSON object: model name -> parameters that override its own")
     args = parser.parse_args(argv)
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as exc:
+        parser.error(f'--params is not JSON ({exc}); give an object such as \'{{"ease": {{"lambdas": [400]}}}}\'')
+    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
+        parser.error("--params must be a JSON object mapping model names to objects of parameters")
     names = [n.strip() for n in args.models.split(",") if n.strip()] or list(MODELS)
     unknown = sorted(set(names) - set(MODELS))
     if unknown:
         parser.error(f"unknown models {unknown}; known: {', '.join(sorted(MODELS))}")
+    if set(params) - set(names):
+        parser.error(f"--params names models not in --models: {sorted(set(params) - set(names))}")
     slices = [s.strip() for s in args.slices.split(",") if s.strip()]
     if set(slices) - set(SLICES):
         parser.error(f"unknown slices {sorted(set(slices) - set(SLICES))}; known: {', '.join(SLICES)}")
@@ -266,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     for release in {SLICES[s][0] for s in slices}:
         if not (args.datasets / f"{release}.zip").is_file():
             parser.error(f"{args.datasets / (release + '.zip')} not found (pass --datasets)")
-    rows = benchmark(names, args.datasets, seeds, all_seeds_for, slices, args.refit)
+    rows = benchmark(names, args.datasets, seeds, all_seeds_for, slices, args.refit, params)
     table = render_table(rows, args.datasets, seeds, slices)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(table)

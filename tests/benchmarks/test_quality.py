@@ -57,3 +57,30 @@ def test_an_unknown_refit_mode_is_a_usage_error(tmp_path: Path, capsys) -> None:
         main(["--models", "bias", "--refit", "later", "--datasets", str(tmp_path), "--output", str(tmp_path / "q.md")])
     assert "invalid choice: 'later'" in capsys.readouterr().err
     assert not (tmp_path / "q.md").exists()
+
+
+def test_params_override_a_models_own_and_its_row_says_so(datasets: Path) -> None:
+    common = ["--models", "ease", "--slices", "ua", "--seeds", "0", "--datasets", str(datasets)]
+    main([*common, "--output", str(datasets / "plain.md"), "--json", str(datasets / "plain.json")])
+    params = '{"ease": {"lambdas": [1.0]}}'
+    main([*common, "--params", params, "--output", str(datasets / "p.md"), "--json", str(datasets / "p.json")])
+    plain, tuned = (json.loads((datasets / f).read_text())[0] for f in ("plain.json", "p.json"))
+    assert tuned["params"] == {"lambdas": [1.0]} and "params" not in plain
+    assert tuned["ua_ndcg_at_k"] != plain["ua_ndcg_at_k"]  # lambda 1 is not the grid's choice
+    assert '| ease *(params {"lambdas":[1.0]})* |' in (datasets / "p.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("{not json", "--params is not JSON"),
+        ("[1]", "--params must be a JSON object"),
+        ('{"ease": 3}', "--params must be a JSON object"),
+        ('{"mf": {}}', "--params names models not in --models: ['mf']"),
+    ],
+)
+def test_bad_params_are_a_usage_error(tmp_path: Path, params: str, message: str, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--models", "ease", "--params", params, "--datasets", str(tmp_path), "--output", str(tmp_path / "q.md")])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "q.md").exists()
