@@ -192,6 +192,7 @@ class EASE(Recommender):
         self._tail_a, self._tail_v = fit_tail_factors(
             x_head, x_tail, self._b, diag_p, rank, self.seed, column_scale=self._column_scale
         )
+        self._column_scale = None  # needed for the tail only
 
     def _set_no_tail(self) -> None:
         """Plain EASE: every movie outside the head scores 0 (``tail_rank`` 0, or a model saved

@@ -104,8 +104,9 @@ def centred_weights(ratings: np.ndarray, user_mean: np.ndarray, weight: float) -
 
 
 def weighted_rows(data: Interactions, weight: float) -> sp.csr_matrix:
-    """Users x movies rows of ``centred_weights`` (each user's mean over their own ratings here)."""
+    """Users x movies rows (float32) of ``centred_weights``, each user's mean over their own ratings
+    here; cast to float64 before a Gram matrix is formed from them."""
     counts = np.bincount(data.user_idx, minlength=data.n_users)
     means = np.bincount(data.user_idx, weights=data.rating, minlength=data.n_users) / np.maximum(counts, 1)
-    values = centred_weights(data.rating, means[data.user_idx], weight)
+    values = centred_weights(data.rating, means[data.user_idx], weight).astype(np.float32)
     return sp.csr_matrix((values, (data.user_idx, data.movie_idx)), shape=(data.n_users, data.n_movies))

@@ -31,8 +31,8 @@ raises before any work and says so. Each (width, scale) costs ``width`` passes o
 ratings, each accumulating a dense head x head matrix (~0.3 s at 5,000 movies), so this model is
 for the small scale profile (the ml-100k and ml-latest-small sizes: ~3 s and ~48 s a fit against
 EASE's ~1 s and ~19 s). A warm refit starts, as EASE's does, from the candidate's plain Gram
-plus the ratings it did not see (not after a row weight: its Gram is not binary); the local term
-is then rebuilt on all of them. model.json
+plus the ratings it did not see (not after a row weight, whose rows are not binary); the local
+term is then rebuilt on all of them. model.json
 records the chosen setting and the lambda actually solved with (``local_lambda``).
 """
 
@@ -112,8 +112,9 @@ class SessionEASE(EASE):
         return self
 
     def start_from(self, other: Recommender, epoch_scale: float) -> bool:
-        """As EASE's, except after a candidate with weighted rows: its Gram is not of binary rows,
-        so the refit builds its own (one sparse product at this profile's sizes)."""
+        """As EASE's, except after a candidate with weighted rows: the warm path adds the new
+        ratings to the candidate's rows, which are weighted while its kept Gram is binary, so the
+        refit builds its own Gram (one sparse product at this profile's sizes)."""
         if getattr(other, "rating_weight", 0.0):
             return False
         return super().start_from(other, epoch_scale)
@@ -133,15 +134,18 @@ class SessionEASE(EASE):
         self.history["extra_val_ndcg"] = []
         ranked = self._search_local(train, validation, self._grid) if has_validation else list(self._grid)
         penalty, factor, weight = self._extras["fixed"]
-        if has_validation and (self._extras["penalties"] or self._extras["weights"]):
+        searched = has_validation and bool(self._extras["penalties"] or self._extras["weights"])
+        if searched:
             penalty, factor, weight = self._search_extras(train, validation, ranked[0])
         self.penalty, self.penalty_factor, self.rating_weight = penalty, factor, weight
+        if has_validation and not searched and (penalty or weight):  # fixed extras: train-only weights with them
+            self._b_train = self._train_weights(train, ranked[0])
         if all(alpha and width for width, _, alpha in ranked):  # the list must end in a definite setting
             ranked.append(PLAIN)
         everything = union_interactions(train, validation)
         if weight:  # the rows scored from now on, and their Gram
             self._rows = weighted_rows(everything, weight)
-            gram = gram_matrix(self._rows[:, self._active])
+            gram = gram_matrix(self._rows[:, self._active].astype(np.float64))
         local: dict[tuple[int, float], np.ndarray] = {}  # the last (width, scale)'s matrix, for its other alphas
         failed: dict[tuple[int, float], float] = {}  # the smallest alpha found indefinite per (width, scale)
         for rank, setting in enumerate(ranked):
@@ -216,7 +220,7 @@ class SessionEASE(EASE):
                 best, penalty, factor, self._b_train = ndcg, p, f, b
         for c in self._extras["weights"]:
             rows = weighted_rows(train, c)
-            ndcg, b = score(rows, gram_matrix(rows[:, self._active]), penalty, factor)
+            ndcg, b = score(rows, gram_matrix(rows[:, self._active].astype(np.float64)), penalty, factor)
             if ndcg > best:
                 best, weight, self._b_train = ndcg, c, b
         log.info(
@@ -250,7 +254,7 @@ class SessionEASE(EASE):
         """B of ``setting`` (with the chosen penalty and row weight) fitted on the training part
         only (a fallback's ``validation_scores``)."""
         rows = weighted_rows(train, self.rating_weight) if self.rating_weight else train.to_csr()
-        system, lam = self._local_system(gram_matrix(rows[:, self._active]), train, setting, {})
+        system, lam = self._local_system(gram_matrix(rows[:, self._active].astype(np.float64)), train, setting, {})
         column_scale = self._column_scale
         try:
             return self._solve_parts(system, lam * self.penalty_factor)[0]
@@ -301,6 +305,12 @@ class SessionEASE(EASE):
             fixed_c = float(raw_weight)
         except (TypeError, ValueError):
             raise ModelError(problem) from None
+        if (penalties and (fixed_p, fixed_f) != (0.0, 1.0)) or (weights and fixed_c):
+            raise ModelError(
+                "session_ease: give either params.penalty_grid or a fixed params.penalty, and either "
+                "params.rating_weights or a fixed params.rating_weight, not both (a refit passes the fixed values "
+                f"with empty grids); got {raw_grid!r} with {raw_fixed!r}, {raw_weights!r} with {raw_weight!r}."
+            )
         pairs = [*penalties, (fixed_p, fixed_f)]
         if any(not (0.0 <= p < 1.0 and f > 0.0) for p, f in pairs) or any(
             not 0.0 <= c <= 1.0 for c in [*weights, fixed_c]

@@ -101,11 +101,18 @@ class EaseFoldIn:
         pos = every[keep]
         if not len(pos):
             return None
+        scores = np.full(self.n_movies, -np.inf, np.float32)
+        has_tail = self.tail is not None and self.tail_a is not None and self.tail_v is not None
+        if not self.rating_weight:  # binary rows: sums of rows
+            scores[self.active] = self.b[pos].sum(axis=0)
+            if has_tail:
+                scores[self.tail] = self.tail_v @ self.tail_a[pos].sum(axis=0)
+            return FoldInScores(scores, None)
         stars = np.asarray(ratings, np.float64)
         weights = centred_weights(stars, np.full(len(stars), stars.mean()), self.rating_weight)[keep]
-        scores = np.full(self.n_movies, -np.inf, np.float32)
+        weights = weights.astype(np.float32)
         scores[self.active] = weights @ self.b[pos]
-        if self.tail is not None and self.tail_a is not None and self.tail_v is not None:
+        if has_tail:
             scores[self.tail] = self.tail_v @ (weights @ self.tail_a[pos])
         return FoldInScores(scores, None)
 

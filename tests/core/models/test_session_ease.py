@@ -232,7 +232,7 @@ def test_weighted_rows_centre_each_users_stars_and_keep_every_rated_movie() -> N
     rows = weighted_rows(data, 0.1).toarray()
     np.testing.assert_allclose(rows[0], [1.2, 1.0, 0.8])  # user 0's mean is 3
     np.testing.assert_allclose(rows[1], [1.0, 0.0, 0.0])  # one rating: its own mean
-    assert weighted_rows(data, 1.0).toarray()[0, 2] == MIN_ROW_WEIGHT  # 1 + (1 - 3) floored, not dropped
+    assert weighted_rows(data, 1.0).toarray()[0, 2] == pytest.approx(MIN_ROW_WEIGHT)  # 1 + (1 - 3) floored, kept
     assert weighted_rows(data, 1.0).nnz == 4
 
 
@@ -244,7 +244,7 @@ def test_a_fixed_penalty_and_row_weight_solve_dlae_on_the_weighted_rows(tmp_path
     params = {"lambdas": [50.0], "local_grid": [[6, 3.0, 0.5]], "penalty": [0.5, 0.5], "rating_weight": 0.2}
     model = create_model("session_ease", seed=1, **params).fit(t, v)
     everything = union_interactions(t, v)
-    rows = weighted_rows(everything, 0.2)
+    rows = weighted_rows(everything, 0.2).astype(np.float64)
     system = gram_matrix(rows[:, model._active]) + 0.5 * local_gram(everything, model._active, model.n_movies, 6, 3.0)
     expected = solve_penalised_parts(system, 50.0 * (1 + 0.5 / 4) * 0.5, 0.5)[0]
     np.testing.assert_allclose(model._b, expected, rtol=1e-5, atol=1e-6)
@@ -332,4 +332,47 @@ def test_the_fold_in_weights_a_visitors_stars_as_a_known_users_row() -> None:
 def test_bad_extra_settings_name_the_options(params) -> None:
     t, v, _ = split()
     with pytest.raises(ModelError, match="params.penalty_grid.*params.rating_weights"):
+        create_model("session_ease", lambdas=[50.0], local_grid=GRID, **params).fit(t, v)
+
+
+def test_with_a_penalty_and_row_weight_the_tail_is_the_exact_penalised_ridge() -> None:
+    from recsys_core.models.ease import gram_matrix
+    from recsys_core.models.interaction_utils import union_interactions, weighted_rows
+
+    t, v, vocab = split()
+    params = {"lambdas": [50.0], "local_grid": [[6, 3.0, 0.5]], "penalty": [0.5, 1.0], "rating_weight": 0.2}
+    model = create_model("session_ease", seed=1, max_movies=20, **params).fit(t, v)  # tail rank 64 > 10: exact
+    everything = union_interactions(t, v)
+    rows = weighted_rows(everything, 0.2).astype(np.float64).toarray()
+    head, tail = model._active, model._tail
+    system = gram_matrix(weighted_rows(everything, 0.2)[:, head].astype(np.float64)) + 0.5 * local_gram(
+        everything, head, model.n_movies, 6, 3.0
+    )
+    lam = 50.0 * (1 + 0.5 / 4)
+    inverse = np.linalg.inv(system + np.diag(lam + np.diag(system)))  # p 0.5: lambda + diag(G)
+    ridge = inverse @ rows[:, head].T @ rows[:, tail]
+    users = np.arange(vocab.n_users)
+    np.testing.assert_allclose(model.score_users(users)[:, tail], rows[:, head] @ ridge, rtol=1e-3, atol=1e-5)
+
+
+def test_fixed_extras_with_a_validation_slice_give_train_only_weights_with_them() -> None:
+    from recsys_core.models.ease import gram_matrix, solve_penalised_parts
+    from recsys_core.models.interaction_utils import weighted_rows
+
+    t, v, _ = split()
+    params = {"lambdas": [50.0], "local_grid": [[6, 3.0, 0.5]], "penalty": [0.5, 0.5], "rating_weight": 0.2}
+    model = create_model("session_ease", seed=1, **params).fit(t, v)
+    rows = weighted_rows(t, 0.2)[:, model._active].astype(np.float64)
+    system = gram_matrix(rows) + 0.5 * local_gram(t, model._active, model.n_movies, 6, 3.0)
+    expected = solve_penalised_parts(system, 50.0 * (1 + 0.5 / 4) * 0.5, 0.5)[0]
+    np.testing.assert_allclose(model._b_train, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"penalty_grid": [[0.5, 1.0]], "penalty": [0.25, 1.0]}, {"rating_weights": [0.1], "rating_weight": 0.2}],
+)
+def test_a_grid_and_a_fixed_value_of_the_same_stage_are_refused(params) -> None:
+    t, v, _ = split()
+    with pytest.raises(ModelError, match="either params.penalty_grid or a fixed params.penalty"):
         create_model("session_ease", lambdas=[50.0], local_grid=GRID, **params).fit(t, v)
