@@ -128,7 +128,9 @@ class SessionEASE(EASE):
         The local term is not a Gram matrix, so more ratings can make a setting that was
         positive definite on the training part indefinite on all of them (or on a refit's). The
         next-best setting is then solved, down to plain EASE (always definite), with a warning;
-        ``local`` records the one used. A night never fails for it."""
+        ``local`` records the one used. A night never fails for it. The optional penalty and row
+        weight are chosen after the local setting (``_search_extras``) and every setting tried
+        here is solved with them."""
         has_validation = validation is not None and len(validation) > 0
         self.history["local_val_ndcg"] = []
         self.history["extra_val_ndcg"] = []
