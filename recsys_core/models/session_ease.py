@@ -90,6 +90,14 @@ def local_gram(data: Interactions, head: np.ndarray, n_movies: int, width: int, 
     return matrix + matrix.T
 
 
+def solve_parts(system: np.ndarray, lam: float, penalty: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(B, diag(P), the tail's column scale) of ``system``: EASE's solve, or DLAE's with a penalty
+    (``solve_penalised_parts``; EASE needs no column scale, so None)."""
+    if not penalty:
+        return (*solve_ease_parts(system, lam), None)
+    return solve_penalised_parts(system, lam, penalty)
+
+
 class SessionEASE(EASE):
     name = "session_ease"
     description = "EASE plus a time-local co-occurrence term (movies rated close together), chosen on validation."
@@ -134,11 +142,16 @@ class SessionEASE(EASE):
         has_validation = validation is not None and len(validation) > 0
         self.history["local_val_ndcg"] = []
         self.history["extra_val_ndcg"] = []
-        ranked = self._search_local(train, validation, self._grid) if has_validation else list(self._grid)
+        ranked = list(self._grid)
         penalty, factor, weight = self._extras["fixed"]
         searched = has_validation and bool(self._extras["penalties"] or self._extras["weights"])
-        if searched:
-            penalty, factor, weight = self._search_extras(train, validation, ranked[0])
+        if has_validation:
+            # the training part's plain Gram and local terms, shared by both searches
+            plain, train_local = gram_matrix(train.to_csr()[:, self._active]), {}
+            ranked = self._search_local(train, validation, self._grid, plain, train_local)
+            if searched:
+                penalty, factor, weight = self._search_extras(train, validation, ranked[0], plain, train_local)
+            del plain, train_local
         self.penalty, self.penalty_factor, self.rating_weight = penalty, factor, weight
         if has_validation and not searched and (penalty or weight):  # fixed extras: train-only weights with them
             self._b_train = self._train_weights(train, ranked[0])
@@ -161,7 +174,7 @@ class SessionEASE(EASE):
             system, lam = self._local_system(gram, everything, setting, local)
             lam *= factor
             try:
-                parts = self._solve_parts(system, lam)
+                b, diag_p, self._column_scale = solve_parts(system, lam, penalty)
             except ModelError as exc:
                 if not (alpha and width):  # plain EASE: lambda itself is unusable
                     raise ModelError(
@@ -179,34 +192,32 @@ class SessionEASE(EASE):
             self.local, self.local_lambda = setting, lam
             if rank and has_validation:  # the train-only weights must be this setting's too
                 self._b_train = self._train_weights(train, setting)
-            return parts
+            return b, diag_p
         raise AssertionError("unreachable: plain EASE ends the list")  # pragma: no cover
 
-    def _solve_parts(self, system: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
-        """(B, diag(P)) at ``lam`` with the chosen penalty; a penalised solve also leaves the tail
-        factors' column scale in ``_column_scale``."""
-        if not self.penalty:
-            return solve_ease_parts(system, lam)
-        b, diag_p, self._column_scale = solve_penalised_parts(system, lam, self.penalty)
-        return b, diag_p
-
     def _search_extras(
-        self, train: Interactions, validation: Interactions, setting: tuple[int, float, float]
+        self,
+        train: Interactions,
+        validation: Interactions,
+        setting: tuple[int, float, float],
+        plain: np.ndarray,
+        local: dict[tuple[int, float], np.ndarray],
     ) -> tuple[float, float, float]:
         """(penalty, lambda factor, row weight) on validation, for the best local ``setting``:
         first each [p, factor] of ``penalty_grid``, then each c of ``rating_weights`` with the
         penalty kept; a stage is kept only if it beats the best validation NDCG so far (the
-        local search's best at the start). Weights fitted on ``train`` only."""
+        local search's best at the start). Weights fitted on ``train`` only; ``plain`` and
+        ``local`` are the local search's Gram and local terms of it (the local term does not
+        depend on row weights)."""
         k = int(self.params.get("k", 10))
         scores = [v for v in self.history["local_val_ndcg"] if np.isfinite(v)]
         best = max(scores) if scores else -np.inf
         penalty, factor, weight = 0.0, 1.0, 0.0
-        local: dict[tuple[int, float], np.ndarray] = {}  # the local term does not depend on row weights
 
         def score(rows: sp.csr_matrix, gram: np.ndarray, p: float, f: float) -> tuple[float, np.ndarray | None]:
             system, lam = self._local_system(gram, train, setting, local)
             try:
-                b = solve_penalised_parts(system, lam * f, p)[0] if p else solve_ease_parts(system, lam * f)[0]
+                b = solve_parts(system, lam * f, p)[0]
             except ModelError:  # indefinite: not a candidate
                 self.history["extra_val_ndcg"].append(float("nan"))
                 return -np.inf, None
@@ -215,7 +226,6 @@ class SessionEASE(EASE):
             return ndcg, b
 
         binary = train.to_csr()
-        plain = gram_matrix(binary[:, self._active])
         for p, f in self._extras["penalties"]:
             ndcg, b = score(binary, plain, p, f)
             if ndcg > best:
@@ -257,11 +267,7 @@ class SessionEASE(EASE):
         only (a fallback's ``validation_scores``)."""
         rows = weighted_rows(train, self.rating_weight) if self.rating_weight else train.to_csr()
         system, lam = self._local_system(gram_matrix(rows[:, self._active].astype(np.float64)), train, setting, {})
-        column_scale = self._column_scale
-        try:
-            return self._solve_parts(system, lam * self.penalty_factor)[0]
-        finally:
-            self._column_scale = column_scale  # the final solve's, for the tail factors
+        return solve_parts(system, lam * self.penalty_factor, self.penalty)[0]
 
     def _checked_grid(self, train: Interactions) -> list[tuple[int, float, float]]:
         """``params.local_grid`` as (width, scale, alpha) tuples; every refusal before any work."""
@@ -321,14 +327,18 @@ class SessionEASE(EASE):
         return {"penalties": penalties, "weights": weights, "fixed": (fixed_p, fixed_f, fixed_c)}
 
     def _search_local(
-        self, train: Interactions, validation: Interactions, grid: list[tuple[int, float, float]]
+        self,
+        train: Interactions,
+        validation: Interactions,
+        grid: list[tuple[int, float, float]],
+        plain: np.ndarray,
+        local: dict[tuple[int, float], np.ndarray],
     ) -> list[tuple[int, float, float]]:
         """The definite settings, best validation NDCG first; their weights fitted on ``train`` only
-        (the best one's kept as ``_b_train``)."""
+        (the best one's kept as ``_b_train``). ``plain`` is the training part's Gram; ``local``
+        collects its local matrices, one per (width, scale) whatever the alpha."""
         k = int(self.params.get("k", 10))
         seen = train.to_csr()
-        plain = gram_matrix(seen[:, self._active])
-        local: dict[tuple[int, float], np.ndarray] = {}  # one local matrix per (width, scale), any alpha
         scored: list[tuple[float, int, tuple[int, float, float]]] = []
         for setting in grid:
             try:

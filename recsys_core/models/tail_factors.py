@@ -32,10 +32,12 @@ def inverse_from_ease(
     Off the diagonal ``B = -P diag(s)``: ``s = 1 / diag(P)`` for EASE (the default) and
     ``s = Lambda`` for DLAE's penalty (``solve_penalised_parts``). So
     ``P = diag(P) - B diag(1 / s)``; ``column_scale`` is that ``1 / s`` (``diag(P)`` for EASE)."""
-    scale = diag_p if column_scale is None else column_scale
 
     def apply(y: np.ndarray) -> np.ndarray:
-        return (diag_p[:, None] * y).astype(np.float32) - b @ (scale[:, None] * y).astype(np.float32)
+        scaled = (diag_p[:, None] * y).astype(np.float32)
+        if column_scale is None:
+            return scaled - b @ scaled
+        return scaled - b @ (column_scale[:, None] * y).astype(np.float32)
 
     return apply
 

@@ -173,7 +173,9 @@ def test_the_search_ranks_definite_settings_by_validation_best_first() -> None:
     grid = [(0, 1.0, 0.0), (3, 2.0, 0.25), (6, 3.0, 0.5), (6, 3.0, 500.0)]
     model = create_model("session_ease", seed=1, lambdas=[5.0], local_grid=[list(g) for g in grid]).fit(t, v)
     model.history["local_val_ndcg"] = []
-    ranked = model._search_local(t, v, grid)
+    from recsys_core.models.ease import gram_matrix
+
+    ranked = model._search_local(t, v, grid, gram_matrix(t.to_csr()[:, model._active]), {})
     scores = dict(zip(grid, model.history["local_val_ndcg"], strict=True))
     assert np.isnan(scores[(6, 3.0, 500.0)]) and (6, 3.0, 500.0) not in ranked  # indefinite: skipped
     assert ranked == sorted(ranked, key=lambda g: (-scores[g], grid.index(g)))
@@ -188,7 +190,7 @@ def test_a_fallback_solves_the_next_ranked_setting_with_its_own_train_weights(mo
 
     t, v, _ = split()
     ranked = [(6, 3.0, 500.0), (6, 3.0, 1000.0), (3, 2.0, 0.25), (0, 1.0, 0.0)]
-    monkeypatch.setattr(SessionEASE, "_search_local", lambda self, train, validation, grid: list(ranked))
+    monkeypatch.setattr(SessionEASE, "_search_local", lambda self, train, validation, grid, *caches: list(ranked))
     model = create_model("session_ease", seed=1, lambdas=[5.0], local_grid=[list(g) for g in ranked])
     with caplog.at_level("WARNING", logger="recsys_core.models.session_ease"):
         model.fit(t, v)
