@@ -12,7 +12,9 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	# setuptools >= 84 warns on every editable install that folders named like a package may shadow
+	# it: advice for package authors, and a confusing first screen for someone running `make run`
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
