@@ -9,11 +9,11 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: run test lint venv clean-data api
 
+# setuptools >= 84 warns on every editable install that folders named like a package may shadow
+# it: advice for package authors, and a confusing first screen for someone running `make run`.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# setuptools >= 84 warns on every editable install that folders named like a package may shadow
-	# it: advice for package authors, and a confusing first screen for someone running `make run`
 	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
