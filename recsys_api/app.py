@@ -222,7 +222,7 @@ def create_app(data_dir: Path, *, poll_interval: float = 1.0, watch: bool = True
             return reply({**body, "source": "popular", "note": f"{why}; {snap.popularity_note}", "items": items}, snap)
         scores = result.scores.copy()
         scores[rated_idx] = -np.inf  # never return a movie of the request
-        items = top_items(snap, scores, result.predicted, payload.n, rated_idx)
+        items = top_items(snap, scores, result.predicted, payload.n, rated_idx, snap.foldin.row_values(ratings))
         return reply({**body, "source": "foldin", "note": snap.foldin.note, "items": items}, snap)
 
     return app

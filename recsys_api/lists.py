@@ -30,12 +30,13 @@ def build_item(
     }
 
 
-def explain(snap: Snapshot, rated_idx: np.ndarray, movie_id: int) -> list[int]:
-    """Movie ids of the rated movies that pushed ``movie_id`` up (empty when the model cannot say)."""
+def explain(snap: Snapshot, rated_idx: np.ndarray, movie_id: int, values: np.ndarray | None = None) -> list[int]:
+    """Movie ids of the rated movies that pushed ``movie_id`` up (empty when the model cannot say);
+    ``values`` are the rated movies' values in the row the model scored (None: 1 each)."""
     target = snap.movie_idx(movie_id)
     if target < 0 or not len(rated_idx):
         return []
-    return [int(m) for m in snap.vocab.decode_movies(snap.foldin.contributors(rated_idx, target))]
+    return [int(m) for m in snap.vocab.decode_movies(snap.foldin.contributors(rated_idx, target, values=values))]
 
 
 def personal_items(snap: Snapshot, user_id: int, n: int) -> list[dict[str, Any]] | None:
@@ -44,9 +45,9 @@ def personal_items(snap: Snapshot, user_id: int, n: int) -> list[dict[str, Any]]
     if rows is None:
         return None
     user_idx = snap.user_idx(user_id)
-    rated = snap.foldin.user_rated(user_idx) if user_idx >= 0 else np.empty(0, np.int64)
+    rated, values = snap.foldin.user_row(user_idx)
     return [
-        build_item(snap, int(m), int(r), float(s), float(p), explain(snap, rated, int(m)))
+        build_item(snap, int(m), int(r), float(s), float(p), explain(snap, rated, int(m), values))
         for m, r, s, p in zip(rows.movie_id[:n], rows.rank[:n], rows.score[:n], rows.predicted_rating[:n], strict=True)
     ]
 
@@ -65,9 +66,15 @@ def popular_items(snap: Snapshot, n: int, exclude: set[int] = frozenset()) -> li
 
 
 def top_items(
-    snap: Snapshot, scores: np.ndarray, predicted: np.ndarray | None, n: int, rated_idx: np.ndarray
+    snap: Snapshot,
+    scores: np.ndarray,
+    predicted: np.ndarray | None,
+    n: int,
+    rated_idx: np.ndarray,
+    values: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """The n best finite scores over the vocabulary as items (rated movies already excluded)."""
+    """The n best finite scores over the vocabulary as items (rated movies already excluded);
+    ``values`` are the rated movies' values in the folded-in row, for "because"."""
     candidates = np.flatnonzero(np.isfinite(scores))
     if not len(candidates):
         return []
@@ -82,7 +89,7 @@ def top_items(
             rank,
             float(scores[i]),
             None if predicted is None else float(predicted[i]),
-            explain(snap, rated_idx, int(m)),
+            explain(snap, rated_idx, int(m), values),
         )
         for rank, (i, m) in enumerate(zip(best, movie_ids, strict=True), 1)
     ]

@@ -58,11 +58,16 @@ class NoFoldIn:
     def fold_in(self, movie_idx: np.ndarray, ratings: np.ndarray) -> FoldInScores | None:
         return None
 
-    def contributors(self, rated_idx: np.ndarray, target_idx: int, limit: int = 3) -> np.ndarray:
+    def row_values(self, ratings: np.ndarray) -> np.ndarray:
+        return np.ones(len(ratings), np.float32)
+
+    def contributors(
+        self, rated_idx: np.ndarray, target_idx: int, limit: int = 3, values: np.ndarray | None = None
+    ) -> np.ndarray:
         return np.empty(0, np.int64)
 
-    def user_rated(self, user_idx: int) -> np.ndarray:
-        return np.empty(0, np.int64)
+    def user_row(self, user_idx: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.empty(0, np.int64), np.empty(0, np.float32)
 
 
 @dataclass(frozen=True)
@@ -108,16 +113,28 @@ class EaseFoldIn:
             if has_tail:
                 scores[self.tail] = self.tail_v @ self.tail_a[pos].sum(axis=0)
             return FoldInScores(scores, None)
-        stars = np.asarray(ratings, np.float64)
-        weights = centred_weights(stars, np.full(len(stars), stars.mean()), self.rating_weight)[keep]
-        weights = weights.astype(np.float32)
+        weights = self.row_values(ratings)[keep]
         scores[self.active] = weights @ self.b[pos]
         if has_tail:
             scores[self.tail] = self.tail_v @ (weights @ self.tail_a[pos])
         return FoldInScores(scores, None)
 
-    def contributors(self, rated_idx: np.ndarray, target_idx: int, limit: int = 3) -> np.ndarray:
-        """Rated movies (vocabulary idx) with the largest positive weight towards the target."""
+    def row_values(self, ratings: np.ndarray) -> np.ndarray:
+        """A visitor's row values (float32), as a known user's row holds them: 1 per rated movie, or
+        with a rating weight ``1 + c (stars - the visitor's mean stars)``, floored."""
+        stars = np.asarray(ratings, np.float64)
+        if not self.rating_weight:
+            return np.ones(len(stars), np.float32)
+        return centred_weights(stars, np.full(len(stars), stars.mean()), self.rating_weight).astype(np.float32)
+
+    def contributors(
+        self, rated_idx: np.ndarray, target_idx: int, limit: int = 3, values: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Rated movies (vocabulary idx) with the largest positive share of the target's score.
+
+        A rated movie's share is its value in the row (``values``, aligned with ``rated_idx``; 1 each
+        when None) times its weight towards the target, the term it adds to the score: with
+        weighted rows a movie rated far below the user's mean adds little, whatever its weight."""
         target = self.column[target_idx]
         rated = np.asarray(rated_idx, np.int64)
         pos = self.position[rated]
@@ -128,15 +145,19 @@ class EaseFoldIn:
             weights = self.b[pos[keep], target]
         else:  # a tail movie: each rated movie's weight is its row of A times the movie's V row
             weights = self.tail_a[pos[keep]] @ self.tail_v[target - len(self.active)]
+        if values is not None:
+            weights = weights * np.asarray(values, np.float32)[keep]
         rated = rated[keep]
         order = np.argsort(-weights, kind="stable")[:limit]
         return rated[order][weights[order] > 0]
 
-    def user_rated(self, user_idx: int) -> np.ndarray:
-        """The movies a user of the model rated (empty when the rows were not kept)."""
+    def user_row(self, user_idx: int) -> tuple[np.ndarray, np.ndarray]:
+        """The movies a user of the model rated and their values in the user's row (1, or the
+        rating weight's), empty when the rows were not kept."""
         if self.rows is None or not 0 <= user_idx < self.rows.shape[0]:
-            return np.empty(0, np.int64)
-        return self.rows.indices[self.rows.indptr[user_idx] : self.rows.indptr[user_idx + 1]].astype(np.int64)
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        span = slice(self.rows.indptr[user_idx], self.rows.indptr[user_idx + 1])
+        return self.rows.indices[span].astype(np.int64), self.rows.data[span].astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -161,11 +182,16 @@ class FactorFoldIn:
         scores = (self.movies @ user.astype(np.float32)).astype(np.float32)
         return FoldInScores(scores, self.to_rating(scores))
 
-    def contributors(self, rated_idx: np.ndarray, target_idx: int, limit: int = 3) -> np.ndarray:
+    def row_values(self, ratings: np.ndarray) -> np.ndarray:
+        return np.ones(len(ratings), np.float32)
+
+    def contributors(
+        self, rated_idx: np.ndarray, target_idx: int, limit: int = 3, values: np.ndarray | None = None
+    ) -> np.ndarray:
         return np.empty(0, np.int64)
 
-    def user_rated(self, user_idx: int) -> np.ndarray:
-        return np.empty(0, np.int64)
+    def user_row(self, user_idx: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.empty(0, np.int64), np.empty(0, np.float32)
 
 
 FoldIn = NoFoldIn | EaseFoldIn | FactorFoldIn

@@ -319,6 +319,34 @@ def test_the_fold_in_weights_a_visitors_stars_as_a_known_users_row() -> None:
     np.testing.assert_allclose(folded, model.score_users(np.array([0]))[0], rtol=1e-4, atol=1e-5)
 
 
+def test_because_you_rated_ranks_by_each_movies_share_of_the_score() -> None:
+    """With weighted rows a rated movie adds its row value times its weight to the score; the
+    explanation names the movies that add most, for a known user and a visitor alike."""
+    from recsys_core.serving.foldin import build_foldin
+
+    t, v, _ = split()
+    params = {"lambdas": [50.0], "local_grid": [[6, 3.0, 0.5]], "penalty": [0.5, 1.0], "rating_weight": 0.5}
+    model = create_model("session_ease", seed=1, **params).fit(t, v)
+    fold = build_foldin(model)
+    rated, values = fold.user_row(0)
+    assert len(rated) == model._rows[0].nnz and np.ptp(values) > 0  # the row's own weighted values
+    np.testing.assert_array_equal(values, model._rows[0].data)
+    mine = np.concatenate([t.rating[t.user_idx == 0], v.rating[v.user_idx == 0]])
+    movies = np.concatenate([t.movie_idx[t.user_idx == 0], v.movie_idx[v.user_idx == 0]])
+    order = np.argsort(movies)
+    np.testing.assert_allclose(fold.row_values(mine)[order], values[np.argsort(rated)], rtol=1e-6)
+    b = np.asarray(model._b)
+    changed = 0
+    for target in np.setdiff1d(np.arange(model.n_movies), rated):
+        share = b[fold.position[rated], fold.column[target]] * values
+        expected = rated[np.argsort(-share, kind="stable")[:3]]
+        expected = expected[np.sort(share)[::-1][: len(expected)] > 0]
+        got = fold.contributors(rated, int(target), values=values)
+        np.testing.assert_array_equal(got, expected)
+        changed += not np.array_equal(got, fold.contributors(rated, int(target)))
+    assert changed, "the row values change at least one explanation on this data"
+
+
 @pytest.mark.parametrize(
     "params",
     [
