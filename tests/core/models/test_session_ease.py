@@ -321,26 +321,33 @@ def test_the_fold_in_weights_a_visitors_stars_as_a_known_users_row() -> None:
 
 def test_because_you_rated_ranks_by_each_movies_share_of_the_score() -> None:
     """With weighted rows a rated movie adds its row value times its weight to the score; the
-    explanation names the movies that add most, for a known user and a visitor alike."""
+    explanation names the movies that add most, for a known user and a visitor alike, over the
+    head (B) and the tail (factors), rated movies outside the head adding nothing."""
     from recsys_core.serving.foldin import build_foldin
 
     t, v, _ = split()
     params = {"lambdas": [50.0], "local_grid": [[6, 3.0, 0.5]], "penalty": [0.5, 1.0], "rating_weight": 0.5}
-    model = create_model("session_ease", seed=1, **params).fit(t, v)
+    model = create_model("session_ease", seed=1, max_movies=20, **params).fit(t, v)  # a head and a tail
     fold = build_foldin(model)
     rated, values = fold.user_row(0)
-    assert len(rated) == model._rows[0].nnz and np.ptp(values) > 0  # the row's own weighted values
-    np.testing.assert_array_equal(values, model._rows[0].data)
+    np.testing.assert_array_equal(rated, model._rows[0].indices)
+    np.testing.assert_array_equal(values, model._rows[0].data)  # the row's own weighted values
+    assert np.ptp(values) > 0 and (fold.position[rated] < 0).any()  # and some rated movies off the head
     mine = np.concatenate([t.rating[t.user_idx == 0], v.rating[v.user_idx == 0]])
     movies = np.concatenate([t.movie_idx[t.user_idx == 0], v.movie_idx[v.user_idx == 0]])
-    order = np.argsort(movies)
-    np.testing.assert_allclose(fold.row_values(mine)[order], values[np.argsort(rated)], rtol=1e-6)
-    b = np.asarray(model._b)
+    np.testing.assert_allclose(fold.row_values(mine)[np.argsort(movies)], values[np.argsort(rated)], rtol=1e-6)
+    # every input movie's weight towards every movie: B on the head, the tail factors' product beyond
+    weight = np.zeros((model.n_movies, model.n_movies), np.float64)
+    head = np.asarray(model._active)
+    weight[np.ix_(head, head)] = model._b
+    weight[np.ix_(head, model._tail)] = model._tail_a @ model._tail_v.T
+    scores = model.score_users(np.array([0]))[0]
     changed = 0
     for target in np.setdiff1d(np.arange(model.n_movies), rated):
-        share = b[fold.position[rated], fold.column[target]] * values
-        expected = rated[np.argsort(-share, kind="stable")[:3]]
-        expected = expected[np.sort(share)[::-1][: len(expected)] > 0]
+        share = values * weight[rated, target]
+        np.testing.assert_allclose(share.sum(), scores[target], rtol=1e-4, atol=1e-5)  # shares make the score
+        best = np.argsort(-share, kind="stable")[:3]
+        expected = rated[best][share[best] > 0]
         got = fold.contributors(rated, int(target), values=values)
         np.testing.assert_array_equal(got, expected)
         changed += not np.array_equal(got, fold.contributors(rated, int(target)))
