@@ -32,7 +32,7 @@ from recsys_core.models import create_model
 from recsys_core.models.base import Recommender
 from recsys_core.prep.cleaning import clean_ratings
 from recsys_core.prep.encoding import IdVocabulary, fit_vocabulary
-from recsys_core.prep.interactions import to_interactions
+from recsys_core.prep.interactions import timestamps_of, to_interactions
 from recsys_core.prep.splitting import Split, holdout_validation, make_split
 from recsys_core.scale import ScaleProfile, choose_scale, model_params
 from recsys_core.serving.explore import ExplorePolicy
@@ -271,9 +271,12 @@ def choose_night_trend(
     ``model`` is the night's fitted model; only its ranking part is fitted again, on the ratings
     before that week, with its choices fixed (searched again on a holdout if it cannot fix them).
     """
-    data = to_interactions(ratings, vocab)
-    if data.timestamp is None:
+    timestamps = timestamps_of(ratings)
+    if timestamps is None:
         return TrendChoice(reason="the ratings carry no timestamps")
+    # Only the ids and times: the stars are not needed, and these arrays stay held while the
+    # ranker is fitted again (the stage's peak; 128 MB of float32 stars at 32M ratings).
+    user_idx, movie_idx = vocab.encode_users(ratings["user_id"]), vocab.encode_movies(ratings["movie_id"])
     part = ranking_part(model)
     settings = part.fixed_settings()
 
@@ -293,9 +296,9 @@ def choose_night_trend(
 
     return choose_trend(
         fit_before_week,
-        data.user_idx,
-        data.movie_idx,
-        data.timestamp,
+        user_idx,
+        movie_idx,
+        timestamps,
         vocab.n_users,
         vocab.n_movies,
         cutoff,

@@ -229,6 +229,9 @@ def choose_trend(
             f"fewer than the {min_users} a weight is judged on"
         )
         return choice
+    clock = time.perf_counter()
+    ranker = fit_ranker(before)  # first: the fit sets the stage's peak memory, so nothing else is held yet
+    choice.fit_seconds = round(time.perf_counter() - clock, 2)
     seen = sp.csr_matrix(
         (np.ones(int(before.sum()), np.float32), (user_idx[before], movie_idx[before])), shape=(n_users, n_movies)
     )
@@ -237,9 +240,6 @@ def choose_trend(
     )
     relevant = relevant - relevant.multiply(seen > 0)  # a movie rated before the week is not news
     relevant.eliminate_zeros()
-    clock = time.perf_counter()
-    ranker = fit_ranker(before)
-    choice.fit_seconds = round(time.perf_counter() - clock, 2)
     ranked = recommend_top_n(ranker, seen, min(depth, n_movies), user_idx=week_users)
     choice.ndcg_ranked = ranking_metrics(ranked.movie_idx, week_users, relevant, k)["ndcg_at_k"]
     choice.trials.append({"days": None, "newness": None, "beta": 0.0, "ndcg": round(choice.ndcg_ranked, 6)})
