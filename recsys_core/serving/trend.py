@@ -230,7 +230,7 @@ def choose_trend(
         )
         return choice
     clock = time.perf_counter()
-    ranker = fit_ranker(before)  # first: the fit sets the stage's peak memory, so nothing else is held yet
+    ranker = fit_ranker(before)  # before seen and relevant: the fit sets the stage's peak memory
     choice.fit_seconds = round(time.perf_counter() - clock, 2)
     seen = sp.csr_matrix(
         (np.ones(int(before.sum()), np.float32), (user_idx[before], movie_idx[before])), shape=(n_users, n_movies)
