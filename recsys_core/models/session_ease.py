@@ -146,12 +146,13 @@ class SessionEASE(EASE):
         penalty, factor, weight = self._extras["fixed"]
         searched = has_validation and bool(self._extras["penalties"] or self._extras["weights"])
         if has_validation:
-            # the training part's plain Gram and local terms, shared by both searches
-            plain, train_local = gram_matrix(train.to_csr()[:, self._active]), {}
-            ranked = self._search_local(train, validation, self._grid, plain, train_local)
+            # the training part's binary rows, plain Gram and local terms, shared by both searches
+            seen, train_local = train.to_csr(), {}
+            plain = gram_matrix(seen[:, self._active])
+            ranked = self._search_local(train, validation, self._grid, seen, plain, train_local)
             if searched:
-                penalty, factor, weight = self._search_extras(train, validation, ranked[0], plain, train_local)
-            del plain, train_local
+                penalty, factor, weight = self._search_extras(train, validation, ranked[0], seen, plain, train_local)
+            del seen, plain, train_local
         self.penalty, self.penalty_factor, self.rating_weight = penalty, factor, weight
         if has_validation and not searched and (penalty or weight):  # fixed extras: train-only weights with them
             self._b_train = self._train_weights(train, ranked[0])
@@ -160,7 +161,7 @@ class SessionEASE(EASE):
         everything = union_interactions(train, validation)
         if weight:  # the rows scored from now on, and their Gram
             self._rows = weighted_rows(everything, weight)
-            gram = gram_matrix(self._rows[:, self._active].astype(np.float64))
+            gram = self._head_gram(self._rows)
         local: dict[tuple[int, float], np.ndarray] = {}  # the last (width, scale)'s matrix, for its other alphas
         failed: dict[tuple[int, float], float] = {}  # the smallest alpha found indefinite per (width, scale)
         for rank, setting in enumerate(ranked):
@@ -200,15 +201,16 @@ class SessionEASE(EASE):
         train: Interactions,
         validation: Interactions,
         setting: tuple[int, float, float],
+        seen: sp.csr_matrix,
         plain: np.ndarray,
         local: dict[tuple[int, float], np.ndarray],
     ) -> tuple[float, float, float]:
         """(penalty, lambda factor, row weight) on validation, for the best local ``setting``:
         first each [p, factor] of ``penalty_grid``, then each c of ``rating_weights`` with the
         penalty kept; a stage is kept only if it beats the best validation NDCG so far (the
-        local search's best at the start). Weights fitted on ``train`` only; ``plain`` and
-        ``local`` are the local search's Gram and local terms of it (the local term does not
-        depend on row weights)."""
+        local search's best at the start). Weights fitted on ``train`` only; ``seen``, ``plain``
+        and ``local`` are the local search's binary rows, Gram and local terms of it (the local
+        term does not depend on row weights)."""
         k = int(self.params.get("k", 10))
         scores = [v for v in self.history["local_val_ndcg"] if np.isfinite(v)]
         best = max(scores) if scores else -np.inf
@@ -225,14 +227,13 @@ class SessionEASE(EASE):
             self.history["extra_val_ndcg"].append(ndcg)
             return ndcg, b
 
-        binary = train.to_csr()
         for p, f in self._extras["penalties"]:
-            ndcg, b = score(binary, plain, p, f)
+            ndcg, b = score(seen, plain, p, f)
             if ndcg > best:
                 best, penalty, factor, self._b_train = ndcg, p, f, b
         for c in self._extras["weights"]:
             rows = weighted_rows(train, c)
-            ndcg, b = score(rows, gram_matrix(rows[:, self._active].astype(np.float64)), penalty, factor)
+            ndcg, b = score(rows, self._head_gram(rows), penalty, factor)
             if ndcg > best:
                 best, weight, self._b_train = ndcg, c, b
         log.info(
@@ -262,11 +263,16 @@ class SessionEASE(EASE):
             cache[(width, scale)] = local_gram(data, self._active, self.n_movies, width, scale)
         return gram + alpha * cache[(width, scale)], lam
 
+    def _head_gram(self, rows: sp.csr_matrix) -> np.ndarray:
+        """The Gram matrix of (weighted) rows over the head, formed in float64: weighted values are
+        not the small integers float32 sums exactly."""
+        return gram_matrix(rows[:, self._active].astype(np.float64))
+
     def _train_weights(self, train: Interactions, setting: tuple[int, float, float]) -> np.ndarray:
         """B of ``setting`` (with the chosen penalty and row weight) fitted on the training part
         only (a fallback's ``validation_scores``)."""
         rows = weighted_rows(train, self.rating_weight) if self.rating_weight else train.to_csr()
-        system, lam = self._local_system(gram_matrix(rows[:, self._active].astype(np.float64)), train, setting, {})
+        system, lam = self._local_system(self._head_gram(rows), train, setting, {})
         return solve_parts(system, lam * self.penalty_factor, self.penalty)[0]
 
     def _checked_grid(self, train: Interactions) -> list[tuple[int, float, float]]:
@@ -331,14 +337,14 @@ class SessionEASE(EASE):
         train: Interactions,
         validation: Interactions,
         grid: list[tuple[int, float, float]],
+        seen: sp.csr_matrix,
         plain: np.ndarray,
         local: dict[tuple[int, float], np.ndarray],
     ) -> list[tuple[int, float, float]]:
         """The definite settings, best validation NDCG first; their weights fitted on ``train`` only
-        (the best one's kept as ``_b_train``). ``plain`` is the training part's Gram; ``local``
-        collects its local matrices, one per (width, scale) whatever the alpha."""
+        (the best one's kept as ``_b_train``). ``seen`` and ``plain`` are the training part's binary
+        rows and Gram; ``local`` collects its local matrices, one per (width, scale) whatever the alpha."""
         k = int(self.params.get("k", 10))
-        seen = train.to_csr()
         scored: list[tuple[float, int, tuple[int, float, float]]] = []
         for setting in grid:
             try:

@@ -175,7 +175,7 @@ def test_the_search_ranks_definite_settings_by_validation_best_first() -> None:
     model.history["local_val_ndcg"] = []
     from recsys_core.models.ease import gram_matrix
 
-    ranked = model._search_local(t, v, grid, gram_matrix(t.to_csr()[:, model._active]), {})
+    ranked = model._search_local(t, v, grid, t.to_csr(), gram_matrix(t.to_csr()[:, model._active]), {})
     scores = dict(zip(grid, model.history["local_val_ndcg"], strict=True))
     assert np.isnan(scores[(6, 3.0, 500.0)]) and (6, 3.0, 500.0) not in ranked  # indefinite: skipped
     assert ranked == sorted(ranked, key=lambda g: (-scores[g], grid.index(g)))
