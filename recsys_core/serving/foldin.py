@@ -48,15 +48,9 @@ class FoldInScores:
     predicted: np.ndarray | None
 
 
-@dataclass(frozen=True)
-class NoFoldIn:
-    """Models without a cheap fold-in: the caller answers the popularity list."""
-
-    note: str
-    family: str = "popularity"
-
-    def fold_in(self, movie_idx: np.ndarray, ratings: np.ndarray) -> FoldInScores | None:
-        return None
+class NoExplanations:
+    """For fold-ins that cannot say which rated movies pushed an item up: rows of ones, no
+    contributors, no kept user rows."""
 
     def row_values(self, ratings: np.ndarray) -> np.ndarray:
         return np.ones(len(ratings), np.float32)
@@ -68,6 +62,17 @@ class NoFoldIn:
 
     def user_row(self, user_idx: int) -> tuple[np.ndarray, np.ndarray]:
         return np.empty(0, np.int64), np.empty(0, np.float32)
+
+
+@dataclass(frozen=True)
+class NoFoldIn(NoExplanations):
+    """Models without a cheap fold-in: the caller answers the popularity list."""
+
+    note: str
+    family: str = "popularity"
+
+    def fold_in(self, movie_idx: np.ndarray, ratings: np.ndarray) -> FoldInScores | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,7 @@ class EaseFoldIn:
 
 
 @dataclass(frozen=True)
-class FactorFoldIn:
+class FactorFoldIn(NoExplanations):
     """Ridge solve of the visitor's vector against the movie factors, towards the mean user."""
 
     movies: np.ndarray  # (n_movies, d) float32, score = u . movies[i]
@@ -181,17 +186,6 @@ class FactorFoldIn:
         user = self.prior + np.linalg.solve(gram, v.T @ residual)
         scores = (self.movies @ user.astype(np.float32)).astype(np.float32)
         return FoldInScores(scores, self.to_rating(scores))
-
-    def row_values(self, ratings: np.ndarray) -> np.ndarray:
-        return np.ones(len(ratings), np.float32)
-
-    def contributors(
-        self, rated_idx: np.ndarray, target_idx: int, limit: int = 3, values: np.ndarray | None = None
-    ) -> np.ndarray:
-        return np.empty(0, np.int64)
-
-    def user_row(self, user_idx: int) -> tuple[np.ndarray, np.ndarray]:
-        return np.empty(0, np.int64), np.empty(0, np.float32)
 
 
 FoldIn = NoFoldIn | EaseFoldIn | FactorFoldIn
